@@ -1,0 +1,97 @@
+// Plain configuration structs: what the YAML file (DESIGN §9) says, validated.
+// Addresses are IPv4 in host byte order; the snapshot builder converts them to
+// the wire order the fast path compares against.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace l4lb::config {
+
+struct Ipv4Cidr {
+  uint32_t address = 0;  // host byte order
+  uint8_t prefix_len = 32;
+};
+
+enum class Protocol : uint8_t { kTcp, kUdp };
+enum class NatMode : uint8_t { kFnat, kDnat };
+enum class HealthType : uint8_t { kNone, kTcp, kHttp };
+enum class TcpMissPolicy : uint8_t { kForward, kDrop };
+
+struct DataplaneConfig {
+  uint32_t workers = 1;
+  uint32_t flows_per_worker = 1u << 20;
+  uint32_t mbufs = 65536;
+  // Source ports FNAT may use on every snat address. Must stay clear of the
+  // kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 by
+  // default) because the same address also carries the kernel's own traffic.
+  uint16_t snat_port_min = 10240;
+  uint16_t snat_port_max = 32767;
+};
+
+struct PortConfig {
+  std::string name;                 // DPDK device name or port index
+  std::vector<Ipv4Cidr> addresses;  // the appliance's own addresses (>= 1)
+  std::optional<uint32_t> gateway;  // host byte order
+  std::string kernel_iface;         // exception-path interface; default l4lbk<index>
+  int line = 0;
+};
+
+struct HealthConfig {
+  HealthType type = HealthType::kNone;
+  uint32_t interval_ms = 1000;
+  uint32_t timeout_ms = 500;
+  uint32_t rise = 2;
+  uint32_t fall = 3;
+  std::string path = "/";  // http only
+  uint32_t expect = 200;   // http only
+};
+
+struct BackendConfig {
+  uint32_t address = 0;  // host byte order
+  uint16_t port = 0;
+  uint32_t weight = 1;   // 0 = draining: no new flows
+  int line = 0;
+};
+
+struct VipConfig {
+  std::string name;
+  uint32_t address = 0;  // host byte order
+  uint16_t port = 0;
+  Protocol protocol = Protocol::kTcp;
+  NatMode mode = NatMode::kFnat;
+  std::vector<uint32_t> snat;  // fnat source addresses, host byte order
+  uint32_t table_size = 65537;
+  TcpMissPolicy tcp_miss = TcpMissPolicy::kForward;
+  HealthConfig health;
+  std::vector<BackendConfig> backends;
+  int line = 0;
+};
+
+struct NeighborConfig {
+  uint32_t address = 0;  // host byte order
+  std::array<uint8_t, 6> mac{};
+  int line = 0;
+};
+
+struct Timeouts {
+  uint32_t tcp_syn_s = 30;
+  uint32_t tcp_established_s = 900;
+  uint32_t tcp_closing_s = 60;
+  uint32_t udp_s = 120;
+};
+
+struct Config {
+  DataplaneConfig dataplane;
+  std::vector<PortConfig> ports;
+  std::vector<VipConfig> vips;
+  std::vector<NeighborConfig> neighbors;
+  Timeouts timeouts;
+  std::string log_level = "info";
+  std::string metrics_listen;  // empty = metrics off
+};
+
+}  // namespace l4lb::config

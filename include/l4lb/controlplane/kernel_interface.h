@@ -1,0 +1,33 @@
+// The few things the management core asks of the Linux kernel about the
+// exception-path interface: bring it up, give it addresses, read its
+// neighbour table, and make it resolve a neighbour. Management core only;
+// all calls are syscalls and may block briefly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "l4lb/dataplane/nat_rewrite.h"
+
+namespace l4lb::controlplane {
+
+// Throws std::runtime_error with errno text on failure.
+void set_link_up(const std::string& iface);
+// Adds address/prefix (host order); an address already present is fine.
+void add_ipv4_address(const std::string& iface, uint32_t address, uint8_t prefix_len);
+// Best effort: the appliance forwards IPv4 only, so keep IPv6 noise off the link.
+void disable_ipv6(const std::string& iface);
+
+struct KernelNeighbour {
+  uint32_t address;  // host order
+  dataplane::MacAddress mac;
+};
+// Complete entries of /proc/net/arp on `iface` (the caller's network namespace).
+std::vector<KernelNeighbour> read_arp_table(const std::string& iface);
+
+// Makes the kernel ARP for `address` by sending one empty UDP datagram to
+// the discard port (9) out of `iface`. Returns false if the send failed.
+bool solicit_neighbour(const std::string& iface, uint32_t address);
+
+}  // namespace l4lb::controlplane

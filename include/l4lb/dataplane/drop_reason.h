@@ -1,0 +1,51 @@
+// Why the fast path dropped a packet. Every drop is counted under one reason.
+#pragma once
+
+#include <cstdint>
+
+namespace l4lb::dataplane {
+
+enum class DropReason : uint8_t {
+  // parse: the packet itself is malformed
+  kTruncatedEthernet,
+  kTruncatedVlan,
+  kTruncatedIpv4,
+  kBadIpVersion,
+  kBadIhl,
+  kIpOptions,
+  kBadIpLength,
+  kFragment,
+  kTruncatedL4,
+  kBadTcpOffset,
+  kBadUdpLength,
+  kUnsupportedEthertype,
+  // classify / flow: well-formed but nothing to do with it
+  kNotForUs,
+  kReverseNoFlow,
+  kTcpMissPolicy,
+  kFlowTableFull,
+  kSnatExhausted,
+  kNoBackend,
+  kNeighbourUnresolved,
+  // queues
+  kSlowPathFull,
+  kTxFull,
+  kCount
+};
+
+inline constexpr const char* kDropReasonNames[] = {
+    "truncated_ethernet", "truncated_vlan",  "truncated_ipv4",    "bad_ip_version",
+    "bad_ihl",            "ip_options",      "bad_ip_length",     "fragment",
+    "truncated_l4",       "bad_tcp_offset",  "bad_udp_length",    "unsupported_ethertype",
+    "not_for_us",         "reverse_no_flow", "tcp_miss_policy",   "flow_table_full",
+    "snat_exhausted",     "no_backend",      "neighbour_unresolved", "slow_path_full",
+    "tx_full",
+};
+static_assert(sizeof(kDropReasonNames) / sizeof(kDropReasonNames[0]) ==
+              static_cast<size_t>(DropReason::kCount));
+
+inline const char* drop_reason_name(DropReason r) {
+  return kDropReasonNames[static_cast<size_t>(r)];
+}
+
+}  // namespace l4lb::dataplane

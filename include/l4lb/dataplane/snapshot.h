@@ -1,0 +1,57 @@
+// The immutable configuration a worker reads: VIPs, backends with next-hop
+// MACs, Maglev tables, SNAT addresses, timeouts. Built by the management core
+// (controlplane/snapshot_builder), handed to workers over an SPSC ring, and
+// freed only after every worker has acknowledged a newer generation
+// (controlplane/snapshot_publisher). Workers never write to it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "l4lb/dataplane/flow_state.h"
+#include "l4lb/dataplane/lookup_table.h"
+#include "l4lb/dataplane/nat_rewrite.h"
+
+namespace l4lb::dataplane {
+
+enum class NatMode : uint8_t { kFnat, kDnat };
+
+inline constexpr uint16_t kNoBackendSlot = 0xFFFF;
+// SNAT addresses get a stable slot for the life of the process, so a worker's
+// port pools survive reloads (see controlplane/snapshot_builder).
+inline constexpr uint32_t kMaxSnatAddresses = 64;
+
+struct SnapshotBackend {
+  uint32_t ip = 0;    // wire order
+  uint16_t port = 0;  // wire order
+  bool has_mac = false;
+  MacAddress mac{};   // next hop towards the backend
+};
+
+struct SnapshotVip {
+  uint32_t ip = 0;    // wire order
+  uint16_t port = 0;  // wire order
+  uint8_t proto = 0;
+  NatMode mode = NatMode::kFnat;
+  bool drop_tcp_miss = false;
+  std::vector<uint8_t> snat_slots;  // into Snapshot::snat_addresses
+  std::vector<SnapshotBackend> backends;
+  std::vector<uint16_t> maglev;     // slot -> index into backends, or kNoBackendSlot
+};
+
+struct Snapshot {
+  uint64_t generation = 0;
+  MacAddress port_mac{};
+  std::vector<SnapshotVip> vips;
+  LookupTable vip_by_service;          // service_key(vip ip, port, proto) -> vips index
+  LookupTable dnat_vip_by_backend;     // service_key(backend ip, port, proto) -> vips index
+  LookupTable local_addresses;         // address_key(appliance address or VIP) -> 1
+  LookupTable snat_slot_by_address;    // address_key(snat ip) -> slot
+  std::array<uint32_t, kMaxSnatAddresses> snat_addresses{};  // slot -> wire-order ip
+  uint16_t snat_port_min = 0;          // host order, inclusive
+  uint16_t snat_port_max = 0;
+  std::array<uint64_t, static_cast<size_t>(FlowState::kCount)> timeout_tsc{};
+};
+
+}  // namespace l4lb::dataplane

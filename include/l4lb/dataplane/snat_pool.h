@@ -1,0 +1,61 @@
+// A worker's FNAT source ports: for each SNAT address slot, a FIFO of free
+// ports from this worker's own slice of the configured range. FIFO rather
+// than a stack so a released port is reused as late as possible: the backend
+// may still hold the old connection in TIME_WAIT.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "l4lb/dataplane/snapshot.h"
+
+namespace l4lb::dataplane {
+
+class SnatPortFifo {
+ public:
+  SnatPortFifo() = default;
+  // Slow path: fills with [first, last] (host order).
+  void reset(uint16_t first, uint16_t last);
+
+  // Fast path. Returns false when every port is in use.
+  bool take(uint16_t& port_host_order) {
+    if (count_ == 0) return false;
+    port_host_order = ports_[head_];
+    head_ = (head_ + 1) % capacity_;
+    --count_;
+    return true;
+  }
+  void give_back(uint16_t port_host_order) {
+    ports_[(head_ + count_) % capacity_] = port_host_order;
+    ++count_;
+  }
+  uint32_t free_count() const { return count_; }
+  uint32_t capacity() const { return capacity_; }
+
+ private:
+  std::unique_ptr<uint16_t[]> ports_;
+  uint32_t capacity_ = 0;
+  uint32_t head_ = 0;
+  uint32_t count_ = 0;
+};
+
+// Splits [min, max] into `workers` disjoint slices and keeps this worker's
+// slice for every SNAT address slot (DESIGN §4: the owner of a reverse packet
+// is computable from its destination port alone).
+class SnatPool {
+ public:
+  SnatPool(uint16_t port_min, uint16_t port_max, uint32_t worker_index, uint32_t workers);
+
+  bool take(uint8_t slot, uint16_t& port) { return fifos_[slot].take(port); }
+  void give_back(uint8_t slot, uint16_t port) { fifos_[slot].give_back(port); }
+  uint32_t free_count(uint8_t slot) const { return fifos_[slot].free_count(); }
+  uint16_t first_port() const { return first_; }
+  uint16_t last_port() const { return last_; }
+
+ private:
+  SnatPortFifo fifos_[kMaxSnatAddresses];
+  uint16_t first_ = 0;
+  uint16_t last_ = 0;
+};
+
+}  // namespace l4lb::dataplane

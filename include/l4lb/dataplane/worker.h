@@ -1,0 +1,99 @@
+// The worker lcore's loop: rx burst -> parse -> classify -> flow lookup
+// (miss: Maglev pick + SNAT port + insert) -> NAT rewrite -> tx burst.
+// One Worker per worker lcore; everything it writes is its own (flow table,
+// SNAT pool, counters). It talks to the management core only through SPSC
+// rings: snapshots in, slow-path packets out, packets to transmit in.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "l4lb/dataplane/flow_table.h"
+#include "l4lb/dataplane/packet_parser.h"
+#include "l4lb/dataplane/snapshot.h"
+#include "l4lb/dataplane/snat_pool.h"
+#include "l4lb/dataplane/worker_counters.h"
+
+struct rte_mbuf;
+struct rte_ring;
+
+namespace l4lb::dataplane {
+
+inline constexpr uint16_t kBurstSize = 32;
+
+struct WorkerSetup {
+  uint32_t index = 0;        // 0-based worker index
+  uint32_t worker_count = 1;
+  uint16_t port_id = 0;
+  uint16_t rx_queue = 0;
+  uint16_t tx_queue = 0;
+  rte_ring* snapshot_ring = nullptr;   // mgmt -> worker: const Snapshot*
+  rte_ring* slow_path_ring = nullptr;  // worker -> mgmt: rte_mbuf* for the kernel
+  rte_ring* inject_ring = nullptr;     // mgmt -> worker: rte_mbuf* to transmit
+  uint32_t flow_capacity = 1u << 20;
+  uint16_t snat_port_min = 10240;
+  uint16_t snat_port_max = 32767;
+  int socket_id = 0;
+};
+
+class Worker {
+ public:
+  static constexpr uint32_t kAgingBudget = 64;  // flow entries examined per loop
+
+  // Slow path: allocates the flow table and SNAT pool. `initial` must stay
+  // alive until the worker acknowledges a newer generation.
+  Worker(const WorkerSetup& setup, const Snapshot* initial);
+
+  // The lcore loop; returns when `stop` becomes true.
+  void run(const std::atomic<bool>& stop);
+
+  // One loop iteration, exposed so tests can step the worker.
+  void poll_once(uint64_t now_tsc);
+
+  // Handles a burst already received; consumes every mbuf (sent, queued for
+  // the slow path, or freed and counted).
+  void process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now_tsc);
+
+  // Examines up to `budget` flow entries and removes those idle past their
+  // state's timeout.
+  void age_flows(uint64_t now_tsc, uint32_t budget);
+
+  // The newest snapshot generation this worker has switched to. The
+  // management core may free any older snapshot once every worker's ack has
+  // passed it.
+  uint64_t acked_generation() const { return acked_generation_.load(std::memory_order_acquire); }
+
+  const WorkerCounters& counters() const { return counters_; }
+  const FlowTable& flows() const { return flows_; }
+  const SnatPool& snat_pool() const { return snat_; }
+  uint32_t index() const { return setup_.index; }
+
+ private:
+  void pick_up_snapshot();
+  void transmit_injected();
+  void handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint64_t now);
+  void handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index, uint64_t now);
+  void expire(uint32_t index, bool closed);
+  void drop(rte_mbuf* m, DropReason reason);
+  void to_slow_path(rte_mbuf* m) { slow_[slow_count_++] = m; }
+  void to_tx(rte_mbuf* m) { tx_[tx_count_++] = m; }
+  void flush();
+
+  WorkerSetup setup_;
+  const Snapshot* snapshot_;
+  FlowTable flows_;
+  SnatPool snat_;
+  uint32_t aging_cursor_ = 0;
+
+  rte_mbuf* tx_[kBurstSize * 2];
+  uint16_t tx_count_ = 0;
+  rte_mbuf* slow_[kBurstSize];
+  uint16_t slow_count_ = 0;
+
+  WorkerCounters counters_;
+  alignas(64) std::atomic<uint64_t> acked_generation_{0};
+};
+
+}  // namespace l4lb::dataplane

@@ -1,0 +1,41 @@
+// Per-worker counters: written by exactly one worker, read by the management
+// core and the telemetry thread. Each counter is a relaxed atomic updated with
+// load+store (no locked instruction: the writer is alone), so readers see
+// whole values without a data race.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "l4lb/dataplane/drop_reason.h"
+
+namespace l4lb::dataplane {
+
+class Counter {
+ public:
+  void add(uint64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void sub(uint64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  uint64_t get() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+struct alignas(64) WorkerCounters {
+  Counter rx_packets;
+  Counter tx_packets;
+  Counter forward_packets;
+  Counter reverse_packets;
+  Counter slow_path_packets;
+  Counter injected_packets;  // sent on behalf of the management core
+  Counter flows_created;
+  Counter flows_expired;     // idle past their timeout
+  Counter flows_closed;      // removed after FIN/RST
+  Counter flows_active;
+  Counter snapshot_generation;
+  Counter drops[static_cast<size_t>(DropReason::kCount)];
+
+  void drop(DropReason r, uint64_t n = 1) { drops[static_cast<size_t>(r)].add(n); }
+};
+
+}  // namespace l4lb::dataplane

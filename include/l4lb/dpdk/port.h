@@ -1,0 +1,45 @@
+// An Ethernet port configured and started with a given number of queues,
+// stopped and closed on destruction. Slow path only.
+#pragma once
+
+#include <rte_ether.h>
+
+#include <cstdint>
+#include <string>
+
+struct rte_mempool;
+
+namespace l4lb::dpdk {
+
+struct PortQueues {
+  uint16_t rx = 1;
+  uint16_t tx = 1;
+  uint16_t rx_descriptors = 1024;
+  uint16_t tx_descriptors = 1024;
+};
+
+class Port {
+ public:
+  // Resolves a device name ("net_tap0", "0000:3b:00.0") or a decimal port
+  // index to a port id. Throws std::runtime_error if there is none.
+  static uint16_t find(const std::string& name_or_index);
+
+  // Configures, sets up queues from `pool`, enables promiscuous mode where
+  // the PMD supports it, and starts. Throws std::runtime_error.
+  Port(uint16_t port_id, const PortQueues& queues, rte_mempool* pool);
+  ~Port();
+  Port(const Port&) = delete;
+  Port& operator=(const Port&) = delete;
+
+  uint16_t id() const { return id_; }
+  const rte_ether_addr& mac() const { return mac_; }
+  std::string name() const;
+
+ private:
+  uint16_t id_;
+  rte_ether_addr mac_{};
+};
+
+std::string format_mac(const rte_ether_addr& mac);
+
+}  // namespace l4lb::dpdk

@@ -1,0 +1,196 @@
+// l4lbd: the appliance (DESIGN §2, §8).
+//
+// Start-up order, torn down in reverse:
+//   1. options and config (no EAL needed: --check and --help stop here)
+//   2. logging
+//   3. EAL
+//   4. mbuf pool
+//   5. data port: one rx and one tx queue per worker
+//   6. rings per worker: snapshots in, slow path out, packets to inject in
+//   7. management core: exception interface, neighbours, first snapshot
+//   8. workers (flow table, SNAT pool), launched on their lcores
+//   9. management loop until SIGTERM/SIGINT; SIGHUP reloads
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include "l4lb/config/config_loader.h"
+#include "l4lb/controlplane/mgmt_core.h"
+#include "l4lb/dataplane/worker.h"
+#include "l4lb/dpdk/eal.h"
+#include "l4lb/dpdk/handles.h"
+#include "l4lb/dpdk/port.h"
+#include "options.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
+
+void on_signal(int sig) {
+  if (sig == SIGHUP)
+    g_reload.store(true);
+  else
+    g_stop.store(true);
+}
+
+void drain_mbufs(rte_ring* ring) {
+  void* m;
+  while (rte_ring_dequeue(ring, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+}
+
+int worker_main(void* arg) {
+  static_cast<l4lb::dataplane::Worker*>(arg)->run(g_stop);
+  return 0;
+}
+
+int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options,
+        const std::vector<std::string>& eal_args) {
+  using namespace l4lb;
+  if (config.ports.size() != 1)
+    throw std::runtime_error("this version forwards on exactly one port (one-arm); ports has " +
+                             std::to_string(config.ports.size()));
+  const uint32_t workers = config.dataplane.workers;
+
+  dpdk::Eal eal(eal_args);
+  if (rte_lcore_count() < workers + 1)
+    throw std::runtime_error("dataplane.workers is " + std::to_string(workers) + " but the EAL has " +
+                             std::to_string(rte_lcore_count()) +
+                             " lcores; give workers + 1 (e.g. -l 0-" + std::to_string(workers) +
+                             ", or --lcores to map several onto one CPU)");
+  const int socket = static_cast<int>(rte_socket_id());
+  auto pool = dpdk::make_pktmbuf_pool("l4lb_mbufs", config.dataplane.mbufs, socket);
+
+  const uint16_t port_id = dpdk::Port::find(config.ports[0].name);
+  const auto queues = static_cast<uint16_t>(workers);
+  dpdk::Port port(port_id, dpdk::PortQueues{queues, queues, 1024, 1024}, pool.get());
+  spdlog::info("port {} ({}) up: MAC {}, {} rx/tx queues", port.id(), port.name(), dpdk::format_mac(port.mac()),
+               queues);
+
+  std::vector<dpdk::RingPtr> owned_rings;
+  std::vector<controlplane::WorkerRings> rings;
+  for (uint32_t w = 0; w < workers; ++w) {
+    const std::string n = std::to_string(w);
+    controlplane::WorkerRings r;
+    r.snapshot = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_snap_" + n, 64, socket)).get();
+    r.slow_path = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_slow_" + n, 1024, socket)).get();
+    r.inject = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_inject_" + n, 1024, socket)).get();
+    rings.push_back(r);
+  }
+
+  controlplane::ManagementCore mgmt(config, options.config_path, port.mac(), pool.get(), rings);
+
+  std::vector<std::unique_ptr<dataplane::Worker>> worker_objs;
+  std::vector<const dataplane::Worker*> worker_views;
+  for (uint32_t w = 0; w < workers; ++w) {
+    dataplane::WorkerSetup s;
+    s.index = w;
+    s.worker_count = workers;
+    s.port_id = port.id();
+    s.rx_queue = static_cast<uint16_t>(w);
+    s.tx_queue = static_cast<uint16_t>(w);
+    s.snapshot_ring = rings[w].snapshot;
+    s.slow_path_ring = rings[w].slow_path;
+    s.inject_ring = rings[w].inject;
+    s.flow_capacity = config.dataplane.flows_per_worker;
+    s.snat_port_min = config.dataplane.snat_port_min;
+    s.snat_port_max = config.dataplane.snat_port_max;
+    s.socket_id = socket;
+    worker_objs.push_back(std::make_unique<dataplane::Worker>(s, mgmt.initial_snapshot()));
+    worker_views.push_back(worker_objs.back().get());
+  }
+  mgmt.attach_workers(worker_views);
+
+  unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+  std::vector<unsigned> launched;
+  for (auto& w : worker_objs) {
+    if (rte_eal_remote_launch(worker_main, w.get(), lcore) != 0)
+      throw std::runtime_error("cannot launch worker on lcore " + std::to_string(lcore));
+    spdlog::info("worker {} on lcore {}: port {} queue {}, {} flows, SNAT ports {}-{}", w->index(), lcore,
+                 port.id(), w->index(), config.dataplane.flows_per_worker, w->snat_pool().first_port(),
+                 w->snat_pool().last_port());
+    launched.push_back(lcore);
+    lcore = rte_get_next_lcore(lcore, 1, 0);
+  }
+  spdlog::info("l4lbd ready: {} VIPs, {} workers, config {}", config.vips.size(), workers, options.config_path);
+
+  try {
+    mgmt.run(g_stop, g_reload);
+  } catch (...) {
+    g_stop.store(true);
+    rte_eal_mp_wait_lcore();
+    throw;
+  }
+  spdlog::info("stopping: waiting for workers");
+  rte_eal_mp_wait_lcore();
+  for (const auto& w : worker_objs) {
+    const auto& c = w->counters();
+    spdlog::info("worker {}: rx {} tx {} forward {} reverse {} slow-path {} flows created {} active {}", w->index(),
+                 c.rx_packets.get(), c.tx_packets.get(), c.forward_packets.get(), c.reverse_packets.get(),
+                 c.slow_path_packets.get(), c.flows_created.get(), c.flows_active.get());
+  }
+  // Packets still queued go back to the pool before it is freed.
+  for (const auto& r : rings) {
+    drain_mbufs(r.slow_path);
+    drain_mbufs(r.inject);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace l4lb;
+  const auto split = daemon::split_args(argc, argv);
+  const std::string program = argc > 0 ? argv[0] : "l4lbd";
+  daemon::Options options;
+  try {
+    options = daemon::parse_options(split.app);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "%s: %s\n\n%s", program.c_str(), e.what(), daemon::usage(program).c_str());
+    return 2;
+  }
+  if (options.help) {
+    std::fputs(daemon::usage(program).c_str(), stdout);
+    return 0;
+  }
+  config::Config config;
+  try {
+    config = config::load_config_file(options.config_path);
+  } catch (const config::ConfigError& e) {
+    std::fprintf(stderr, "%s: invalid config: %s\n", program.c_str(), e.what());
+    return 1;
+  }
+  if (options.check_only) {
+    std::printf("%s: config OK (%zu VIPs)\n", options.config_path.c_str(), config.vips.size());
+    return 0;
+  }
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+
+  try {
+    const int rc = run(config, options, split.eal);
+    spdlog::info("l4lbd stopped");
+    return rc;
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+}

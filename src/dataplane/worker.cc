@@ -1,0 +1,312 @@
+#include "l4lb/dataplane/worker.h"
+
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <rte_ring.h>
+
+#include <algorithm>
+
+#include "l4lb/dataplane/flow_key.h"
+#include "l4lb/dataplane/nat_rewrite.h"
+
+namespace l4lb::dataplane {
+
+namespace {
+
+// How far ahead the parse loop prefetches packet data (l3fwd uses 3-8).
+constexpr uint16_t kPrefetchAhead = 4;
+
+// TCP state transitions seen from the middle of the path (DESIGN §3). We are
+// not an endpoint, so this is deliberately coarse: enough to pick a timeout.
+inline void track_tcp(FlowEntry& e, uint8_t flags, bool reverse) {
+  if (flags & (kTcpRst | kTcpFin)) {
+    e.state = FlowState::kClosing;
+  } else if (reverse) {
+    if (e.state == FlowState::kSynSent && (flags & kTcpSyn) && (flags & kTcpAck))
+      e.state = FlowState::kEstablished;
+  } else if ((flags & (kTcpSyn | kTcpAck)) == kTcpSyn && e.state == FlowState::kClosing) {
+    e.state = FlowState::kSynSent;  // the client reuses a closing tuple
+  }
+}
+
+inline bool in_range(uint16_t port_be, uint16_t lo, uint16_t hi) {
+  const uint16_t port = rte_be_to_cpu_16(port_be);
+  return port >= lo && port <= hi;
+}
+
+}  // namespace
+
+Worker::Worker(const WorkerSetup& setup, const Snapshot* initial)
+    : setup_(setup),
+      snapshot_(initial),
+      flows_("l4lb_flows_" + std::to_string(setup.index), setup.flow_capacity, setup.socket_id),
+      snat_(setup.snat_port_min, setup.snat_port_max, setup.index, setup.worker_count) {
+  acked_generation_.store(initial->generation, std::memory_order_release);
+  counters_.snapshot_generation.add(initial->generation);
+}
+
+void Worker::run(const std::atomic<bool>& stop) {
+  while (!stop.load(std::memory_order_relaxed)) poll_once(rte_rdtsc());
+}
+
+void Worker::poll_once(uint64_t now_tsc) {
+  pick_up_snapshot();
+  transmit_injected();
+  rte_mbuf* pkts[kBurstSize];
+  const uint16_t n = rte_eth_rx_burst(setup_.port_id, setup_.rx_queue, pkts, kBurstSize);
+  if (n) process_burst(pkts, n, now_tsc);
+  age_flows(now_tsc, kAgingBudget);
+}
+
+void Worker::pick_up_snapshot() {
+  void* latest = nullptr;
+  void* next;
+  // Several may be queued if the worker was slow; only the newest matters.
+  while (rte_ring_sc_dequeue(setup_.snapshot_ring, &next) == 0) latest = next;
+  if (!latest) return;
+  snapshot_ = static_cast<const Snapshot*>(latest);
+  counters_.snapshot_generation.add(snapshot_->generation - counters_.snapshot_generation.get());
+  // Release: the management core may free older snapshots once it sees this.
+  acked_generation_.store(snapshot_->generation, std::memory_order_release);
+}
+
+void Worker::transmit_injected() {
+  rte_mbuf* pkts[kBurstSize];
+  const unsigned n = rte_ring_sc_dequeue_burst(setup_.inject_ring, reinterpret_cast<void**>(pkts),
+                                               kBurstSize, nullptr);
+  if (!n) return;
+  const uint16_t sent = rte_eth_tx_burst(setup_.port_id, setup_.tx_queue, pkts, static_cast<uint16_t>(n));
+  counters_.injected_packets.add(sent);
+  counters_.tx_packets.add(sent);
+  if (sent < n) {
+    rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+    counters_.drop(DropReason::kTxFull, n - sent);
+  }
+}
+
+void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now) {
+  while (n > kBurstSize) {
+    process_burst(pkts, kBurstSize, now);
+    pkts += kBurstSize;
+    n -= kBurstSize;
+  }
+  counters_.rx_packets.add(n);
+  const Snapshot& snap = *snapshot_;
+
+  ParsedPacket parsed[kBurstSize];
+  FlowKey keys[kBurstSize];
+  const FlowKey* key_ptrs[kBurstSize];
+  uint16_t packet_of[kBurstSize];  // key index -> packet index
+  uint32_t vip_of[kBurstSize];     // key index -> VIP (forward) or kNotFound (reverse)
+  uint16_t key_count = 0;
+
+  for (uint16_t i = 0; i < n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
+    rte_mbuf* m = pkts[i];
+    const ParsedPacket& p = parsed[i] =
+        parse_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
+    switch (p.kind) {
+      case PacketKind::kDrop:
+        drop(m, p.drop);
+        continue;
+      case PacketKind::kArp:
+      case PacketKind::kIpv6:
+        to_slow_path(m);
+        continue;
+      case PacketKind::kIpv4:
+        break;
+    }
+    if (p.proto == kProtoTcp || p.proto == kProtoUdp) {
+      const uint32_t vip = snap.vip_by_service.find(service_key(p.dst_ip, p.dst_port, p.proto));
+      bool reverse = false;
+      if (vip == LookupTable::kNotFound) {
+        // FNAT replies come to an SNAT address and a port of our range; DNAT
+        // replies come from a backend of a DNAT VIP.
+        const bool to_snat =
+            in_range(p.dst_port, snap.snat_port_min, snap.snat_port_max) &&
+            snap.snat_slot_by_address.find(address_key(p.dst_ip)) != LookupTable::kNotFound;
+        reverse = to_snat || snap.dnat_vip_by_backend.find(service_key(p.src_ip, p.src_port, p.proto)) !=
+                                 LookupTable::kNotFound;
+        if (!reverse) {
+          if (snap.local_addresses.find(address_key(p.dst_ip)) != LookupTable::kNotFound)
+            to_slow_path(m);
+          else
+            drop(m, DropReason::kNotForUs);
+          continue;
+        }
+      }
+      keys[key_count] = make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto);
+      key_ptrs[key_count] = &keys[key_count];
+      packet_of[key_count] = i;
+      vip_of[key_count] = vip;
+      ++key_count;
+    } else if (snap.local_addresses.find(address_key(p.dst_ip)) != LookupTable::kNotFound) {
+      to_slow_path(m);  // ICMP to the appliance or a VIP: the kernel answers
+    } else {
+      drop(m, DropReason::kNotForUs);
+    }
+  }
+
+  if (key_count) {
+    uint32_t values[kBurstSize];
+    const uint64_t hits = flows_.lookup_bulk(key_ptrs, key_count, values);
+    for (uint16_t k = 0; k < key_count; ++k) {
+      rte_mbuf* m = pkts[packet_of[k]];
+      const ParsedPacket& p = parsed[packet_of[k]];
+      if (hits & (1ull << k))
+        handle_flow_packet(m, p, values[k], now);
+      else if (vip_of[k] != LookupTable::kNotFound)
+        handle_new_flow(m, p, vip_of[k], now);
+      else
+        drop(m, DropReason::kReverseNoFlow);
+    }
+  }
+  flush();
+}
+
+void Worker::handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint64_t now) {
+  FlowEntry& e = flows_.entry(FlowTable::entry_of(value));
+  const bool reverse = FlowTable::is_reverse(value);
+  e.last_seen_tsc = now;
+  if (e.proto == kProtoTcp) track_tcp(e, p.tcp_flags, reverse);
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  if (!reverse) {
+    rewrite_ipv4_tuple(frame, p, Ipv4Tuple{e.snat_ip, e.backend_ip, e.snat_port, e.backend_port});
+    set_ethernet_addresses(frame, e.backend_mac, snapshot_->port_mac);
+    counters_.forward_packets.add();
+  } else {
+    rewrite_ipv4_tuple(frame, p, Ipv4Tuple{e.vip_ip, e.client_ip, e.vip_port, e.client_port});
+    set_ethernet_addresses(frame, e.client_mac, snapshot_->port_mac);
+    counters_.reverse_packets.add();
+  }
+  to_tx(m);
+}
+
+void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index, uint64_t now) {
+  const Snapshot& snap = *snapshot_;
+  const SnapshotVip& vip = snap.vips[vip_index];
+  FlowState state = FlowState::kUdp;
+  if (p.proto == kProtoTcp) {
+    if ((p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn) {
+      state = FlowState::kSynSent;
+    } else {
+      // A mid-connection packet we hold no state for (restart, ECMP change).
+      // Forwarding it to the Maglev choice keeps DNAT connections alive; an
+      // RST never opens a flow.
+      if (vip.drop_tcp_miss || (p.tcp_flags & kTcpRst)) return drop(m, DropReason::kTcpMissPolicy);
+      state = FlowState::kEstablished;
+    }
+  }
+  // An earlier packet of this burst may already have created the flow.
+  const FlowKey key = make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto);
+  if (const uint32_t v = flows_.lookup(key); v != FlowTable::kMiss) return handle_flow_packet(m, p, v, now);
+
+  if (vip.maglev.empty()) return drop(m, DropReason::kNoBackend);
+  const uint64_t hash = maglev_flow_hash(p.src_ip, p.src_port, p.dst_ip, p.dst_port, p.proto);
+  const uint16_t b = vip.maglev[hash % vip.maglev.size()];
+  if (b == kNoBackendSlot) return drop(m, DropReason::kNoBackend);
+  const SnapshotBackend& backend = vip.backends[b];
+  if (!backend.has_mac) return drop(m, DropReason::kNeighbourUnresolved);
+
+  const uint32_t index = flows_.allocate();
+  if (index == FlowTable::kMiss) return drop(m, DropReason::kFlowTableFull);
+  FlowEntry& e = flows_.entry(index);
+  e.client_ip = p.src_ip;
+  e.vip_ip = p.dst_ip;
+  e.backend_ip = backend.ip;
+  e.client_port = p.src_port;
+  e.vip_port = p.dst_port;
+  e.backend_port = backend.port;
+  e.last_seen_tsc = now;
+  std::memcpy(e.client_mac.bytes, rte_pktmbuf_mtod_offset(m, const uint8_t*, 6), 6);
+  e.backend_mac = backend.mac;
+  e.proto = p.proto;
+  e.state = state;
+  e.mode = vip.mode;
+  e.vip_index = static_cast<uint16_t>(vip_index);
+  e.snat_slot = kMaxSnatAddresses;
+  if (vip.mode == NatMode::kFnat) {
+    const size_t count = vip.snat_slots.size();
+    const size_t first = (hash >> 32) % count;
+    for (size_t k = 0; k < count; ++k) {
+      const uint8_t slot = vip.snat_slots[(first + k) % count];
+      uint16_t port;
+      if (snat_.take(slot, port)) {
+        e.snat_slot = slot;
+        e.snat_ip = snap.snat_addresses[slot];
+        e.snat_port = rte_cpu_to_be_16(port);
+        break;
+      }
+    }
+    if (e.snat_slot == kMaxSnatAddresses) {
+      flows_.release_unused(index);
+      return drop(m, DropReason::kSnatExhausted);
+    }
+  } else {
+    e.snat_ip = p.src_ip;
+    e.snat_port = p.src_port;
+  }
+  const uint8_t slot = e.snat_slot;
+  const uint16_t snat_port = rte_be_to_cpu_16(e.snat_port);
+  if (!flows_.insert(index)) {
+    if (slot < kMaxSnatAddresses) snat_.give_back(slot, snat_port);
+    return drop(m, DropReason::kFlowTableFull);
+  }
+  counters_.flows_created.add();
+  counters_.flows_active.add();
+  handle_flow_packet(m, p, index << 1, now);
+}
+
+void Worker::age_flows(uint64_t now, uint32_t budget) {
+  const auto& timeout = snapshot_->timeout_tsc;
+  const uint32_t capacity = flows_.capacity();
+  for (uint32_t i = 0; i < budget; ++i) {
+    const FlowEntry& e = flows_.entry(aging_cursor_);
+    if (e.state != FlowState::kFree && now > e.last_seen_tsc &&
+        now - e.last_seen_tsc > timeout[static_cast<size_t>(e.state)])
+      expire(aging_cursor_, e.state == FlowState::kClosing);
+    if (++aging_cursor_ == capacity) aging_cursor_ = 0;
+  }
+}
+
+void Worker::expire(uint32_t index, bool closed) {
+  const FlowEntry& e = flows_.entry(index);
+  if (e.snat_slot < kMaxSnatAddresses) snat_.give_back(e.snat_slot, rte_be_to_cpu_16(e.snat_port));
+  flows_.remove(index);
+  counters_.flows_active.sub();
+  (closed ? counters_.flows_closed : counters_.flows_expired).add();
+}
+
+void Worker::drop(rte_mbuf* m, DropReason reason) {
+  counters_.drop(reason);
+  rte_pktmbuf_free(m);
+}
+
+void Worker::flush() {
+  if (tx_count_) {
+    const uint16_t sent = rte_eth_tx_burst(setup_.port_id, setup_.tx_queue, tx_, tx_count_);
+    counters_.tx_packets.add(sent);
+    if (sent < tx_count_) {
+      rte_pktmbuf_free_bulk(tx_ + sent, tx_count_ - sent);
+      counters_.drop(DropReason::kTxFull, tx_count_ - sent);
+    }
+    tx_count_ = 0;
+  }
+  if (slow_count_) {
+    const unsigned queued = rte_ring_sp_enqueue_burst(setup_.slow_path_ring, reinterpret_cast<void**>(slow_),
+                                                      slow_count_, nullptr);
+    counters_.slow_path_packets.add(queued);
+    if (queued < slow_count_) {
+      rte_pktmbuf_free_bulk(slow_ + queued, slow_count_ - queued);
+      counters_.drop(DropReason::kSlowPathFull, slow_count_ - queued);
+    }
+    slow_count_ = 0;
+  }
+}
+
+}  // namespace l4lb::dataplane

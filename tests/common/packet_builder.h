@@ -1,0 +1,132 @@
+// Builds Ethernet/IPv4/TCP-UDP frames for tests, with correct checksums
+// computed from scratch (never incrementally), and an independent checker.
+#pragma once
+
+#include <arpa/inet.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace l4lb::test {
+
+inline uint32_t ip(const char* dotted) {
+  in_addr a{};
+  inet_pton(AF_INET, dotted, &a);
+  return a.s_addr;  // wire order
+}
+inline uint16_t port(uint16_t host) { return htons(host); }
+
+// Full recomputation (RFC 1071) over a byte range, big-endian word order.
+inline uint16_t full_checksum(const uint8_t* data, size_t len, uint32_t sum = 0) {
+  for (size_t i = 0; i + 1 < len; i += 2) sum += uint32_t{data[i]} << 8 | data[i + 1];
+  if (len & 1) sum += uint32_t{data[len - 1]} << 8;
+  while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+struct PacketSpec {
+  uint8_t dst_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+  uint8_t src_mac[6] = {0x02, 0, 0, 0, 0, 0x10};
+  bool vlan = false;
+  uint16_t vlan_id = 100;
+  uint8_t proto = 6;
+  uint32_t src_ip = ip("10.99.0.10");
+  uint32_t dst_ip = ip("10.99.0.100");
+  uint16_t src_port = port(40000);
+  uint16_t dst_port = port(8080);
+  uint8_t tcp_flags = 0x02;  // SYN
+  uint8_t ttl = 64;
+  std::string payload;
+  bool udp_zero_checksum = false;
+};
+
+inline std::vector<uint8_t> build_packet(const PacketSpec& s) {
+  std::vector<uint8_t> f;
+  f.insert(f.end(), s.dst_mac, s.dst_mac + 6);
+  f.insert(f.end(), s.src_mac, s.src_mac + 6);
+  if (s.vlan) {
+    f.push_back(0x81);
+    f.push_back(0x00);
+    f.push_back(static_cast<uint8_t>(s.vlan_id >> 8));
+    f.push_back(static_cast<uint8_t>(s.vlan_id));
+  }
+  f.push_back(0x08);
+  f.push_back(0x00);
+  const size_t l3 = f.size();
+  const size_t l4_len = (s.proto == 6 ? 20 : s.proto == 17 ? 8 : 8) + s.payload.size();
+  const size_t total = 20 + l4_len;
+  f.resize(l3 + total, 0);
+  uint8_t* ip4 = f.data() + l3;
+  ip4[0] = 0x45;
+  ip4[2] = static_cast<uint8_t>(total >> 8);
+  ip4[3] = static_cast<uint8_t>(total);
+  ip4[4] = 0x12;
+  ip4[5] = 0x34;
+  ip4[6] = 0x40;  // DF
+  ip4[8] = s.ttl;
+  ip4[9] = s.proto;
+  std::memcpy(ip4 + 12, &s.src_ip, 4);
+  std::memcpy(ip4 + 16, &s.dst_ip, 4);
+  const uint16_t ipsum = full_checksum(ip4, 20);
+  ip4[10] = static_cast<uint8_t>(ipsum >> 8);
+  ip4[11] = static_cast<uint8_t>(ipsum);
+  uint8_t* l4 = ip4 + 20;
+  if (s.proto == 6 || s.proto == 17) {
+    std::memcpy(l4, &s.src_port, 2);
+    std::memcpy(l4 + 2, &s.dst_port, 2);
+  }
+  const size_t hdr = s.proto == 6 ? 20 : 8;
+  std::memcpy(l4 + hdr, s.payload.data(), s.payload.size());
+  if (s.proto == 6) {
+    l4[4] = 0x11;  // seq
+    l4[12] = 0x50;  // data offset 5
+    l4[13] = s.tcp_flags;
+    l4[14] = 0xFF;  // window
+  } else if (s.proto == 17) {
+    l4[4] = static_cast<uint8_t>(l4_len >> 8);
+    l4[5] = static_cast<uint8_t>(l4_len);
+  } else {
+    l4[0] = 8;  // ICMP echo request
+  }
+  if (s.proto == 6 || s.proto == 17) {
+    uint32_t pseudo = 0;
+    pseudo += (ntohl(s.src_ip) >> 16) + (ntohl(s.src_ip) & 0xFFFF);
+    pseudo += (ntohl(s.dst_ip) >> 16) + (ntohl(s.dst_ip) & 0xFFFF);
+    pseudo += s.proto + static_cast<uint32_t>(l4_len);
+    uint16_t sum = full_checksum(l4, l4_len, pseudo);
+    if (s.proto == 17 && sum == 0) sum = 0xFFFF;
+    if (s.proto == 17 && s.udp_zero_checksum) sum = 0;
+    const size_t at = s.proto == 6 ? 16 : 6;
+    l4[at] = static_cast<uint8_t>(sum >> 8);
+    l4[at + 1] = static_cast<uint8_t>(sum);
+  } else {
+    const uint16_t sum = full_checksum(l4, l4_len);
+    l4[2] = static_cast<uint8_t>(sum >> 8);
+    l4[3] = static_cast<uint8_t>(sum);
+  }
+  return f;
+}
+
+// True when the IPv4 header checksum and the TCP/UDP checksum (pseudo-header
+// included) verify from scratch. A UDP checksum of 0 counts as valid.
+inline bool checksums_valid(const uint8_t* frame, size_t len) {
+  size_t l3 = 14;
+  if (len >= 18 && frame[12] == 0x81 && frame[13] == 0x00) l3 = 18;
+  if (len < l3 + 20) return false;
+  const uint8_t* ip4 = frame + l3;
+  if (full_checksum(ip4, 20) != 0) return false;
+  const size_t total = size_t{ip4[2]} << 8 | ip4[3];
+  const uint8_t proto = ip4[9];
+  const uint8_t* l4 = ip4 + 20;
+  const size_t l4_len = total - 20;
+  if (proto != 6 && proto != 17) return true;
+  if (proto == 17 && l4[6] == 0 && l4[7] == 0) return true;
+  uint32_t pseudo = 0;
+  for (int i = 12; i < 20; i += 2) pseudo += uint32_t{ip4[i]} << 8 | ip4[i + 1];
+  pseudo += proto + static_cast<uint32_t>(l4_len);
+  return full_checksum(l4, l4_len, pseudo) == 0;
+}
+
+}  // namespace l4lb::test
