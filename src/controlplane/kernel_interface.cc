@@ -128,6 +128,13 @@ std::vector<KernelNeighbour> read_arp_table(const std::string& iface) {
   return out;
 }
 
+PortRange kernel_ephemeral_ports() {
+  std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned first = 0, last = 0;
+  if (!(f >> first >> last) || first > 65535 || last > 65535) return {0, 0};
+  return {static_cast<uint16_t>(first), static_cast<uint16_t>(last)};
+}
+
 bool solicit_neighbour(const std::string& iface, uint32_t address) {
   Fd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (s.get() < 0) return false;

@@ -74,6 +74,15 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, c
   exception_ = std::make_unique<ExceptionPath>(kernel_iface_of(config_), port_mac, pool, config_.ports[0].addresses,
                                                vip_addresses(config_));
   spdlog::info("exception path: kernel interface {} with MAC {}", exception_->iface(), dpdk::format_mac(port_mac));
+  // The SNAT address is usually also the appliance's own, so the kernel's
+  // connections (health probes, BGP) must not draw source ports FNAT uses.
+  const PortRange ephemeral = kernel_ephemeral_ports();
+  if (ephemeral.last != 0 && ephemeral.first <= config_.dataplane.snat_port_max &&
+      config_.dataplane.snat_port_min <= ephemeral.last)
+    spdlog::warn("dataplane.snat_port_range {}-{} overlaps the kernel's ip_local_port_range {}-{}: the "
+                 "kernel's own connections from an SNAT address may collide with NATed flows",
+                 config_.dataplane.snat_port_min, config_.dataplane.snat_port_max, ephemeral.first,
+                 ephemeral.last);
   neighbours_.set_static(config_.neighbors);
   SnapshotInputs in{&config_, &neighbours_.map(), port_mac_, rte_get_tsc_hz(), ++generation_};
   publisher_.adopt_initial(build_snapshot(in, snat_slots_));

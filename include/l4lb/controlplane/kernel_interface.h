@@ -26,6 +26,14 @@ struct KernelNeighbour {
 // Complete entries of /proc/net/arp on `iface` (the caller's network namespace).
 std::vector<KernelNeighbour> read_arp_table(const std::string& iface);
 
+// The kernel's ephemeral source-port range (net.ipv4.ip_local_port_range in
+// the caller's namespace); {0, 0} if unreadable.
+struct PortRange {
+  uint16_t first;
+  uint16_t last;
+};
+PortRange kernel_ephemeral_ports();
+
 // Makes the kernel ARP for `address` by sending one empty UDP datagram to
 // the discard port (9) out of `iface`. Returns false if the send failed.
 bool solicit_neighbour(const std::string& iface, uint32_t address);
