@@ -1,0 +1,710 @@
+#!/usr/bin/env python3
+"""Shared harness for the l4lb end-to-end tests and for tools/demo.
+
+Topology (all in namespaces created here, names carry a per-run suffix SFX):
+
+    l4lb-c-SFX   client   eth0 10.99.0.10/24 ---+
+    l4lb-b1-SFX  backend  eth0 10.99.0.21/24 ---+   veth pairs; the other end
+    l4lb-b2-SFX  backend  eth0 10.99.0.22/24 ---+-- of each is a port of br0
+    l4lb-b3-SFX  backend  eth0 10.99.0.23/24 ---+   in l4lb-lb-SFX
+                                                |
+    l4lb-lb-SFX  appliance:  br0 (no IP, ARP off) -- dp0 (TAP of l4lbd's
+                 data port, the "wire")   l4lbk0 (l4lbd's exception path:
+                 10.99.0.1/24 and the VIP 10.99.0.100, owned by the kernel)
+
+l4lbd runs inside l4lb-lb-SFX with --file-prefix l4lb-SFX. Everything a run
+creates is recorded in /run/l4lb-e2e/SFX.json (namespaces, pids with their
+start times, DPDK prefix) so that `clean` / `clean-stale` can remove what an
+interrupted run left, without touching anything else.
+
+As a module: `run_test(...)` sets up, runs one test body, tears down and
+prints `PASS name` / `FAIL name: reason` as the last line.
+As a program (used by tools/demo and tools/test):
+    l4lb_e2e.py demo [--keep] [-n N] [--config FILE]
+    l4lb_e2e.py clean          # kept demos, plus runs whose owner died
+    l4lb_e2e.py clean-stale    # only runs whose owner died
+    l4lb_e2e.py list
+    l4lb_e2e.py leftovers TAG  # runs started with L4LB_E2E_TAG=TAG that are
+                               # still recorded: report, clean, exit 1
+"""
+import argparse
+import collections
+import glob
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+E2E_DIR = REPO / "tests" / "e2e"
+SERVERS_DIR = E2E_DIR / "servers"
+CONFIG_DIR = E2E_DIR / "configs"
+NETCLIENT = E2E_DIR / "netclient.py"
+L4LBD = Path(os.environ.get("L4LBD", REPO / "build" / "src" / "daemon" / "l4lbd"))
+L4LBCTL = Path(os.environ.get("L4LBCTL", REPO / "tools" / "l4lbctl"))
+STATE_DIR = Path("/run/l4lb-e2e")
+DPDK_RUN_DIR = Path("/var/run/dpdk")
+HUGEPAGE_DIR = Path("/dev/hugepages")
+
+LB_ADDR = "10.99.0.1"
+VIP = "10.99.0.100"
+CLIENT_ADDR = "10.99.0.10"
+BACKENDS = [("b1", "10.99.0.21"), ("b2", "10.99.0.22"), ("b3", "10.99.0.23")]
+PREFIXLEN = 24
+LCORES = os.environ.get("L4LB_LCORES", "0,1")
+DAEMON_READY_LINE = "l4lbd ready"
+
+PY = sys.executable or "python3"
+
+
+class TestFailure(Exception):
+    """The test's expectation was not met; the message says what was measured."""
+
+
+class Interrupted(BaseException):
+    """SIGINT/SIGTERM/SIGHUP/alarm arrived; unwind and clean up."""
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def run(cmd, check=True, timeout=60, input=None):
+    """Run a command, capture its output; raise TestFailure on error if check."""
+    try:
+        p = subprocess.run([str(c) for c in cmd], input=input, capture_output=True,
+                           text=True, timeout=timeout,
+                           stdin=None if input is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise TestFailure(f"command timed out after {timeout}s: {' '.join(map(str, cmd))}") from e
+    if check and p.returncode != 0:
+        raise TestFailure(f"command failed ({p.returncode}): {' '.join(map(str, cmd))}\n"
+                          f"{p.stdout.strip()}\n{p.stderr.strip()}".rstrip())
+    return p
+
+
+# ---------------------------------------------------------------- processes
+
+def proc_start_time(pid):
+    """Start time (clock ticks since boot) of a live, non-zombie pid, else None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    rest = stat.rsplit(")", 1)[1].split()
+    if rest[0] in ("Z", "X"):
+        return None
+    return int(rest[19])
+
+
+def alive(pid, start):
+    return start is not None and proc_start_time(pid) == start
+
+
+def signal_pid(pid, start, sig):
+    if alive(pid, start):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def reap(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def wait_dead(procs, timeout):
+    """procs: list of (pid, start). Wait until none is alive; return survivors."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for pid, _ in procs:
+            reap(pid)
+        left = [(p, s) for p, s in procs if alive(p, s)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.1)
+
+
+# ---------------------------------------------------------------- state files
+
+def state_path(sfx):
+    return STATE_DIR / f"{sfx}.json"
+
+
+def load_states():
+    states = []
+    for path in sorted(STATE_DIR.glob("*.json")):
+        try:
+            states.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return states
+
+
+def teardown(state, quiet=False):
+    """Remove everything a run recorded: processes (daemon first, SIGTERM then
+    SIGKILL), anything else still inside its namespaces, the namespaces, the
+    DPDK runtime dir and hugepage files of its prefix, the state file.
+    Returns the list of problems found (empty when all went away)."""
+    problems = []
+    say = (lambda m: None) if quiet else log
+    procs = state.get("pids", [])
+    daemons = [(p["pid"], p["start"]) for p in procs if p["label"] == "l4lbd"]
+    others = [(p["pid"], p["start"]) for p in procs if p["label"] != "l4lbd"]
+    for pid, start in daemons:
+        signal_pid(pid, start, signal.SIGTERM)
+    if wait_dead(daemons, 10):
+        say("l4lbd did not stop within 10 s of SIGTERM: SIGKILL")
+        for pid, start in daemons:
+            signal_pid(pid, start, signal.SIGKILL)
+        wait_dead(daemons, 5)
+    for pid, start in others:
+        signal_pid(pid, start, signal.SIGTERM)
+    for pid, start in wait_dead(others, 3):
+        signal_pid(pid, start, signal.SIGKILL)
+    wait_dead(others, 3)
+    # Anything else still running inside our own namespaces was started by us.
+    for ns in state.get("namespaces", []):
+        if not Path(f"/run/netns/{ns}").exists():
+            continue
+        p = run(["ip", "netns", "pids", ns], check=False)
+        stray = [int(x) for x in p.stdout.split() if x.isdigit()]
+        for pid in stray:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if stray:
+            say(f"killed stray processes in {ns}: {stray}")
+            wait_dead([(pid, proc_start_time(pid)) for pid in stray], 3)
+    for ns in state.get("namespaces", []):
+        if Path(f"/run/netns/{ns}").exists():
+            p = run(["ip", "netns", "del", ns], check=False)
+            if p.returncode != 0:
+                problems.append(f"ip netns del {ns}: {p.stderr.strip()}")
+    prefix = state.get("prefix")
+    if prefix and not any(alive(p, s) for p, s in daemons):
+        shutil.rmtree(DPDK_RUN_DIR / prefix, ignore_errors=True)
+        for f in glob.glob(str(HUGEPAGE_DIR / f"{prefix}map_*")):
+            try:
+                os.unlink(f)
+            except OSError:
+                pass
+    for pid, start in daemons + others:
+        if alive(pid, start):
+            problems.append(f"process {pid} survived SIGKILL")
+    if not problems:
+        try:
+            state_path(state["sfx"]).unlink()
+        except FileNotFoundError:
+            pass
+    return problems
+
+
+def clean(include_kept, quiet=False):
+    """Tear down recorded runs whose owner is gone (and kept demos if asked)."""
+    cleaned = 0
+    for st in load_states():
+        owner_alive = alive(st.get("owner_pid", 0), st.get("owner_start"))
+        if owner_alive or (st.get("keep") and not include_kept):
+            continue
+        if not quiet:
+            log(f"cleaning {st.get('kind')} run {st['sfx']} (namespaces {', '.join(st.get('namespaces', []))})")
+        for problem in teardown(st, quiet=quiet):
+            log(f"  problem: {problem}")
+        if st.get("workdir") and (st.get("keep") or not st.get("keep_logs")):
+            shutil.rmtree(st["workdir"], ignore_errors=True)
+        cleaned += 1
+    return cleaned
+
+
+# ---------------------------------------------------------------- the lab
+
+class Lab:
+    """One topology: namespaces, bridge, veths, backend servers, l4lbd."""
+
+    def __init__(self, kind="test", label=""):
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        self.kind = kind
+        self.label = label
+        self.sfx = self._reserve_suffix()
+        self.ns_lb = f"l4lb-lb-{self.sfx}"
+        self.ns_client = f"l4lb-c-{self.sfx}"
+        self.ns_backend = {name: f"l4lb-{name}-{self.sfx}" for name, _ in BACKENDS}
+        self.prefix = f"l4lb-{self.sfx}"
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"l4lb-{kind}-{self.sfx}-"))
+        self.daemon = None
+        self.daemon_log = self.workdir / "l4lbd.log"
+        self.config = None
+        self.children = []          # Popen objects we started
+        self.namespaces = []
+        self.keep = False
+        self.keep_logs = False
+        self.save()
+
+    def _reserve_suffix(self):
+        for _ in range(100):
+            sfx = f"{random.randrange(16**4):04x}"
+            if any(Path(f"/run/netns/{n}").exists() for n in (f"l4lb-lb-{sfx}", f"l4lb-c-{sfx}")):
+                continue
+            try:
+                fd = os.open(state_path(sfx), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                continue
+            os.close(fd)
+            return sfx
+        raise RuntimeError("could not find a free run suffix")
+
+    # -- bookkeeping
+    def state(self):
+        return {
+            "sfx": self.sfx, "kind": self.kind, "label": self.label,
+            "tag": os.environ.get("L4LB_E2E_TAG"),
+            "owner_pid": os.getpid(), "owner_start": proc_start_time(os.getpid()),
+            "keep": self.keep, "keep_logs": self.keep_logs,
+            "namespaces": self.namespaces, "prefix": self.prefix,
+            "workdir": str(self.workdir), "daemon_log": str(self.daemon_log),
+            "config": str(self.config) if self.config else None,
+            "pids": [{"pid": p.pid, "start": p.start, "label": p.label}
+                     for p in self.children],
+        }
+
+    def save(self):
+        tmp = state_path(self.sfx).with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state(), indent=1))
+        os.replace(tmp, state_path(self.sfx))
+
+    def spawn(self, label, ns, cmd, logfile=None, pipes=False):
+        """Start cmd inside namespace ns as a child in its own session (so a
+        terminal Ctrl-C reaches only the harness, which then stops it)."""
+        argv = ["ip", "netns", "exec", ns] + [str(c) for c in cmd]
+        if pipes:
+            p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                 start_new_session=True)
+        else:
+            out = open(logfile or self.workdir / f"{label}.log", "ab")
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+            out.close()
+        # `ip netns exec` execs the command, so p.pid is the command's pid.
+        p.label = label
+        p.start = None
+        for _ in range(50):
+            p.start = proc_start_time(p.pid)
+            if p.start is not None or p.poll() is not None:
+                break
+            time.sleep(0.01)
+        self.children.append(p)
+        self.save()
+        return p
+
+    # -- topology
+    def up(self):
+        log(f"topology: suffix {self.sfx}, appliance namespace {self.ns_lb}, logs in {self.workdir}")
+        peers = [("vc", self.ns_client, CLIENT_ADDR)]
+        peers += [(f"v{name}", self.ns_backend[name], addr) for name, addr in BACKENDS]
+        for ns in [self.ns_lb] + [p[1] for p in peers]:
+            self.namespaces.append(ns)   # recorded first: teardown skips absent ones
+            self.save()
+            run(["ip", "netns", "add", ns])
+            # No IPv6 anywhere (new interfaces inherit "default").
+            run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
+                 "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        lb = ["ip", "-n", self.ns_lb]
+        run(lb + ["link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"])
+        # br0 has no address, but the appliance namespace owns 10.99.0.1 and
+        # the VIP (on l4lbk0); with ARP on, br0 would answer ARP for them
+        # itself and steal the traffic from l4lbd.
+        run(lb + ["link", "set", "br0", "arp", "off", "up"])
+        run(["ip", "netns", "exec", self.ns_lb, "sysctl", "-q", "-w", "net.ipv4.conf.br0.arp_ignore=8"])
+        for veth, ns, addr in peers:
+            run(lb + ["link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+            run(lb + ["link", "set", veth, "master", "br0", "up"])
+            run(["ip", "-n", ns, "addr", "add", f"{addr}/{PREFIXLEN}", "dev", "eth0"])
+            run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+
+    def start_servers(self, kind, port):
+        """Start servers/<kind>.py (http_server, tcp_echo, udp_echo) on every backend."""
+        script = SERVERS_DIR / f"{kind}.py"
+        started = []
+        for name, addr in BACKENDS:
+            pidfile = self.workdir / f"{kind}-{name}-{port}.pid"
+            p = self.spawn(f"{kind}-{name}", self.ns_backend[name],
+                           [PY, script, "--bind", addr, "--port", port, "--name", name,
+                            "--pidfile", pidfile],
+                           logfile=self.workdir / f"{kind}-{name}-{port}.log")
+            started.append((p, pidfile))
+        deadline = time.monotonic() + 15
+        for p, pidfile in started:
+            while not pidfile.exists():
+                if p.poll() is not None:
+                    raise TestFailure(f"{p.label} on port {port} exited with {p.returncode}: "
+                                      + self.tail(self.workdir / f"{p.label}-{port}.log", 10))
+                if time.monotonic() > deadline:
+                    raise TestFailure(f"{p.label} on port {port} not listening after 15 s")
+                time.sleep(0.05)
+        log(f"servers: {kind} on port {port} in {', '.join(n for n, _ in BACKENDS)}")
+
+    def start_daemon(self, config, ready_timeout=45):
+        """Start l4lbd in the appliance namespace, wait for 'l4lbd ready', then
+        plug its TAP dp0 into br0."""
+        if not L4LBD.exists():
+            raise TestFailure(f"{L4LBD} not built")
+        self.config = Path(config).resolve()
+        cmd = [L4LBD, "-l", LCORES, "--file-prefix", self.prefix, "--no-pci",
+               "--vdev", "net_tap0,iface=dp0", "--", "--config", self.config]
+        log(f"l4lbd: ip netns exec {self.ns_lb} {' '.join(map(str, cmd))}")
+        t0 = time.monotonic()
+        self.daemon = self.spawn("l4lbd", self.ns_lb, cmd, logfile=self.daemon_log)
+        while True:
+            text = self.daemon_log.read_text(errors="replace") if self.daemon_log.exists() else ""
+            if DAEMON_READY_LINE in text:
+                break
+            if self.daemon.poll() is not None:
+                raise TestFailure(f"l4lbd exited with {self.daemon.returncode} before '{DAEMON_READY_LINE}'")
+            if time.monotonic() - t0 > ready_timeout:
+                raise TestFailure(f"no '{DAEMON_READY_LINE}' from l4lbd after {ready_timeout} s")
+            time.sleep(0.1)
+        log(f"l4lbd: ready after {time.monotonic() - t0:.1f} s (pid {self.daemon.pid})")
+        lb = ["ip", "-n", self.ns_lb]
+        if run(lb + ["link", "show", "dp0"], check=False).returncode != 0:
+            raise TestFailure("l4lbd is ready but there is no dp0 interface in " + self.ns_lb)
+        # The TAP PMD gives the kernel side of dp0 the port's own MAC. As a
+        # bridge port that MAC would become a "local" fdb entry of br0, and
+        # frames for l4lbd would be delivered to br0 instead of forwarded into
+        # dp0. The kernel side's MAC is irrelevant to what the PMD receives, so
+        # give it a different one (and no ARP/IP of its own) before plugging.
+        mac = "02:1b:%02x:%02x:%02x:%02x" % tuple(random.randrange(256) for _ in range(4))
+        run(lb + ["link", "set", "dp0", "address", mac, "arp", "off"])
+        run(["ip", "netns", "exec", self.ns_lb, "sysctl", "-q", "-w", "net.ipv4.conf.dp0.arp_ignore=8"])
+        run(lb + ["link", "set", "dp0", "master", "br0", "up"])
+
+    def stop_daemon(self, timeout=10):
+        """SIGTERM l4lbd, wait up to timeout s, then SIGKILL. Returns its exit
+        code (negative signal number if killed)."""
+        p = self.daemon
+        if p is None:
+            return None
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log(f"l4lbd did not exit within {timeout} s of SIGTERM: SIGKILL")
+                p.kill()
+                p.wait()
+        log(f"l4lbd: exited with {p.returncode}")
+        return p.returncode
+
+    def down(self):
+        """Tear everything down; returns a list of problems (leftovers)."""
+        for p in self.children:
+            if p.label != "l4lbd" and p.stdin and p.poll() is None:
+                try:
+                    p.stdin.close()
+                except OSError:
+                    pass
+        self.save()
+        problems = teardown(self.state())
+        for p in self.children:
+            try:
+                p.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+            for f in (p.stdout,):
+                if f:
+                    f.close()
+        left = [ns for ns in self.namespaces if Path(f"/run/netns/{ns}").exists()]
+        if left:
+            problems.append(f"namespaces left: {left}")
+        if not self.keep_logs and not problems:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        return problems
+
+    # -- helpers for tests
+    def in_client(self, cmd, **kw):
+        return run(["ip", "netns", "exec", self.ns_client] + [str(c) for c in cmd], **kw)
+
+    def wait_vip(self, kind="http", port=8080, deadline=20):
+        """Poll from the client until VIP:port answers (neighbours are resolved
+        only after dp0 is plugged in)."""
+        t0 = time.monotonic()
+        p = self.in_client([PY, NETCLIENT, "probe", "--kind", kind, "--to", f"{VIP}:{port}",
+                            "--deadline", deadline], check=False, timeout=deadline + 15)
+        if p.returncode != 0:
+            raise TestFailure(f"VIP {VIP}:{port} ({kind}) does not answer: {p.stdout.strip()} {p.stderr.strip()}")
+        log(f"vip: {VIP}:{port} ({kind}) answers after {time.monotonic() - t0:.1f} s")
+
+    def curl_many(self, n, url=f"http://{VIP}:8080/"):
+        """n curl requests from the client, each its own process/connection.
+        Returns (Counter of backend name -> answers, list of failures)."""
+        script = ('for i in $(seq "$1"); do '
+                  'out=$(curl -sS --noproxy "*" --fail -m 5 "$2" 2>&1); rc=$?; '
+                  'if [ $rc -eq 0 ]; then printf "%s\\n" "$out"; '
+                  'else printf "ERR rc=%s %s\\n" "$rc" "$(printf %s "$out" | tr "\\n" " ")"; fi; '
+                  'done')
+        p = self.in_client(["bash", "-c", script, "curl_many", n, url], timeout=30 + n * 6)
+        counts, failures = collections.Counter(), []
+        for line in p.stdout.splitlines():
+            if line.startswith("backend="):
+                counts[line.split()[0].split("=", 1)[1]] += 1
+            elif line.strip():
+                failures.append(line.strip())
+        return counts, failures
+
+    def stats(self):
+        """l4lbctl stats --json -> dict (raises TestFailure if unavailable)."""
+        if not L4LBCTL.exists():
+            raise TestFailure(f"{L4LBCTL} does not exist")
+        p = run([L4LBCTL, "--file-prefix", self.prefix, "stats", "--json"], check=False, timeout=15)
+        if p.returncode != 0:
+            raise TestFailure(f"l4lbctl stats failed ({p.returncode}): {p.stderr.strip()[-500:]}")
+        try:
+            return json.loads(p.stdout)
+        except ValueError as e:
+            raise TestFailure(f"l4lbctl stats --json printed no JSON: {p.stdout[:300]!r}") from e
+
+    def print_stats(self):
+        """Print the total counters, best effort (for the record)."""
+        try:
+            t = self.stats()["total"]
+        except (TestFailure, KeyError, TypeError) as e:
+            log(f"stats: unavailable ({str(e).splitlines()[0]})")
+            return
+        keys = ["rx_packets", "tx_packets", "forward_packets", "reverse_packets",
+                "slow_path_packets", "flows_created", "flows_expired", "flows_closed",
+                "flows_active"]
+        log("stats: " + " ".join(f"{k}={t.get(k)}" for k in keys))
+        drops = {k: v for k, v in (t.get("drops") or {}).items() if v}
+        log(f"stats: drops {drops if drops else 'none'}")
+
+    @staticmethod
+    def tail(path, n=40):
+        try:
+            lines = Path(path).read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+
+def spread_table(counts, total, names=None):
+    """Rows 'name addr answers share bar' for each backend."""
+    names = names or [n for n, _ in BACKENDS]
+    addrs = dict(BACKENDS)
+    rows = [f"  {'backend':<8} {'address':<12} {'answers':>7} {'share':>7}"]
+    for name in names:
+        c = counts.get(name, 0)
+        share = 100.0 * c / total if total else 0.0
+        rows.append(f"  {name:<8} {addrs.get(name, '?'):<12} {c:>7} {share:>6.1f}%  "
+                    + "#" * int(round(share / 2)))
+    others = {k: v for k, v in counts.items() if k not in names}
+    for name, c in others.items():
+        rows.append(f"  {name:<8} {'?':<12} {c:>7} {100.0 * c / total:>6.1f}%  (unexpected)")
+    return "\n".join(rows)
+
+
+# ---------------------------------------------------------------- test runner
+
+_signalled = False
+
+
+def _on_signal(signum, _frame):
+    global _signalled
+    # Ignore repeats while we clean up (tools/test may forward the same ^C).
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+    if not _signalled:
+        _signalled = True
+        raise Interrupted(signal.Signals(signum).name)
+
+
+def _on_alarm(_signum, _frame):
+    raise Interrupted("test timed out")
+
+
+def install_signal_handlers():
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, _on_signal)
+    signal.signal(signal.SIGALRM, _on_alarm)
+
+
+def require_root():
+    if os.geteuid() != 0:
+        raise TestFailure("needs root (network namespaces, hugepages)")
+
+
+def run_test(name, body, *, config=None, servers=(), probe=None, timeout=240, topology=True):
+    """Build the topology, start servers [(kind, port)], l4lbd with config and
+    wait for probe=(kind, port) to answer; run body(lab); stop l4lbd and
+    require exit code 0; tear down. With topology=False, just run body(None).
+    Prints PASS/FAIL as the last line and exits 0/1."""
+    install_signal_handlers()
+    signal.alarm(timeout)
+    lab, reason = None, None
+    t0 = time.monotonic()
+    try:
+        if topology:
+            require_root()
+            lab = Lab(kind="test", label=name)
+            lab.up()
+            for kind, port in servers:
+                lab.start_servers(kind, port)
+            if config:
+                lab.start_daemon(config)
+                if probe:
+                    lab.wait_vip(*probe)
+        body(lab)
+        if lab is not None and lab.daemon is not None:
+            rc = lab.stop_daemon()
+            if rc != 0:
+                raise TestFailure(f"l4lbd exited with {rc} after SIGTERM, expected 0")
+    except TestFailure as e:
+        reason = str(e)
+    except Interrupted as e:
+        reason = f"interrupted ({e})"
+    except Exception as e:  # noqa: BLE001 - a harness bug is a failure too
+        traceback.print_exc()
+        reason = f"{type(e).__name__}: {e}"
+    signal.alarm(0)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+    if lab is not None:
+        if reason is not None:
+            lab.keep_logs = True
+            if lab.daemon is not None:
+                log(f"---- tail of l4lbd log ({lab.daemon_log}) ----")
+                log(lab.tail(lab.daemon_log, 40))
+                log("---- end of l4lbd log ----")
+        problems = lab.down()
+        if problems:
+            reason = (reason + "; " if reason else "") + "teardown: " + "; ".join(problems)
+        if reason is not None:
+            log(f"logs kept in {lab.workdir}")
+    log(f"({name}: {time.monotonic() - t0:.1f} s)")
+    if reason is None:
+        log(f"PASS {name}")
+        sys.exit(0)
+    first, *rest = reason.splitlines() or [""]
+    if rest:
+        log("\n".join(rest))
+    log(f"FAIL {name}: {first}")
+    sys.exit(1)
+
+
+# ---------------------------------------------------------------- demo / CLI
+
+def demo(args):
+    if os.geteuid() != 0:
+        log("demo: needs root (network namespaces, hugepages)")
+        return 1
+    install_signal_handlers()
+    signal.alarm(args.timeout)
+    lab = Lab(kind="demo", label="demo")
+    ok = False
+    try:
+        lab.up()
+        lab.start_servers("http_server", 8080)
+        lab.start_daemon(args.config)
+        lab.wait_vip("http", 8080)
+        log(f"\nsending {args.n} HTTP requests (one curl, one connection each) "
+            f"from {lab.ns_client} to http://{VIP}:8080/ ...")
+        t0 = time.monotonic()
+        counts, failures = lab.curl_many(args.n)
+        took = time.monotonic() - t0
+        answered = sum(counts.values())
+        log(f"\n{answered} of {args.n} requests answered in {took:.1f} s, by backend:")
+        log(spread_table(counts, answered or 1))
+        if failures:
+            log(f"{len(failures)} failed, e.g. {failures[0]}")
+        log("")
+        lab.print_stats()
+        ok = answered == args.n
+        if args.keep:
+            signal.alarm(0)
+            lab.keep = True
+            lab.save()
+            log(f"""
+The demo is still running (suffix {lab.sfx}). Try it by hand:
+  ip netns exec {lab.ns_client} curl http://{VIP}:8080/
+  ip netns exec {lab.ns_client} ping -c 3 {VIP}
+  {L4LBCTL.relative_to(REPO)} --file-prefix {lab.prefix} stats
+  ip netns exec {lab.ns_lb} ip -br addr     # br0, dp0, l4lbk0
+  less {lab.daemon_log}
+Clean up with:
+  tools/demo --clean""")
+            return 0 if ok else 1
+    except TestFailure as e:
+        log(f"demo failed: {e}")
+        if lab.daemon is not None:
+            log(f"---- tail of l4lbd log ----\n{lab.tail(lab.daemon_log, 30)}")
+    except Interrupted as e:
+        log(f"demo interrupted ({e})")
+    signal.alarm(0)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+    log("cleaning up ...")
+    rc = lab.stop_daemon()
+    if rc not in (None, 0):
+        log(f"note: l4lbd exit code {rc} after SIGTERM (expected 0)")
+    problems = lab.down()
+    for p in problems:
+        log(f"cleanup problem: {p}")
+    log("done." if not problems else "cleanup incomplete.")
+    return 0 if ok and not problems else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description="l4lb e2e harness")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("demo", help="topology + l4lbd + N curl requests")
+    d.add_argument("--keep", action="store_true", help="leave it running")
+    d.add_argument("-n", type=int, default=300, help="requests to send (default 300)")
+    d.add_argument("--config", default=str(REPO / "config" / "demo.yaml"))
+    d.add_argument("--timeout", type=int, default=150, help="give up after this many seconds")
+    sub.add_parser("clean", help="remove kept demos and runs whose owner died")
+    sub.add_parser("clean-stale", help="remove only runs whose owner died")
+    sub.add_parser("list", help="list recorded runs")
+    lo = sub.add_parser("leftovers", help="clean runs of a finished tools/test test")
+    lo.add_argument("tag")
+    args = ap.parse_args()
+    if args.cmd == "demo":
+        return demo(args)
+    if os.geteuid() != 0:
+        log("needs root")
+        return 1
+    if args.cmd == "list":
+        for st in load_states():
+            owner = "running" if alive(st.get("owner_pid", 0), st.get("owner_start")) else "owner gone"
+            log(f"{st['sfx']} {st.get('kind')} {st.get('label')} keep={st.get('keep')} {owner} "
+                f"namespaces={','.join(st.get('namespaces', []))}")
+        return 0
+    if args.cmd == "leftovers":
+        found = [st for st in load_states() if st.get("tag") == args.tag]
+        for st in found:
+            log(f"leftover of {st.get('label')}: run {st['sfx']}, namespaces "
+                f"{', '.join(ns for ns in st.get('namespaces', []) if Path('/run/netns/' + ns).exists()) or 'none'}"
+                f", live pids {[p['pid'] for p in st.get('pids', []) if alive(p['pid'], p['start'])] or 'none'}")
+            for problem in teardown(st):
+                log(f"  problem: {problem}")
+        return 1 if found else 0
+    n = clean(include_kept=(args.cmd == "clean"), quiet=False)
+    if args.cmd == "clean":
+        log(f"cleaned {n} run(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

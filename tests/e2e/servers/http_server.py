@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""HTTP/1.1 keep-alive test backend (asyncio, stdlib only).
+
+    GET /        -> 200, body "backend=<name> addr=<bind>\n"
+    GET /health  -> 200, body "ok\n"
+    anything else-> 404 (405 for methods other than GET/HEAD)
+
+Connections are kept alive (HTTP/1.1 default) unless the client asks for
+"Connection: close" or speaks HTTP/1.0 without "Connection: keep-alive".
+Request bodies (Content-Length) are read and discarded; chunked request bodies
+are refused with 411/close. Meant to stay correct under wrk with ~50
+connections, not to be fast.
+
+Usage: http_server.py --bind 10.99.0.21 --port 8080 --name b1 [--pidfile F]
+The pid file is written once the socket listens, so its existence means ready.
+"""
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+MAX_HEAD = 64 * 1024
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found",
+           405: "Method Not Allowed", 411: "Length Required",
+           431: "Request Header Fields Too Large"}
+
+
+class Server:
+    def __init__(self, name, addr):
+        self.name = name
+        self.addr = addr
+        self.requests = 0
+
+    def route(self, method, target):
+        path = target.split("?", 1)[0]
+        if method not in ("GET", "HEAD"):
+            return 405, b"method not allowed\n"
+        if path == "/":
+            return 200, f"backend={self.name} addr={self.addr}\n".encode()
+        if path == "/health":
+            return 200, b"ok\n"
+        return 404, b"not found\n"
+
+    async def handle(self, reader, writer):
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.IncompleteReadError:
+                    return  # peer closed between requests
+                except asyncio.LimitOverrunError:
+                    await self.send(writer, 431, b"", close=True)
+                    return
+                keep_alive = await self.one_request(reader, writer, head)
+                if not keep_alive:
+                    return
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            try:
+                writer.close()
+                await writer.wait_closed()
+            except Exception:  # noqa: BLE001 - peer may be gone already
+                pass
+
+    async def one_request(self, reader, writer, head):
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            await self.send(writer, 400, b"bad request\n", close=True)
+            return False
+        method, target, version = parts
+        headers = {}
+        for line in lines[1:]:
+            if not line:
+                continue
+            key, sep, value = line.partition(":")
+            if not sep:
+                await self.send(writer, 400, b"bad header\n", close=True)
+                return False
+            headers[key.strip().lower()] = value.strip()
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            await self.send(writer, 411, b"chunked bodies not supported\n", close=True)
+            return False
+        try:
+            length = int(headers.get("content-length", "0"))
+        except ValueError:
+            await self.send(writer, 400, b"bad content-length\n", close=True)
+            return False
+        if length > 0:
+            await reader.readexactly(length)
+        conn = headers.get("connection", "").lower()
+        if version == "HTTP/1.0":
+            keep_alive = "keep-alive" in conn
+        else:
+            keep_alive = "close" not in conn
+        status, body = self.route(method, target)
+        self.requests += 1
+        await self.send(writer, status, body, close=not keep_alive,
+                        head_only=(method == "HEAD"))
+        return keep_alive
+
+    async def send(self, writer, status, body, close, head_only=False):
+        head = (f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n"
+                f"Server: l4lb-e2e/{self.name}\r\n"
+                "Content-Type: text/plain\r\n"
+                f"Content-Length: {len(body)}\r\n"
+                f"Connection: {'close' if close else 'keep-alive'}\r\n"
+                "\r\n").encode()
+        writer.write(head if head_only else head + body)
+        await writer.drain()
+
+
+async def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bind", default="0.0.0.0")
+    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--name", default=os.uname().nodename)
+    ap.add_argument("--pidfile")
+    args = ap.parse_args()
+
+    srv = Server(args.name, args.bind)
+    server = await asyncio.start_server(srv.handle, args.bind, args.port,
+                                        reuse_address=True, backlog=1024,
+                                        limit=MAX_HEAD)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if args.pidfile:
+        tmp = args.pidfile + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        os.replace(tmp, args.pidfile)
+    print(f"http_server {args.name} listening on {args.bind}:{args.port}", flush=True)
+    async with server:
+        await stop.wait()
+    print(f"http_server {args.name} stopping after {srv.requests} requests", flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except OSError as e:
+        print(f"http_server: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,85 @@
+# shellcheck shell=bash
+# Shared set-up for tools/test and tools/demo: Debian packages, hugepages,
+# build. Source it, then call the l4lb_* functions; each is idempotent.
+#
+#   l4lb_require_root      fail unless root
+#   l4lb_ensure_packages   apt-get install what dpkg-query says is missing
+#   l4lb_ensure_hugepages  >= L4LB_HUGEPAGES (1024) x 2 MiB, hugetlbfs mounted
+#   l4lb_build             meson setup build (once), meson compile -C build
+#   l4lb_setup             all of the above but the build
+
+L4LB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# What building and testing needs on a fresh Debian 12. iputils-ping: the
+# e2e ping test; the rest are named in DESIGN.md / the test contract.
+L4LB_PACKAGES=(
+    build-essential meson ninja-build pkg-config
+    dpdk dpdk-dev libdpdk-dev libyaml-cpp-dev libspdlog-dev
+    libgtest-dev libbenchmark-dev
+    python3 iproute2 curl wrk iperf3 ncat procps iputils-ping
+)
+
+l4lb_phase() {
+    printf '\n===== %s =====\n' "$*"
+}
+
+l4lb_require_root() {
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "error: $(basename "$0") needs root (apt-get, hugepages, network namespaces)" >&2
+        return 1
+    fi
+}
+
+l4lb_ensure_packages() {
+    local missing=() pkg
+    for pkg in "${L4LB_PACKAGES[@]}"; do
+        if [[ $(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null) != installed ]]; then
+            missing+=("$pkg")
+        fi
+    done
+    if ((${#missing[@]} == 0)); then
+        echo "packages: all ${#L4LB_PACKAGES[@]} present"
+        return 0
+    fi
+    echo "packages: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q &&
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+l4lb_ensure_hugepages() {
+    local want=${L4LB_HUGEPAGES:-1024} have
+    local pool=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+    [[ -w $pool ]] || pool=/proc/sys/vm/nr_hugepages
+    have=$(<"$pool")
+    if ((have < want)); then
+        echo "$want" >"$pool" || true
+        have=$(<"$pool")
+    fi
+    if ((have < want)); then
+        echo "warning: only $have x 2 MiB hugepages could be reserved (wanted $want)" >&2
+    fi
+    if ! awk '$2 == "/dev/hugepages" && $3 == "hugetlbfs" {found = 1} END {exit !found}' /proc/mounts; then
+        mkdir -p /dev/hugepages
+        mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages || return 1
+    fi
+    echo "hugepages: $have x 2 MiB, $(awk '/HugePages_Free/ {print $2}' /proc/meminfo) free, hugetlbfs on /dev/hugepages"
+}
+
+l4lb_build() {
+    (
+        cd "$L4LB_ROOT" || exit 1
+        if [[ ! -f build/build.ninja ]]; then
+            if [[ -f build/meson-private/coredata.dat ]]; then
+                meson setup --wipe build || exit 1
+            else
+                meson setup build || exit 1
+            fi
+        fi
+        meson compile -C build
+    )
+}
+
+l4lb_setup() {
+    l4lb_require_root && l4lb_ensure_packages && l4lb_ensure_hugepages
+}
