@@ -2,6 +2,10 @@
 
 #include <rte_telemetry.h>
 
+#include <arpa/inet.h>
+
+#include <cerrno>
+#include <cstdlib>
 #include <ctime>
 
 namespace l4lb::controlplane {
@@ -12,7 +16,9 @@ std::atomic<const ControlState*> g_state{nullptr};
 
 struct Totals {
   uint64_t rx = 0, tx = 0, fwd = 0, rev = 0, slow = 0, injected = 0;
-  uint64_t created = 0, expired = 0, closed = 0, active = 0;
+  uint64_t created = 0, expired = 0, closed = 0, active = 0, handoffs_in = 0;
+  uint64_t handoffs_out[dataplane::kMaxWorkers] = {};
+  uint32_t workers = 0;
   uint64_t drops[static_cast<size_t>(dataplane::DropReason::kCount)] = {};
 
   void add(const dataplane::WorkerCounters& c) {
@@ -26,6 +32,8 @@ struct Totals {
     expired += c.flows_expired.get();
     closed += c.flows_closed.get();
     active += c.flows_active.get();
+    handoffs_in += c.handoffs_in.get();
+    for (uint32_t w = 0; w < workers; ++w) handoffs_out[w] += c.handoffs_out[w].get();
     for (size_t i = 0; i < std::size(drops); ++i) drops[i] += c.drops[i].get();
   }
 
@@ -41,6 +49,12 @@ struct Totals {
     rte_tel_data_add_dict_u64(d, "flows_expired", expired);
     rte_tel_data_add_dict_u64(d, "flows_closed", closed);
     rte_tel_data_add_dict_u64(d, "flows_active", active);
+    rte_tel_data_add_dict_u64(d, "handoffs_in", handoffs_in);
+    uint64_t out = 0;
+    for (uint32_t w = 0; w < workers; ++w) out += handoffs_out[w];
+    rte_tel_data_add_dict_u64(d, "handoffs_out", out);
+    for (uint32_t w = 0; w < workers; ++w)
+      rte_tel_data_add_dict_u64(d, ("handoff_to_" + std::to_string(w)).c_str(), handoffs_out[w]);
     // Telemetry allows one level of nesting, so drop reasons are flattened.
     for (size_t i = 0; i < std::size(drops); ++i) {
       const std::string name = std::string("drop_") + dataplane::kDropReasonNames[i];
@@ -55,8 +69,10 @@ int stats_cb(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   rte_tel_data_add_dict_int(d, "workers", static_cast<int>(s->workers.size()));
   Totals total;
+  total.workers = static_cast<uint32_t>(s->workers.size());
   for (const auto* w : s->workers) {
     Totals one;
+    one.workers = total.workers;
     one.add(w->counters());
     total.add(w->counters());
     rte_tel_data* c = rte_tel_data_alloc();
@@ -89,6 +105,74 @@ int status_cb(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+const dataplane::Worker* worker_param(const ControlState* s, const char* params, uint32_t& start) {
+  if (!params || !*params) return nullptr;
+  char* end = nullptr;
+  const unsigned long w = std::strtoul(params, &end, 10);
+  start = 0;
+  if (end && *end == ',') start = static_cast<uint32_t>(std::strtoul(end + 1, nullptr, 10));
+  return w < s->workers.size() ? s->workers[w] : nullptr;
+}
+
+// Flow tables are read without stopping the workers: the figures are a
+// moment's snapshot, and an entry being rewritten may show half-updated.
+int flows_cb(const char*, const char*, rte_tel_data* d) {
+  const ControlState* s = g_state.load(std::memory_order_acquire);
+  if (!s) return -1;
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_int(d, "workers", static_cast<int>(s->workers.size()));
+  for (const auto* w : s->workers) {
+    uint64_t per_state[static_cast<size_t>(dataplane::FlowState::kCount)] = {};
+    const auto& table = w->flows();
+    for (uint32_t i = 0; i < table.capacity(); ++i) ++per_state[static_cast<size_t>(table.entry(i).state)];
+    rte_tel_data* c = rte_tel_data_alloc();
+    rte_tel_data_start_dict(c);
+    rte_tel_data_add_dict_u64(c, "capacity", table.capacity());
+    rte_tel_data_add_dict_u64(c, "active", table.active());
+    for (size_t st = 1; st < std::size(per_state); ++st)
+      rte_tel_data_add_dict_u64(c, dataplane::kFlowStateNames[st], per_state[st]);
+    rte_tel_data_add_dict_container(d, ("worker" + std::to_string(w->index())).c_str(), c, 0);
+  }
+  return 0;
+}
+
+std::string endpoint(uint32_t ip_be, uint16_t port_be) {
+  const uint32_t ip = ntohl(ip_be);
+  return std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 0xFF) + "." +
+         std::to_string((ip >> 8) & 0xFF) + "." + std::to_string(ip & 0xFF) + ":" + std::to_string(ntohs(port_be));
+}
+
+// /l4lb/flow_list,WORKER[,START]: up to kFlowListPage flows from entry START
+// on; "next" is where the following page starts (-1 at the end).
+int flow_list_cb(const char*, const char* params, rte_tel_data* d) {
+  constexpr int kFlowListPage = 100;
+  const ControlState* s = g_state.load(std::memory_order_acquire);
+  if (!s) return -1;
+  uint32_t start = 0;
+  const dataplane::Worker* w = worker_param(s, params, start);
+  if (!w) return -EINVAL;
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_int(d, "worker", static_cast<int>(w->index()));
+  rte_tel_data* list = rte_tel_data_alloc();
+  rte_tel_data_start_array(list, RTE_TEL_STRING_VAL);
+  const auto& table = w->flows();
+  int count = 0;
+  uint32_t i = start;
+  for (; i < table.capacity() && count < kFlowListPage; ++i) {
+    const dataplane::FlowEntry e = table.entry(i);
+    if (e.state == dataplane::FlowState::kFree) continue;
+    const std::string line = std::string(e.proto == dataplane::kProtoTcp ? "tcp " : "udp ") +
+                             endpoint(e.client_ip, e.client_port) + " " + endpoint(e.vip_ip, e.vip_port) + " " +
+                             endpoint(e.snat_ip, e.snat_port) + " " + endpoint(e.backend_ip, e.backend_port) + " " +
+                             dataplane::kFlowStateNames[static_cast<size_t>(e.state)];
+    rte_tel_data_add_array_string(list, line.c_str());
+    ++count;
+  }
+  rte_tel_data_add_dict_container(d, "flows", list, 0);
+  rte_tel_data_add_dict_int(d, "next", i < table.capacity() ? static_cast<int>(i) : -1);
+  return 0;
+}
+
 }  // namespace
 
 void install_control_api(const ControlState* state) {
@@ -99,6 +183,9 @@ void install_control_api(const ControlState* state) {
   rte_telemetry_register_cmd("/l4lb/status", status_cb, "Appliance status. No parameters");
   rte_telemetry_register_cmd("/l4lb/stats", stats_cb,
                              "Per-worker and total packet, flow and drop counters. No parameters");
+  rte_telemetry_register_cmd("/l4lb/flows", flows_cb, "Flow table occupancy per worker and state. No parameters");
+  rte_telemetry_register_cmd("/l4lb/flow_list", flow_list_cb,
+                             "Flows of one worker: client vip snat backend state. Parameters: worker[,start]");
 }
 
 }  // namespace l4lb::controlplane

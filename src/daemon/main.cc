@@ -18,6 +18,9 @@
 #include <rte_ring.h>
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -26,8 +29,10 @@
 
 #include "l4lb/config/config_loader.h"
 #include "l4lb/controlplane/mgmt_core.h"
+#include "l4lb/dataplane/flow_owner.h"
 #include "l4lb/dataplane/worker.h"
 #include "l4lb/dpdk/eal.h"
+#include "l4lb/dpdk/flow_steering.h"
 #include "l4lb/dpdk/handles.h"
 #include "l4lb/dpdk/port.h"
 #include "options.h"
@@ -74,8 +79,11 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
   const uint16_t port_id = dpdk::Port::find(config.ports[0].name);
   const auto queues = static_cast<uint16_t>(workers);
   dpdk::Port port(port_id, dpdk::PortQueues{queues, queues, 1024, 1024}, pool.get());
-  spdlog::info("port {} ({}) up: MAC {}, {} rx/tx queues", port.id(), port.name(), dpdk::format_mac(port.mac()),
-               queues);
+  spdlog::info("port {} ({}, driver {}) up: MAC {}, {} rx/tx queues, {}", port.id(), port.name(), port.driver(),
+               dpdk::format_mac(port.mac()), queues,
+               queues == 1              ? "one queue"
+               : port.rss_hash_types() ? "RSS on IP+TCP/UDP ports spreads flows"
+                                       : "no RSS: the device picks the queue");
 
   std::vector<dpdk::RingPtr> owned_rings;
   std::vector<controlplane::WorkerRings> rings;
@@ -87,6 +95,28 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     r.inject = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_inject_" + n, 1024, socket)).get();
     rings.push_back(r);
   }
+
+  {
+    std::vector<uint32_t> snat_addresses;
+    for (const auto& v : config.vips)
+      for (uint32_t a : v.snat)
+        if (std::find(snat_addresses.begin(), snat_addresses.end(), htonl(a)) == snat_addresses.end())
+          snat_addresses.push_back(htonl(a));
+    const auto steering = dpdk::steer_snat_replies(
+        port.id(), snat_addresses,
+        dataplane::SnatPartition(config.dataplane.snat_port_min, config.dataplane.snat_port_max, workers));
+    spdlog::info("port {} steering: {}", port.id(), steering.detail);
+  }
+
+  // Worker -> worker rings for packets that reached the wrong core.
+  rte_ring* handoff[dataplane::kMaxWorkers][dataplane::kMaxWorkers] = {};
+  for (uint32_t from = 0; from < workers; ++from)
+    for (uint32_t to = 0; to < workers; ++to)
+      if (from != to)
+        handoff[from][to] = owned_rings
+                                .emplace_back(dpdk::make_spsc_ring(
+                                    "l4lb_ho_" + std::to_string(from) + "_" + std::to_string(to), 1024, socket))
+                                .get();
 
   controlplane::ManagementCore mgmt(config, options.config_path, port.mac(), pool.get(), rings);
 
@@ -102,6 +132,10 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     s.snapshot_ring = rings[w].snapshot;
     s.slow_path_ring = rings[w].slow_path;
     s.inject_ring = rings[w].inject;
+    for (uint32_t other = 0; other < workers; ++other) {
+      s.handoff_out[other] = handoff[w][other];
+      s.handoff_in[other] = handoff[other][w];
+    }
     s.flow_capacity = config.dataplane.flows_per_worker;
     s.snat_port_min = config.dataplane.snat_port_min;
     s.snat_port_max = config.dataplane.snat_port_max;
@@ -144,6 +178,9 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     drain_mbufs(r.slow_path);
     drain_mbufs(r.inject);
   }
+  for (uint32_t from = 0; from < workers; ++from)
+    for (uint32_t to = 0; to < workers; ++to)
+      if (handoff[from][to]) drain_mbufs(handoff[from][to]);
   return 0;
 }
 

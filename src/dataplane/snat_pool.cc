@@ -12,15 +12,10 @@ void SnatPortFifo::reset(uint16_t first, uint16_t last) {
   count_ = capacity_;
 }
 
-SnatPool::SnatPool(uint16_t port_min, uint16_t port_max, uint32_t worker_index, uint32_t workers) {
-  if (workers == 0 || worker_index >= workers || port_min > port_max)
+SnatPool::SnatPool(const SnatPartition& partition, uint32_t worker_index)
+    : first_(partition.first_port(worker_index)), last_(partition.last_port(worker_index)) {
+  if (worker_index >= partition.workers() || first_ > last_)
     throw std::invalid_argument("bad SNAT pool parameters");
-  const uint32_t total = uint32_t{port_max} - port_min + 1;
-  const uint32_t share = total / workers;
-  if (share == 0) throw std::invalid_argument("SNAT port range smaller than the number of workers");
-  first_ = static_cast<uint16_t>(port_min + worker_index * share);
-  // The last worker also takes the remainder.
-  last_ = worker_index + 1 == workers ? port_max : static_cast<uint16_t>(first_ + share - 1);
   for (auto& fifo : fifos_) fifo.reset(first_, last_);
 }
 

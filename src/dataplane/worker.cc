@@ -32,18 +32,16 @@ inline void track_tcp(FlowEntry& e, uint8_t flags, bool reverse) {
   }
 }
 
-inline bool in_range(uint16_t port_be, uint16_t lo, uint16_t hi) {
-  const uint16_t port = rte_be_to_cpu_16(port_be);
-  return port >= lo && port <= hi;
-}
-
 }  // namespace
 
 Worker::Worker(const WorkerSetup& setup, const Snapshot* initial)
     : setup_(setup),
+      partition_(setup.snat_port_min, setup.snat_port_max, setup.worker_count),
       snapshot_(initial),
       flows_("l4lb_flows_" + std::to_string(setup.index), setup.flow_capacity, setup.socket_id),
-      snat_(setup.snat_port_min, setup.snat_port_max, setup.index, setup.worker_count) {
+      snat_(partition_, setup.index) {
+  if (setup.worker_count == 0 || setup.worker_count > kMaxWorkers || setup.index >= setup.worker_count)
+    throw std::invalid_argument("worker " + std::to_string(setup.index) + " of " + std::to_string(setup.worker_count));
   acked_generation_.store(initial->generation, std::memory_order_release);
   counters_.snapshot_generation.add(initial->generation);
 }
@@ -57,8 +55,24 @@ void Worker::poll_once(uint64_t now_tsc) {
   transmit_injected();
   rte_mbuf* pkts[kBurstSize];
   const uint16_t n = rte_eth_rx_burst(setup_.port_id, setup_.rx_queue, pkts, kBurstSize);
-  if (n) process_burst(pkts, n, now_tsc);
+  if (n) {
+    counters_.rx_packets.add(n);
+    process_burst(pkts, n, now_tsc);
+  }
+  receive_handoffs(now_tsc);
   age_flows(now_tsc, kAgingBudget);
+}
+
+void Worker::receive_handoffs(uint64_t now) {
+  for (uint32_t w = 0; w < setup_.worker_count; ++w) {
+    rte_ring* ring = setup_.handoff_in[w];
+    if (!ring) continue;
+    rte_mbuf* pkts[kBurstSize];
+    const unsigned n = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(pkts), kBurstSize, nullptr);
+    if (!n) continue;
+    counters_.handoffs_in.add(n);
+    process_burst(pkts, static_cast<uint16_t>(n), now, true);
+  }
 }
 
 void Worker::pick_up_snapshot() {
@@ -87,13 +101,12 @@ void Worker::transmit_injected() {
   }
 }
 
-void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now) {
+void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool handed_off) {
   while (n > kBurstSize) {
-    process_burst(pkts, kBurstSize, now);
+    process_burst(pkts, kBurstSize, now, handed_off);
     pkts += kBurstSize;
     n -= kBurstSize;
   }
-  counters_.rx_packets.add(n);
   const Snapshot& snap = *snapshot_;
 
   ParsedPacket parsed[kBurstSize];
@@ -123,22 +136,30 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now) {
     }
     if (p.proto == kProtoTcp || p.proto == kProtoUdp) {
       const uint32_t vip = snap.vip_by_service.find(service_key(p.dst_ip, p.dst_port, p.proto));
-      bool reverse = false;
-      if (vip == LookupTable::kNotFound) {
+      uint32_t owner = setup_.index;
+      if (vip != LookupTable::kNotFound) {
+        if (snap.vips[vip].mode == NatMode::kDnat) owner = dnat_owner(p.src_ip, p.src_port, setup_.worker_count);
+      } else {
         // FNAT replies come to an SNAT address and a port of our range; DNAT
         // replies come from a backend of a DNAT VIP.
-        const bool to_snat =
-            in_range(p.dst_port, snap.snat_port_min, snap.snat_port_max) &&
-            snap.snat_slot_by_address.find(address_key(p.dst_ip)) != LookupTable::kNotFound;
-        reverse = to_snat || snap.dnat_vip_by_backend.find(service_key(p.src_ip, p.src_port, p.proto)) !=
-                                 LookupTable::kNotFound;
-        if (!reverse) {
+        const uint16_t dport = rte_be_to_cpu_16(p.dst_port);
+        if (partition_.contains(dport) &&
+            snap.snat_slot_by_address.find(address_key(p.dst_ip)) != LookupTable::kNotFound) {
+          owner = partition_.owner(dport);
+        } else if (snap.dnat_vip_by_backend.find(service_key(p.src_ip, p.src_port, p.proto)) !=
+                   LookupTable::kNotFound) {
+          owner = dnat_owner(p.dst_ip, p.dst_port, setup_.worker_count);
+        } else {
           if (snap.local_addresses.find(address_key(p.dst_ip)) != LookupTable::kNotFound)
             to_slow_path(m);
           else
             drop(m, DropReason::kNotForUs);
           continue;
         }
+      }
+      if (owner != setup_.index && !handed_off) {
+        hand_off(m, owner);
+        continue;
       }
       keys[key_count] = make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto);
       key_ptrs[key_count] = &keys[key_count];
@@ -288,6 +309,18 @@ void Worker::drop(rte_mbuf* m, DropReason reason) {
 }
 
 void Worker::flush() {
+  for (uint32_t w = 0; w < setup_.worker_count; ++w) {
+    const uint16_t count = handoff_count_[w];
+    if (!count) continue;
+    handoff_count_[w] = 0;
+    const unsigned queued =
+        rte_ring_sp_enqueue_burst(setup_.handoff_out[w], reinterpret_cast<void**>(handoff_[w]), count, nullptr);
+    counters_.handoffs_out[w].add(queued);
+    if (queued < count) {
+      rte_pktmbuf_free_bulk(handoff_[w] + queued, count - queued);
+      counters_.drop(DropReason::kHandoffFull, count - queued);
+    }
+  }
   if (tx_count_) {
     const uint16_t sent = rte_eth_tx_burst(setup_.port_id, setup_.tx_queue, tx_, tx_count_);
     counters_.tx_packets.add(sent);

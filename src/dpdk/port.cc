@@ -34,10 +34,28 @@ Port::Port(uint16_t port_id, const PortQueues& queues, rte_mempool* pool) : id_(
                              std::to_string(info.max_rx_queues) + " rx / " +
                              std::to_string(info.max_tx_queues) + " tx queues, need " +
                              std::to_string(queues.rx) + " / " + std::to_string(queues.tx));
+  driver_ = info.driver_name ? info.driver_name : "";
   rte_eth_conf conf{};
+  if (queues.rss && queues.rx > 1) {
+    rss_hf_ = (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+    if (rss_hf_) {
+      conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+      conf.rx_adv_conf.rss_conf.rss_hf = rss_hf_;
+    }
+  }
   if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
     conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;  // one pool, refcnt 1
-  if (int rc = rte_eth_dev_configure(id_, queues.rx, queues.tx, &conf); rc != 0) fail(id_, "configure", rc);
+  int rc = rte_eth_dev_configure(id_, queues.rx, queues.tx, &conf);
+  if (rc != 0 && rss_hf_) {
+    // Some PMDs advertise hash types they cannot program in this set-up
+    // (TAP without its BPF/qdisc support): fall back to the device's own
+    // queue choice rather than fail.
+    rss_hf_ = 0;
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_NONE;
+    conf.rx_adv_conf.rss_conf.rss_hf = 0;
+    rc = rte_eth_dev_configure(id_, queues.rx, queues.tx, &conf);
+  }
+  if (rc != 0) fail(id_, "configure", rc);
   uint16_t rx_desc = queues.rx_descriptors, tx_desc = queues.tx_descriptors;
   if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(id_, &rx_desc, &tx_desc); rc != 0)
     fail(id_, "adjust descriptors", rc);

@@ -436,6 +436,167 @@ TEST_F(Pipeline, InjectedPacketsAreTransmitted) {
   EXPECT_EQ(worker_->counters().injected_packets.get(), 1u);
 }
 
+// Two workers on one two-queue ring port, joined by hand-off rings: packets
+// that reach the wrong worker must be delivered once, by the owner.
+class TwoWorkers : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    in_use_at_start_ = rte_mempool_in_use_count(g_pool);
+    static int instance = 0;
+    const std::string n = "tw" + std::to_string(instance++);
+    auto ring = [&](const std::string& name) {
+      rte_ring* r = rte_ring_create((n + name).c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+      owned_.push_back(r);
+      return r;
+    };
+    for (int q = 0; q < 2; ++q) {
+      rx_[q] = ring("rx" + std::to_string(q));
+      tx_[q] = ring("tx" + std::to_string(q));
+    }
+    const int port_id = rte_eth_from_rings(n.c_str(), rx_, 2, tx_, 2, 0);
+    ASSERT_GE(port_id, 0);
+    port_ = std::make_unique<dpdk::Port>(static_cast<uint16_t>(port_id), dpdk::PortQueues{2, 2, 256, 256, false},
+                                         g_pool);
+    config_ = make_config();
+    config_.dataplane.workers = 2;
+    config::VipConfig dnat = config_.vips[0];
+    dnat.name = "dnat";
+    dnat.port = 9090;
+    dnat.mode = config::NatMode::kDnat;
+    dnat.snat.clear();
+    dnat.backends = {{host_ip("10.99.0.31"), 9090, 1, 0}};
+    config_.vips.push_back(dnat);
+    neighbours_ = neighbours();
+    neighbours_[host_ip("10.99.0.31")] = {{0x02, 0, 0, 0, 0, 31}};
+    snapshot_ = controlplane::build_snapshot({&config_, &neighbours_, {{0x02, 0xAA, 0, 0, 0, 1}}, kHz, 1}, slots_);
+    rte_ring* handoff[2][2] = {{nullptr, ring("h01")}, {ring("h10"), nullptr}};
+    for (uint32_t w = 0; w < 2; ++w) {
+      WorkerSetup s;
+      s.index = w;
+      s.worker_count = 2;
+      s.port_id = port_->id();
+      s.rx_queue = s.tx_queue = static_cast<uint16_t>(w);
+      s.snapshot_ring = ring("sn" + std::to_string(w));
+      s.slow_path_ring = ring("sl" + std::to_string(w));
+      s.inject_ring = ring("in" + std::to_string(w));
+      for (uint32_t o = 0; o < 2; ++o) {
+        s.handoff_out[o] = handoff[w][o];
+        s.handoff_in[o] = handoff[o][w];
+      }
+      s.flow_capacity = 1024;
+      s.snat_port_min = config_.dataplane.snat_port_min;
+      s.snat_port_max = config_.dataplane.snat_port_max;
+      workers_[w] = std::make_unique<Worker>(s, snapshot_.get());
+    }
+  }
+
+  void TearDown() override {
+    for (auto& w : workers_) w.reset();
+    port_.reset();
+    for (rte_ring* r : owned_) {
+      void* m;
+      if (std::string(r->name).find("sn") == std::string::npos)
+        while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+      rte_ring_free(r);
+    }
+    EXPECT_EQ(rte_mempool_in_use_count(g_pool), in_use_at_start_);
+  }
+
+  // Frame into queue q, then one loop of both workers (receiver first).
+  void send(int q, const std::vector<uint8_t>& frame) {
+    rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())), frame.data(), frame.size());
+    ASSERT_EQ(rte_ring_enqueue(rx_[q], m), 0);
+    workers_[q]->poll_once(1000);
+    workers_[1 - q]->poll_once(1000);
+  }
+  std::vector<uint8_t> sent(int q) {
+    void* p;
+    if (rte_ring_dequeue(tx_[q], &p) != 0) return {};
+    auto* m = static_cast<rte_mbuf*>(p);
+    std::vector<uint8_t> out(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_mtod(m, uint8_t*) + rte_pktmbuf_data_len(m));
+    rte_pktmbuf_free(m);
+    return out;
+  }
+  static ParsedPacket parse(const std::vector<uint8_t>& f) {
+    return parse_packet(f.data(), static_cast<uint32_t>(f.size()));
+  }
+
+  rte_ring* rx_[2];
+  rte_ring* tx_[2];
+  std::vector<rte_ring*> owned_;
+  std::unique_ptr<dpdk::Port> port_;
+  config::Config config_;
+  controlplane::NeighbourMap neighbours_;
+  controlplane::SnatSlotRegistry slots_;
+  std::unique_ptr<Snapshot> snapshot_;
+  std::unique_ptr<Worker> workers_[2];
+  unsigned in_use_at_start_ = 0;
+};
+
+TEST_F(TwoWorkers, FnatReplyOnTheWrongCoreIsHandedToItsOwnerOnce) {
+  // The SYN arrives on queue 0: worker 0 owns the flow and its SNAT port.
+  send(0, build_packet(PacketSpec{}));
+  const auto fwd = sent(0);
+  ASSERT_FALSE(fwd.empty());
+  const uint16_t snat_port = ntohs(parse(fwd).src_port);
+  EXPECT_LE(snat_port, workers_[0]->snat_pool().last_port()) << "worker 0 allocates from its own slice";
+  // The backend's reply lands on queue 1.
+  const ParsedPacket f = parse(fwd);
+  PacketSpec reply;
+  std::memcpy(reply.src_mac, fwd.data(), 6);
+  reply.src_ip = f.dst_ip;
+  reply.dst_ip = f.src_ip;
+  reply.src_port = f.dst_port;
+  reply.dst_port = f.src_port;
+  reply.tcp_flags = kTcpSyn | kTcpAck;
+  send(1, build_packet(reply));
+  EXPECT_TRUE(sent(1).empty()) << "worker 1 must not rewrite a flow it does not own";
+  const auto back = sent(0);
+  ASSERT_FALSE(back.empty());
+  EXPECT_TRUE(sent(0).empty()) << "delivered exactly once";
+  EXPECT_EQ(parse(back).src_ip, ip("10.99.0.100"));
+  EXPECT_EQ(parse(back).dst_port, port(40000));
+  EXPECT_TRUE(test::checksums_valid(back.data(), back.size()));
+  EXPECT_EQ(workers_[1]->counters().handoffs_out[0].get(), 1u);
+  EXPECT_EQ(workers_[0]->counters().handoffs_in.get(), 1u);
+  EXPECT_EQ(workers_[1]->flows().active(), 0u);
+  EXPECT_EQ(workers_[0]->counters().reverse_packets.get(), 1u);
+}
+
+TEST_F(TwoWorkers, DnatFlowLivesOnTheClientHashOwnerInBothDirections) {
+  PacketSpec syn;
+  syn.dst_port = port(9090);
+  const uint32_t owner = dnat_owner(syn.src_ip, syn.src_port, 2);
+  const int other = 1 - static_cast<int>(owner);
+  send(other, build_packet(syn));  // lands on the non-owner
+  EXPECT_EQ(workers_[other]->flows().active(), 0u);
+  EXPECT_EQ(workers_[owner]->flows().active(), 1u);
+  const auto fwd = sent(static_cast<int>(owner));
+  ASSERT_FALSE(fwd.empty());
+  const ParsedPacket f = parse(fwd);
+  EXPECT_EQ(f.src_ip, ip("10.99.0.10")) << "DNAT keeps the client's address";
+  EXPECT_EQ(f.src_port, port(40000));
+  EXPECT_EQ(f.dst_ip, ip("10.99.0.31"));
+  EXPECT_TRUE(test::checksums_valid(fwd.data(), fwd.size()));
+  // The backend answers the client directly (we are its gateway); the reply
+  // also lands on the non-owner.
+  PacketSpec reply;
+  reply.src_ip = f.dst_ip;
+  reply.dst_ip = f.src_ip;
+  reply.src_port = f.dst_port;
+  reply.dst_port = f.src_port;
+  reply.tcp_flags = kTcpSyn | kTcpAck;
+  send(other, build_packet(reply));
+  const auto back = sent(static_cast<int>(owner));
+  ASSERT_FALSE(back.empty());
+  EXPECT_EQ(parse(back).src_ip, ip("10.99.0.100"));
+  EXPECT_EQ(parse(back).src_port, port(9090));
+  EXPECT_EQ(parse(back).dst_ip, ip("10.99.0.10"));
+  EXPECT_TRUE(test::checksums_valid(back.data(), back.size()));
+  EXPECT_EQ(workers_[other]->counters().handoffs_out[owner].get(), 2u);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {

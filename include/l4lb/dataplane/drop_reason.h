@@ -29,6 +29,7 @@ enum class DropReason : uint8_t {
   kNeighbourUnresolved,
   // queues
   kSlowPathFull,
+  kHandoffFull,
   kTxFull,
   kCount
 };
@@ -39,7 +40,7 @@ inline constexpr const char* kDropReasonNames[] = {
     "truncated_l4",       "bad_tcp_offset",  "bad_udp_length",    "unsupported_ethertype",
     "not_for_us",         "reverse_no_flow", "tcp_miss_policy",   "flow_table_full",
     "snat_exhausted",     "no_backend",      "neighbour_unresolved", "slow_path_full",
-    "tx_full",
+    "handoff_full",       "tx_full",
 };
 static_assert(sizeof(kDropReasonNames) / sizeof(kDropReasonNames[0]) ==
               static_cast<size_t>(DropReason::kCount));

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "l4lb/dataplane/flow_owner.h"
 #include "l4lb/dataplane/snapshot.h"
 
 namespace l4lb::dataplane {
@@ -39,16 +40,16 @@ class SnatPortFifo {
   uint32_t count_ = 0;
 };
 
-// Splits [min, max] into `workers` disjoint slices and keeps this worker's
-// slice for every SNAT address slot (DESIGN §4: the owner of a reverse packet
-// is computable from its destination port alone).
+// A worker's slice of the SNAT port range (see flow_owner.h) for every SNAT
+// address slot.
 class SnatPool {
  public:
-  SnatPool(uint16_t port_min, uint16_t port_max, uint32_t worker_index, uint32_t workers);
+  SnatPool(const SnatPartition& partition, uint32_t worker_index);
 
   bool take(uint8_t slot, uint16_t& port) { return fifos_[slot].take(port); }
   void give_back(uint8_t slot, uint16_t port) { fifos_[slot].give_back(port); }
   uint32_t free_count(uint8_t slot) const { return fifos_[slot].free_count(); }
+  uint32_t size() const { return uint32_t{last_} - first_ + 1; }
   uint16_t first_port() const { return first_; }
   uint16_t last_port() const { return last_; }
 

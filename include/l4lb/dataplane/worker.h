@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "l4lb/dataplane/flow_owner.h"
 #include "l4lb/dataplane/flow_table.h"
 #include "l4lb/dataplane/packet_parser.h"
 #include "l4lb/dataplane/snapshot.h"
@@ -32,6 +33,10 @@ struct WorkerSetup {
   rte_ring* snapshot_ring = nullptr;   // mgmt -> worker: const Snapshot*
   rte_ring* slow_path_ring = nullptr;  // worker -> mgmt: rte_mbuf* for the kernel
   rte_ring* inject_ring = nullptr;     // mgmt -> worker: rte_mbuf* to transmit
+  // Packets that reached the wrong worker go to their owner (DESIGN §4):
+  // handoff_out[i] carries ours to worker i, handoff_in[i] worker i's to us.
+  rte_ring* handoff_out[kMaxWorkers] = {};
+  rte_ring* handoff_in[kMaxWorkers] = {};
   uint32_t flow_capacity = 1u << 20;
   uint16_t snat_port_min = 10240;
   uint16_t snat_port_max = 32767;
@@ -53,8 +58,10 @@ class Worker {
   void poll_once(uint64_t now_tsc);
 
   // Handles a burst already received; consumes every mbuf (sent, queued for
-  // the slow path, or freed and counted).
-  void process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now_tsc);
+  // the slow path, handed to its owner, or freed and counted). Packets
+  // `handed_off` by another worker are ours by construction and are never
+  // passed on again.
+  void process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now_tsc, bool handed_off = false);
 
   // Examines up to `budget` flow entries and removes those idle past their
   // state's timeout.
@@ -73,6 +80,8 @@ class Worker {
  private:
   void pick_up_snapshot();
   void transmit_injected();
+  void receive_handoffs(uint64_t now);
+  void hand_off(rte_mbuf* m, uint32_t owner) { handoff_[owner][handoff_count_[owner]++] = m; }
   void handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint64_t now);
   void handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index, uint64_t now);
   void expire(uint32_t index, bool closed);
@@ -82,6 +91,7 @@ class Worker {
   void flush();
 
   WorkerSetup setup_;
+  SnatPartition partition_;
   const Snapshot* snapshot_;
   FlowTable flows_;
   SnatPool snat_;
@@ -91,6 +101,8 @@ class Worker {
   uint16_t tx_count_ = 0;
   rte_mbuf* slow_[kBurstSize];
   uint16_t slow_count_ = 0;
+  rte_mbuf* handoff_[kMaxWorkers][kBurstSize];
+  uint16_t handoff_count_[kMaxWorkers] = {};
 
   WorkerCounters counters_;
   alignas(64) std::atomic<uint64_t> acked_generation_{0};

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "l4lb/dataplane/drop_reason.h"
+#include "l4lb/dataplane/flow_owner.h"
 
 namespace l4lb::dataplane {
 
@@ -33,6 +34,8 @@ struct alignas(64) WorkerCounters {
   Counter flows_closed;      // removed after FIN/RST
   Counter flows_active;
   Counter snapshot_generation;
+  Counter handoffs_in;                   // packets another worker passed to us
+  Counter handoffs_out[kMaxWorkers];     // packets we passed to worker i
   Counter drops[static_cast<size_t>(DropReason::kCount)];
 
   void drop(DropReason r, uint64_t n = 1) { drops[static_cast<size_t>(r)].add(n); }

@@ -16,6 +16,9 @@ struct PortQueues {
   uint16_t tx = 1;
   uint16_t rx_descriptors = 1024;
   uint16_t tx_descriptors = 1024;
+  // Spread flows over the rx queues with RSS (IP + TCP/UDP ports) where the
+  // PMD offers it; ignored with one queue.
+  bool rss = true;
 };
 
 class Port {
@@ -33,11 +36,16 @@ class Port {
 
   uint16_t id() const { return id_; }
   const rte_ether_addr& mac() const { return mac_; }
+  // The RSS hash types in force (0: the device or its driver picks queues).
+  uint64_t rss_hash_types() const { return rss_hf_; }
+  std::string driver() const { return driver_; }
   std::string name() const;
 
  private:
   uint16_t id_;
   rte_ether_addr mac_{};
+  uint64_t rss_hf_ = 0;
+  std::string driver_;
 };
 
 std::string format_mac(const rte_ether_addr& mac);

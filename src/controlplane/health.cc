@@ -1,0 +1,443 @@
+#include "l4lb/controlplane/health.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+
+namespace l4lb::controlplane {
+
+namespace {
+
+// A status line longer than this is not HTTP worth reading further
+// ("HTTP/1.1 503 Service Unavailable\r\n" is 34 bytes).
+constexpr size_t kMaxStatusLine = 512;
+
+// FNV-1a, 64-bit (offset basis 14695981039346656037, prime 1099511628211):
+// stable across runs and machines, so the spread of first probes is too.
+uint64_t fnv1a64(const std::string& text) {
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+bool same_health(const config::HealthConfig& a, const config::HealthConfig& b) {
+  return a.type == b.type && a.interval_ms == b.interval_ms && a.timeout_ms == b.timeout_ms &&
+         a.rise == b.rise && a.fall == b.fall && a.path == b.path && a.expect == b.expect;
+}
+
+bool same_target(const ProbeTarget& a, const ProbeTarget& b) {
+  return a.address == b.address && a.port == b.port && same_health(a.config, b.config);
+}
+
+std::string ipv4_text(uint32_t address) {
+  in_addr a{};
+  a.s_addr = htonl(address);
+  char buf[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &a, buf, sizeof(buf));
+  return buf;
+}
+
+// HTTP/1.0 so a server that ignores `Connection: close` still closes after
+// one response. Host carries the address: backends are addressed by IP and
+// a name-based virtual host would be the operator's choice of path anyway.
+std::string http_request(const ProbeTarget& target) {
+  return "GET " + target.config.path + " HTTP/1.0\r\nHost: " + ipv4_text(target.address) +
+         "\r\nUser-Agent: l4lb-health\r\nConnection: close\r\n\r\n";
+}
+
+std::string errno_text(const char* what, int err) {
+  switch (err) {
+    case ECONNREFUSED:
+      return "connect refused";
+    case ECONNRESET:
+    case EPIPE:
+      return "connection reset";
+    default:
+      return std::string(what) + ": " + std::strerror(err);
+  }
+}
+
+int socket_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+  return err;
+}
+
+// The status code of "HTTP/<version> <3 digits>[ reason]", or -1.
+int parse_status_code(std::string_view line) {
+  if (line.substr(0, 5) != "HTTP/") return -1;
+  size_t i = line.find(' ');
+  if (i == std::string_view::npos) return -1;
+  while (i < line.size() && line[i] == ' ') ++i;
+  if (i + 3 > line.size()) return -1;
+  int code = 0;
+  for (size_t k = i; k < i + 3; ++k) {
+    if (line[k] < '0' || line[k] > '9') return -1;
+    code = code * 10 + (line[k] - '0');
+  }
+  if (i + 3 < line.size() && line[i + 3] != ' ') return -1;
+  return code;
+}
+
+// The first bytes of a bad status line, printable, for the operator.
+std::string excerpt(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, 40)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  return out;
+}
+
+const char* phase_text(bool connecting, bool sending) {
+  if (connecting) return "connecting";
+  if (sending) return "sending request";
+  return "waiting for http status";
+}
+
+}  // namespace
+
+const char* to_string(HealthState state) { return state == HealthState::kUp ? "up" : "down"; }
+
+// ---------------------------------------------------------------------------
+// ProbeStateMachine
+
+ProbeStateMachine::ProbeStateMachine(const config::HealthConfig& config)
+    : rise_(std::max<uint32_t>(config.rise, 1)),
+      fall_(std::max<uint32_t>(config.fall, 1)),
+      pinned_up_(config.type == config::HealthType::kNone),
+      state_(pinned_up_ ? HealthState::kUp : HealthState::kDown) {}
+
+bool ProbeStateMachine::record(bool success) {
+  if (pinned_up_) return false;
+  // Saturating: a backend up for years must not wrap back to zero.
+  if (success) {
+    consecutive_fail_ = 0;
+    if (consecutive_ok_ != UINT32_MAX) ++consecutive_ok_;
+    if (state_ == HealthState::kDown && consecutive_ok_ >= rise_) {
+      state_ = HealthState::kUp;
+      return true;
+    }
+  } else {
+    consecutive_ok_ = 0;
+    if (consecutive_fail_ != UINT32_MAX) ++consecutive_fail_;
+    if (state_ == HealthState::kUp && consecutive_fail_ >= fall_) {
+      state_ = HealthState::kDown;
+      return true;
+    }
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// HealthChecker
+
+HealthChecker::HealthChecker(std::string bind_iface) : bind_iface_(std::move(bind_iface)) {
+  if (bind_iface_.size() >= IFNAMSIZ) {
+    throw std::runtime_error("health: interface name '" + bind_iface_ + "' longer than " +
+                             std::to_string(IFNAMSIZ - 1) + " characters");
+  }
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw std::runtime_error(std::string("health: epoll_create1: ") + std::strerror(errno));
+}
+
+HealthChecker::~HealthChecker() {
+  for (auto& [key, target] : targets_) close_probe(target);
+  close(epoll_fd_);
+}
+
+void HealthChecker::set_targets(const std::vector<ProbeTarget>& targets, uint64_t now_ms) {
+  std::map<std::string, const ProbeTarget*> wanted;
+  for (const auto& t : targets) wanted.try_emplace(t.key, &t);
+
+  for (auto it = targets_.begin(); it != targets_.end();) {
+    if (wanted.count(it->first) != 0) {
+      ++it;
+      continue;
+    }
+    close_probe(it->second);
+    unschedule(it->second);
+    it = targets_.erase(it);
+  }
+
+  for (const auto& [key, spec] : wanted) {
+    auto it = targets_.find(key);
+    if (it == targets_.end()) {
+      begin(targets_.try_emplace(key, *spec).first->second, now_ms);
+    } else if (!same_target(it->second.spec, *spec)) {
+      Target& target = it->second;
+      close_probe(target);
+      unschedule(target);
+      target.spec = *spec;
+      begin(target, now_ms);
+    }
+  }
+}
+
+const ProbeStatus* HealthChecker::status(const std::string& key) const {
+  auto it = targets_.find(key);
+  return it == targets_.end() ? nullptr : &it->second.status;
+}
+
+std::vector<HealthChange> HealthChecker::poll(uint64_t now_ms) {
+  std::vector<HealthChange> changes;
+
+  // Sockets first, so an answer that arrived before its deadline is not
+  // taken for a timeout because this call came late. Level-triggered: what
+  // is left over beyond the bound is reported again next time.
+  epoll_event events[kMaxEventsPerPoll];
+  const int ready = epoll_wait(epoll_fd_, events, kMaxEventsPerPoll, 0);
+  // Each fd appears at most once per epoll_wait and handling an event never
+  // starts or removes another target's probe, so every pointer here is live.
+  for (int i = 0; i < ready; ++i) {
+    on_event(*static_cast<Target*>(events[i].data.ptr), events[i].events, now_ms, changes);
+  }
+
+  // Then deadlines and due starts, earliest first. A probe started here
+  // schedules its deadline at now + timeout, so it is not seen again in
+  // this loop.
+  for (int budget = kMaxDuePerPoll; budget > 0 && !timers_.empty(); --budget) {
+    auto first = timers_.begin();
+    if (first->first > now_ms) break;
+    Target& target = *first->second;
+    unschedule(target);
+    if (target.phase == Phase::kIdle) {
+      start_probe(target, now_ms, changes);
+    } else {
+      std::string error = "timeout after " + std::to_string(target.spec.config.timeout_ms) + " ms (" +
+                          phase_text(target.phase == Phase::kConnecting, target.phase == Phase::kSending) +
+                          ")";
+      finish(target, false, std::move(error), true, now_ms, changes);
+    }
+  }
+  return changes;
+}
+
+// (Re)starts a target from scratch: initial state, zero counters, and the
+// first probe at a hash-chosen point within the first interval.
+void HealthChecker::begin(Target& target, uint64_t now_ms) {
+  target.machine = ProbeStateMachine(target.spec.config);
+  target.status = ProbeStatus{};
+  target.status.state = target.machine.state();
+  target.status.last_change_ms = now_ms;
+  if (target.spec.config.type == config::HealthType::kNone) return;
+  const uint64_t interval = std::max<uint32_t>(target.spec.config.interval_ms, 1);
+  target.due_ms = now_ms + fnv1a64(target.spec.key) % interval;
+  schedule(target, target.due_ms);
+}
+
+void HealthChecker::schedule(Target& target, uint64_t at_ms) {
+  unschedule(target);
+  target.timer = timers_.emplace(at_ms, &target);
+  target.scheduled = true;
+}
+
+void HealthChecker::unschedule(Target& target) {
+  if (!target.scheduled) return;
+  timers_.erase(target.timer);
+  target.scheduled = false;
+}
+
+void HealthChecker::close_probe(Target& target) {
+  if (target.fd >= 0) {
+    // Explicit removal, not only close(): the interest list must never keep a
+    // pointer to a target about to be erased.
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, target.fd, nullptr);
+    close(target.fd);
+    target.fd = -1;
+  }
+  target.phase = Phase::kIdle;
+  target.sent = 0;
+  target.response.clear();
+}
+
+void HealthChecker::start_probe(Target& target, uint64_t now_ms, std::vector<HealthChange>& changes) {
+  ++target.status.probes;
+  target.due_ms = now_ms;  // the next one is timed from this actual start
+  target.started = std::chrono::steady_clock::now();
+  target.phase = Phase::kConnecting;
+  target.deadline_ms = now_ms + target.spec.config.timeout_ms;
+  schedule(target, target.deadline_ms);
+
+  target.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (target.fd < 0) return finish(target, false, errno_text("socket", errno), false, now_ms, changes);
+  if (!bind_iface_.empty() && setsockopt(target.fd, SOL_SOCKET, SO_BINDTODEVICE, bind_iface_.c_str(),
+                                         static_cast<socklen_t>(bind_iface_.size())) < 0) {
+    return finish(target, false, errno_text(("bind to device " + bind_iface_).c_str(), errno), false, now_ms,
+                  changes);
+  }
+  // Close with a reset rather than a FIN: a probe every interval to every
+  // backend would otherwise leave thousands of TIME_WAIT sockets on the
+  // management side (HAProxy's checks do the same).
+  const linger no_linger{1, 0};
+  setsockopt(target.fd, SOL_SOCKET, SO_LINGER, &no_linger, sizeof(no_linger));
+
+  epoll_event ev{};
+  ev.events = EPOLLOUT;
+  ev.data.ptr = &target;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, target.fd, &ev) < 0) {
+    return finish(target, false, errno_text("epoll_ctl", errno), false, now_ms, changes);
+  }
+
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(target.spec.address);
+  to.sin_port = htons(target.spec.port);
+  if (connect(target.fd, reinterpret_cast<const sockaddr*>(&to), sizeof(to)) == 0) {
+    return on_connected(target, now_ms, changes);
+  }
+  if (errno != EINPROGRESS) finish(target, false, errno_text("connect", errno), false, now_ms, changes);
+}
+
+void HealthChecker::on_event(Target& target, uint32_t events, uint64_t now_ms,
+                             std::vector<HealthChange>& changes) {
+  switch (target.phase) {
+    case Phase::kIdle:
+      return;
+    case Phase::kConnecting: {
+      const int err = socket_error(target.fd);
+      if (err != 0) return finish(target, false, errno_text("connect", err), false, now_ms, changes);
+      if (events & (EPOLLERR | EPOLLHUP)) return finish(target, false, "connect failed", false, now_ms, changes);
+      return on_connected(target, now_ms, changes);
+    }
+    case Phase::kSending:
+      if (events & EPOLLERR) {
+        return finish(target, false, errno_text("send", socket_error(target.fd)), false, now_ms, changes);
+      }
+      return send_request(target, now_ms, changes);
+    case Phase::kReading:
+      return read_response(target, now_ms, changes);
+  }
+}
+
+void HealthChecker::on_connected(Target& target, uint64_t now_ms, std::vector<HealthChange>& changes) {
+  if (target.spec.config.type != config::HealthType::kHttp) {
+    return finish(target, true, "", false, now_ms, changes);
+  }
+  target.phase = Phase::kSending;
+  target.sent = 0;
+  send_request(target, now_ms, changes);
+}
+
+bool HealthChecker::watch(Target& target, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = &target;
+  return epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, target.fd, &ev) == 0;
+}
+
+void HealthChecker::send_request(Target& target, uint64_t now_ms, std::vector<HealthChange>& changes) {
+  const std::string request = http_request(target.spec);
+  while (target.sent < request.size()) {
+    const ssize_t n =
+        send(target.fd, request.data() + target.sent, request.size() - target.sent, MSG_NOSIGNAL);
+    if (n >= 0) {
+      target.sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // still watching EPOLLOUT
+    return finish(target, false, errno_text("send", errno), false, now_ms, changes);
+  }
+  target.phase = Phase::kReading;
+  if (!watch(target, EPOLLIN)) finish(target, false, errno_text("epoll_ctl", errno), false, now_ms, changes);
+}
+
+void HealthChecker::read_response(Target& target, uint64_t now_ms, std::vector<HealthChange>& changes) {
+  // Only the status line matters; the loop ends within
+  // kMaxStatusLine / sizeof(buf) + 1 reads.
+  char buf[256];
+  bool eof = false;
+  while (target.response.find('\n') == std::string::npos) {
+    if (target.response.size() >= kMaxStatusLine) {
+      return finish(target, false, "bad http status line '" + excerpt(target.response) + "'", false, now_ms,
+                    changes);
+    }
+    const ssize_t n = recv(target.fd, buf, std::min(sizeof(buf), kMaxStatusLine - target.response.size()), 0);
+    if (n > 0) {
+      target.response.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) {
+      eof = true;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    return finish(target, false, errno_text("recv", errno), false, now_ms, changes);
+  }
+  if (eof && target.response.empty()) {
+    return finish(target, false, "connection closed before http status line", false, now_ms, changes);
+  }
+  // A peer that closes after a status line without CRLF still gave one.
+  std::string_view line(target.response);
+  line = line.substr(0, line.find('\n'));
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  const int code = parse_status_code(line);
+  if (code < 0) {
+    return finish(target, false, "bad http status line '" + excerpt(line) + "'", false, now_ms, changes);
+  }
+  if (static_cast<uint32_t>(code) != target.spec.config.expect) {
+    return finish(target, false,
+                  "http status " + std::to_string(code) + " (expected " +
+                      std::to_string(target.spec.config.expect) + ")",
+                  false, now_ms, changes);
+  }
+  finish(target, true, "", false, now_ms, changes);
+}
+
+void HealthChecker::finish(Target& target, bool success, std::string error, bool timed_out, uint64_t now_ms,
+                           std::vector<HealthChange>& changes) {
+  close_probe(target);
+  ProbeStatus& status = target.status;
+  if (timed_out) {
+    status.last_latency_us = -1;
+  } else {
+    status.last_latency_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - target.started)
+            .count();
+  }
+  if (!success) {
+    ++status.failures;
+    status.last_error = std::move(error);
+  }
+
+  const bool changed = target.machine.record(success);
+  status.state = target.machine.state();
+  status.consecutive_ok = target.machine.consecutive_ok();
+  status.consecutive_fail = target.machine.consecutive_fail();
+  if (changed) {
+    ++status.changes;
+    status.last_change_ms = now_ms;
+    std::string reason;
+    if (success) {
+      const uint32_t n = status.consecutive_ok;
+      reason = std::to_string(n) + (n == 1 ? " consecutive success" : " consecutive successes");
+    } else {
+      const uint32_t n = status.consecutive_fail;
+      reason = std::to_string(n) + (n == 1 ? " consecutive failure" : " consecutive failures") +
+               ", last: " + status.last_error;
+    }
+    changes.push_back({target.spec.key, status.state, std::move(reason)});
+  }
+
+  // The next probe is due one interval after this one started, whatever the
+  // answer time; if that moment has passed (a probe slower than its
+  // interval, or a late poll) it starts at once. Never two at a time.
+  const uint64_t interval = std::max<uint32_t>(target.spec.config.interval_ms, 1);
+  target.due_ms = std::max(target.due_ms + interval, now_ms);
+  schedule(target, target.due_ms);
+}
+
+}  // namespace l4lb::controlplane
