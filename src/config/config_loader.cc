@@ -500,8 +500,8 @@ class ConfigReader {
     for (size_t index = 0; index < items.size(); ++index) {
       const Field& item = items[index];
       const Mapping m(reader_, item,
-                      {"name", "address", "port", "protocol", "mode", "snat", "table_size", "tcp_miss", "health",
-                       "backends"});
+                      {"name", "address", "port", "protocol", "mode", "snat", "table_size", "tcp_miss", "down_policy",
+                       "health", "backends"});
       VipConfig vip;
       vip.line = item.line;
 
@@ -545,6 +545,10 @@ class ConfigReader {
         if (vip.protocol != Protocol::kTcp) reader_.fail(*f, "only applies to protocol tcp");
         vip.tcp_miss =
             reader_.choice<TcpMissPolicy>(*f, {{"forward", TcpMissPolicy::kForward}, {"drop", TcpMissPolicy::kDrop}});
+      }
+
+      if (auto f = m.get("down_policy")) {
+        vip.down_policy = reader_.choice<DownPolicy>(*f, {{"keep", DownPolicy::kKeep}, {"reset", DownPolicy::kReset}});
       }
 
       if (auto f = m.get("health")) vip.health = read_health(*f);

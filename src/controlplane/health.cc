@@ -1,6 +1,7 @@
 #include "l4lb/controlplane/health.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -33,6 +34,8 @@ uint64_t fnv1a64(const std::string& text) {
   return hash;
 }
 
+// Every field of HealthConfig: one added there must be added here, or a
+// reload changing only it would keep the old probe running.
 bool same_health(const config::HealthConfig& a, const config::HealthConfig& b) {
   return a.type == b.type && a.interval_ms == b.interval_ms && a.timeout_ms == b.timeout_ms &&
          a.rise == b.rise && a.fall == b.fall && a.path == b.path && a.expect == b.expect;
@@ -100,6 +103,22 @@ std::string excerpt(std::string_view text) {
   return out;
 }
 
+// Makes the process's fd table big enough for `count` more descriptors than
+// are open now. The kernel grows the table on demand, and in a
+// multi-threaded process (l4lbd's lcores are threads) each growth waits for
+// an RCU grace period: milliseconds, which must be spent on the reload path
+// rather than inside a later poll(). F_DUPFD with a high minimum forces the
+// growth; the duplicate is closed at once. Best effort: above RLIMIT_NOFILE
+// it fails and the table grows later as before.
+void reserve_fds(int any_fd, size_t count) {
+  const int lowest_free = fcntl(any_fd, F_DUPFD_CLOEXEC, 0);
+  if (lowest_free < 0) return;
+  close(lowest_free);
+  constexpr size_t kHeadroom = 64;  // other modules open fds too
+  const int high = fcntl(any_fd, F_DUPFD_CLOEXEC, static_cast<int>(lowest_free + count + kHeadroom));
+  if (high >= 0) close(high);
+}
+
 const char* phase_text(bool connecting, bool sending) {
   if (connecting) return "connecting";
   if (sending) return "sending request";
@@ -108,7 +127,9 @@ const char* phase_text(bool connecting, bool sending) {
 
 }  // namespace
 
-const char* to_string(HealthState state) { return state == HealthState::kUp ? "up" : "down"; }
+const char* to_string(HealthState state) {
+  return state == HealthState::kUp ? "up" : "down";
+}
 
 // ---------------------------------------------------------------------------
 // ProbeStateMachine
@@ -160,6 +181,7 @@ HealthChecker::~HealthChecker() {
 void HealthChecker::set_targets(const std::vector<ProbeTarget>& targets, uint64_t now_ms) {
   std::map<std::string, const ProbeTarget*> wanted;
   for (const auto& t : targets) wanted.try_emplace(t.key, &t);
+  reserve_fds(epoll_fd_, wanted.size());
 
   for (auto it = targets_.begin(); it != targets_.end();) {
     if (wanted.count(it->first) != 0) {
@@ -308,7 +330,8 @@ void HealthChecker::on_event(Target& target, uint32_t events, uint64_t now_ms,
     case Phase::kConnecting: {
       const int err = socket_error(target.fd);
       if (err != 0) return finish(target, false, errno_text("connect", err), false, now_ms, changes);
-      if (events & (EPOLLERR | EPOLLHUP)) return finish(target, false, "connect failed", false, now_ms, changes);
+      if (events & (EPOLLERR | EPOLLHUP))
+        return finish(target, false, "connect failed", false, now_ms, changes);
       return on_connected(target, now_ms, changes);
     }
     case Phase::kSending:
@@ -404,9 +427,9 @@ void HealthChecker::finish(Target& target, bool success, std::string error, bool
   if (timed_out) {
     status.last_latency_us = -1;
   } else {
-    status.last_latency_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - target.started)
-            .count();
+    status.last_latency_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::steady_clock::now() - target.started)
+                                 .count();
   }
   if (!success) {
     ++status.failures;

@@ -39,7 +39,9 @@ constexpr std::string_view kIndexBody =
     "<html><head><title>l4lb</title></head>"
     "<body><h1>l4lb</h1><p><a href=\"/metrics\">/metrics</a></p></body></html>\n";
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
 
 // RFC 9110 §5.6.2 token characters (methods and header names).
 bool is_tchar(char c) {
@@ -106,13 +108,20 @@ size_t find_header_end(const std::string& in, size_t& scanned) {
 
 std::string_view status_text(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 500: return "Internal Server Error";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 500:
+      return "Internal Server Error";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 
@@ -260,8 +269,10 @@ bool MetricsServer::on_readable(Connection& c, uint64_t now) {
   for (int i = 0; i < kMaxReadsPerEvent; ++i) {
     const ssize_t n = ::recv(c.fd, buf, sizeof(buf), MSG_DONTWAIT);
     if (n > 0) {
+      // Draining after the last response: discard, and do not extend the
+      // linger deadline, or a client that keeps sending would hold the slot.
+      if (c.lingering) continue;
       c.last_active_ms = now;
-      if (c.lingering) continue;  // draining after the last response
       c.in.append(buf, static_cast<size_t>(n));
       // Enough to tell a too-large header block; the rest can wait.
       if (c.in.size() > options_.max_header_bytes) break;

@@ -85,7 +85,7 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, c
                  ephemeral.last);
   neighbours_.set_static(config_.neighbors);
   SnapshotInputs in{&config_, &neighbours_.map(), port_mac_, rte_get_tsc_hz(), ++generation_};
-  publisher_.adopt_initial(build_snapshot(in, snat_slots_));
+  publisher_.adopt_initial(build_snapshot(in, build_state_));
   control_.version = "0.1.0";
   control_.config_path = config_path_;
   control_.start_time_s = static_cast<uint64_t>(std::time(nullptr));
@@ -109,7 +109,7 @@ std::vector<uint32_t> ManagementCore::wanted_next_hops() const {
 
 void ManagementCore::publish_snapshot() {
   SnapshotInputs in{&config_, &neighbours_.map(), port_mac_, rte_get_tsc_hz(), ++generation_};
-  publisher_.publish(build_snapshot(in, snat_slots_));
+  publisher_.publish(build_snapshot(in, build_state_));
   update_status();
 }
 

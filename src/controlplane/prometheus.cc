@@ -8,8 +8,12 @@ namespace l4lb::controlplane {
 
 namespace {
 
-bool is_alpha_or_underscore(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_alpha_or_underscore(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // HELP text escapes only backslash and newline; a double quote stays as is
 // (exposition format 0.0.4, "Comments, help text, and type information").

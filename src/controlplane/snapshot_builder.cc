@@ -21,18 +21,64 @@ uint8_t SnatSlotRegistry::slot_for(uint32_t address) {
   return slot;
 }
 
+uint16_t IdRegistry::vip_id(const std::string& vip) {
+  if (auto it = vips_.find(vip); it != vips_.end()) return it->second;
+  if (vips_.size() >= dataplane::kMaxVips)
+    throw std::runtime_error("more than " + std::to_string(dataplane::kMaxVips) +
+                             " distinct VIP names used since start; restart to reset");
+  const auto id = static_cast<uint16_t>(vips_.size());
+  vips_.emplace(vip, id);
+  return id;
+}
+
+uint16_t IdRegistry::backend_id(const std::string& key) {
+  if (auto it = backends_.find(key); it != backends_.end()) return it->second;
+  if (backends_.size() >= dataplane::kMaxBackends)
+    throw std::runtime_error("more than " + std::to_string(dataplane::kMaxBackends) +
+                             " distinct backends used since start; restart to reset");
+  const auto id = static_cast<uint16_t>(backends_.size());
+  backends_.emplace(key, id);
+  return id;
+}
+
+std::shared_ptr<const std::vector<uint16_t>> MaglevCache::get(
+    const std::string& key, uint32_t table_size, const std::vector<std::pair<std::string, uint32_t>>& backends) {
+  used_[key] = true;
+  if (auto it = tables_.find(key); it != tables_.end()) return it->second;
+  std::vector<maglev::Backend> ring;
+  ring.reserve(backends.size());
+  for (const auto& [k, w] : backends) ring.push_back({k, w});
+  const auto table = maglev::build_table(ring, table_size);
+  auto slots = std::make_shared<std::vector<uint16_t>>(table.size());
+  for (size_t i = 0; i < table.size(); ++i)
+    (*slots)[i] = table[i] == maglev::kNoBackend ? dataplane::kNoBackendSlot : static_cast<uint16_t>(table[i]);
+  ++built_;
+  tables_[key] = slots;
+  return slots;
+}
+
+void MaglevCache::keep_only_used() {
+  for (auto it = tables_.begin(); it != tables_.end();)
+    it = used_.count(it->first) ? std::next(it) : tables_.erase(it);
+  used_.clear();
+}
+
 namespace {
 bool in_subnet(uint32_t address, const config::Ipv4Cidr& cidr) {
   const uint32_t mask = cidr.prefix_len == 0 ? 0 : ~0u << (32 - cidr.prefix_len);
   return (address & mask) == (cidr.address & mask);
 }
-std::string key_of(uint32_t address, uint16_t port) {
+std::string endpoint(uint32_t address, uint16_t port) {
   in_addr a{htonl(address)};
   char buf[INET_ADDRSTRLEN];
   inet_ntop(AF_INET, &a, buf, sizeof buf);
   return std::string(buf) + ":" + std::to_string(port);
 }
 }  // namespace
+
+std::string backend_key(const std::string& vip_name, uint32_t address, uint16_t port) {
+  return vip_name + "/" + endpoint(address, port);
+}
 
 uint32_t next_hop_for(const config::Config& config, uint32_t address) {
   if (config.ports.empty()) return 0;
@@ -41,7 +87,7 @@ uint32_t next_hop_for(const config::Config& config, uint32_t address) {
   return config.ports[0].gateway.value_or(0);
 }
 
-std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, SnatSlotRegistry& snat_slots) {
+std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& state) {
   const config::Config& cfg = *in.config;
   auto snap = std::make_unique<Snapshot>();
   snap->generation = in.generation;
@@ -53,6 +99,7 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, SnatSlotRegis
   for (const auto& port : cfg.ports)
     for (const auto& cidr : port.addresses) snap->local_addresses.insert(htonl(cidr.address), 1);
 
+  std::vector<uint16_t> alive_ids;
   for (const auto& vc : cfg.vips) {
     SnapshotVip vip;
     vip.ip = htonl(vc.address);
@@ -60,30 +107,40 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, SnatSlotRegis
     vip.proto = vc.protocol == config::Protocol::kTcp ? dataplane::kProtoTcp : dataplane::kProtoUdp;
     vip.mode = vc.mode == config::NatMode::kFnat ? dataplane::NatMode::kFnat : dataplane::NatMode::kDnat;
     vip.drop_tcp_miss = vc.tcp_miss == config::TcpMissPolicy::kDrop;
+    vip.reset_on_down = vc.down_policy == config::DownPolicy::kReset;
+    vip.id = state.ids.vip_id(vc.name);
     for (uint32_t s : vc.snat) {
-      const uint8_t slot = snat_slots.slot_for(s);
+      const uint8_t slot = state.snat.slot_for(s);
       vip.snat_slots.push_back(slot);
       snap->snat_addresses[slot] = htonl(s);
       snap->snat_slot_by_address.insert(htonl(s), slot);
     }
-    std::vector<maglev::Backend> ring;
+    std::vector<std::pair<std::string, uint32_t>> ring;
+    std::string cache_key = vc.name + "|" + std::to_string(vc.table_size);
     for (const auto& bc : vc.backends) {
+      const std::string key = backend_key(vc.name, bc.address, bc.port);
       dataplane::SnapshotBackend b;
       b.ip = htonl(bc.address);
       b.port = htons(bc.port);
+      b.id = state.ids.backend_id(key);
       const uint32_t hop = next_hop_for(cfg, bc.address);
       if (auto it = in.neighbours->find(hop); hop != 0 && it != in.neighbours->end()) {
         b.has_mac = true;
         b.mac = it->second;
       }
-      ring.push_back({key_of(bc.address, bc.port), b.has_mac ? bc.weight : 0});
+      bool healthy = true;
+      if (in.health)
+        if (auto it = in.health->find(key); it != in.health->end()) healthy = it->second;
+      if (healthy) alive_ids.push_back(b.id);
+      uint32_t weight = bc.weight;
+      if (in.admin_weights)
+        if (auto it = in.admin_weights->find(key); it != in.admin_weights->end()) weight = it->second;
+      const uint32_t effective = (b.has_mac && healthy) ? weight : 0;
+      ring.emplace_back(endpoint(bc.address, bc.port), effective);
+      cache_key += "|" + ring.back().first + "=" + std::to_string(effective);
       vip.backends.push_back(b);
     }
-    const auto table = maglev::build_table(ring, vc.table_size);
-    vip.maglev.resize(table.size());
-    for (size_t i = 0; i < table.size(); ++i)
-      vip.maglev[i] = table[i] == maglev::kNoBackend ? dataplane::kNoBackendSlot
-                                                     : static_cast<uint16_t>(table[i]);
+    vip.maglev = state.maglev.get(cache_key, vc.table_size, ring);
     const auto index = static_cast<uint32_t>(snap->vips.size());
     snap->vip_by_service.insert(dataplane::service_key(vip.ip, vip.port, vip.proto), index);
     snap->local_addresses.insert(vip.ip, 1);  // ping to a VIP: the kernel answers
@@ -92,6 +149,9 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, SnatSlotRegis
         snap->dnat_vip_by_backend.insert(dataplane::service_key(b.ip, b.port, vip.proto), index);
     snap->vips.push_back(std::move(vip));
   }
+  state.maglev.keep_only_used();
+  snap->backend_alive.assign(state.ids.backend_count(), 0);
+  for (uint16_t id : alive_ids) snap->backend_alive[id] = 1;
 
   const auto cycles = [&](uint32_t seconds) { return uint64_t{seconds} * in.tsc_hz; };
   using dataplane::FlowState;

@@ -11,6 +11,7 @@
 
 #include "l4lb/dataplane/flow_key.h"
 #include "l4lb/dataplane/nat_rewrite.h"
+#include "l4lb/dataplane/tcp_reset.h"
 
 namespace l4lb::dataplane {
 
@@ -191,20 +192,42 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
 }
 
 void Worker::handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint64_t now) {
-  FlowEntry& e = flows_.entry(FlowTable::entry_of(value));
+  const uint32_t index = FlowTable::entry_of(value);
+  FlowEntry& e = flows_.entry(index);
   const bool reverse = FlowTable::is_reverse(value);
+  if (e.reset_on_down) {
+    const auto& alive = snapshot_->backend_alive;
+    if (e.backend_id >= alive.size() || !alive[e.backend_id]) return reset_flow(m, p, index, reverse);
+  }
   e.last_seen_tsc = now;
+  VipCounters& vc = counters_.vips[e.vip_id];
   if (e.proto == kProtoTcp) track_tcp(e, p.tcp_flags, reverse);
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   if (!reverse) {
     rewrite_ipv4_tuple(frame, p, Ipv4Tuple{e.snat_ip, e.backend_ip, e.snat_port, e.backend_port});
     set_ethernet_addresses(frame, e.backend_mac, snapshot_->port_mac);
     counters_.forward_packets.add();
+    vc.forward_packets.add();
+    vc.forward_bytes.add(rte_pktmbuf_pkt_len(m));
   } else {
     rewrite_ipv4_tuple(frame, p, Ipv4Tuple{e.vip_ip, e.client_ip, e.vip_port, e.client_port});
     set_ethernet_addresses(frame, e.client_mac, snapshot_->port_mac);
     counters_.reverse_packets.add();
+    vc.reverse_packets.add();
+    vc.reverse_bytes.add(rte_pktmbuf_pkt_len(m));
   }
+  to_tx(m);
+}
+
+void Worker::reset_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t index, bool reverse) {
+  const FlowEntry& e = flows_.entry(index);
+  const MacAddress client_mac = e.client_mac;
+  const bool answer_client = e.proto == kProtoTcp && !reverse && !(p.tcp_flags & kTcpRst);
+  expire(index, true);
+  counters_.flows_reset.add();
+  if (!answer_client) return drop(m, DropReason::kBackendDown);
+  const uint32_t len = make_tcp_reset_reply(rte_pktmbuf_mtod(m, uint8_t*), p, client_mac, snapshot_->port_mac);
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - len));
   to_tx(m);
 }
 
@@ -227,9 +250,10 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
   const FlowKey key = make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto);
   if (const uint32_t v = flows_.lookup(key); v != FlowTable::kMiss) return handle_flow_packet(m, p, v, now);
 
-  if (vip.maglev.empty()) return drop(m, DropReason::kNoBackend);
+  const std::vector<uint16_t>& table = *vip.maglev;
+  if (table.empty()) return drop(m, DropReason::kNoBackend);
   const uint64_t hash = maglev_flow_hash(p.src_ip, p.src_port, p.dst_ip, p.dst_port, p.proto);
-  const uint16_t b = vip.maglev[hash % vip.maglev.size()];
+  const uint16_t b = table[hash % table.size()];
   if (b == kNoBackendSlot) return drop(m, DropReason::kNoBackend);
   const SnapshotBackend& backend = vip.backends[b];
   if (!backend.has_mac) return drop(m, DropReason::kNeighbourUnresolved);
@@ -249,7 +273,9 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
   e.proto = p.proto;
   e.state = state;
   e.mode = vip.mode;
-  e.vip_index = static_cast<uint16_t>(vip_index);
+  e.vip_id = vip.id;
+  e.backend_id = backend.id;
+  e.reset_on_down = vip.reset_on_down;
   e.snat_slot = kMaxSnatAddresses;
   if (vip.mode == NatMode::kFnat) {
     const size_t count = vip.snat_slots.size();
@@ -280,6 +306,9 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
   }
   counters_.flows_created.add();
   counters_.flows_active.add();
+  counters_.vips[e.vip_id].new_flows.add();
+  counters_.backends[e.backend_id].new_flows.add();
+  counters_.backends[e.backend_id].active_flows.add();
   handle_flow_packet(m, p, index << 1, now);
 }
 
@@ -298,6 +327,7 @@ void Worker::age_flows(uint64_t now, uint32_t budget) {
 void Worker::expire(uint32_t index, bool closed) {
   const FlowEntry& e = flows_.entry(index);
   if (e.snat_slot < kMaxSnatAddresses) snat_.give_back(e.snat_slot, rte_be_to_cpu_16(e.snat_port));
+  counters_.backends[e.backend_id].active_flows.sub();
   flows_.remove(index);
   counters_.flows_active.sub();
   (closed ? counters_.flows_closed : counters_.flows_expired).add();

@@ -39,24 +39,24 @@ config::Config two_backends() {
 
 TEST(SnapshotBuilder, OnlyResolvedBackendsGetSlots) {
   const auto cfg = two_backends();
-  controlplane::SnatSlotRegistry slots;
+  controlplane::BuildState slots;
   controlplane::NeighbourMap none;
   auto s = controlplane::build_snapshot({&cfg, &none, {}, 1000, 1}, slots);
-  for (uint16_t b : s->vips[0].maglev) EXPECT_EQ(b, dataplane::kNoBackendSlot);
+  for (uint16_t b : *s->vips[0].maglev) EXPECT_EQ(b, dataplane::kNoBackendSlot);
 
   // 10.99.0.21 is on-link; 192.0.2.5 is reached through the gateway.
   EXPECT_EQ(controlplane::next_hop_for(cfg, host_ip("10.99.0.21")), host_ip("10.99.0.21"));
   EXPECT_EQ(controlplane::next_hop_for(cfg, host_ip("192.0.2.5")), host_ip("10.99.0.254"));
   controlplane::NeighbourMap gw_only{{host_ip("10.99.0.254"), {{2, 0, 0, 0, 0, 0xFE}}}};
   s = controlplane::build_snapshot({&cfg, &gw_only, {}, 1000, 2}, slots);
-  for (uint16_t b : s->vips[0].maglev) EXPECT_EQ(b, 1) << "only the backend behind the gateway is usable";
+  for (uint16_t b : *s->vips[0].maglev) EXPECT_EQ(b, 1) << "only the backend behind the gateway is usable";
   EXPECT_EQ(s->vips[0].backends[1].mac.bytes[5], 0xFE);
   EXPECT_FALSE(s->vips[0].backends[0].has_mac);
 }
 
 TEST(SnapshotBuilder, SnatSlotsAreStableAcrossRebuilds) {
   auto cfg = two_backends();
-  controlplane::SnatSlotRegistry slots;
+  controlplane::BuildState slots;
   controlplane::NeighbourMap none;
   auto a = controlplane::build_snapshot({&cfg, &none, {}, 1000, 1}, slots);
   cfg.vips[0].snat = {host_ip("10.99.0.2"), host_ip("10.99.0.1")};
@@ -64,6 +64,31 @@ TEST(SnapshotBuilder, SnatSlotsAreStableAcrossRebuilds) {
   EXPECT_EQ(a->vips[0].snat_slots, std::vector<uint8_t>{0});
   EXPECT_EQ(b->vips[0].snat_slots, (std::vector<uint8_t>{1, 0}));
   EXPECT_EQ(b->snat_addresses[0], htonl(host_ip("10.99.0.1")));
+}
+
+TEST(SnapshotBuilder, OnlyChangedVipsGetANewMaglevTable) {
+  auto cfg = two_backends();
+  config::VipConfig other = cfg.vips[0];
+  other.name = "other";
+  other.port = 81;
+  cfg.vips.push_back(other);
+  controlplane::BuildState state;
+  controlplane::NeighbourMap all{{host_ip("10.99.0.21"), {{2, 0, 0, 0, 0, 0x21}}},
+                                 {host_ip("10.99.0.254"), {{2, 0, 0, 0, 0, 0xFE}}}};
+  auto a = controlplane::build_snapshot({&cfg, &all, {}, 1000, 1}, state);
+  EXPECT_EQ(state.maglev.built(), 2u);
+  // Drain one backend of "web" only: "other" keeps its table object.
+  std::map<std::string, uint32_t> drain{{controlplane::backend_key("web", host_ip("10.99.0.21"), 80), 0}};
+  auto b = controlplane::build_snapshot({&cfg, &all, {}, 1000, 2, nullptr, &drain}, state);
+  EXPECT_EQ(state.maglev.built(), 3u);
+  EXPECT_EQ(a->vips[1].maglev.get(), b->vips[1].maglev.get());
+  EXPECT_NE(a->vips[0].maglev.get(), b->vips[0].maglev.get());
+  for (uint16_t slot : *b->vips[0].maglev) EXPECT_EQ(slot, 1) << "a drained backend takes no new flows";
+  EXPECT_TRUE(b->backend_alive[b->vips[0].backends[0].id]) << "draining is not down: its flows live on";
+  // Stable ids across rebuilds.
+  EXPECT_EQ(a->vips[1].id, b->vips[1].id);
+  EXPECT_EQ(a->vips[0].backends[1].id, b->vips[0].backends[1].id);
+  EXPECT_NE(b->vips[0].backends[0].id, b->vips[1].backends[0].id) << "ids are per VIP and backend";
 }
 
 class Handoff : public ::testing::Test {

@@ -174,7 +174,7 @@ class Pipeline : public ::testing::Test {
   rte_ring *rx_ = nullptr, *tx_ = nullptr, *snap_ring_ = nullptr, *slow_ = nullptr, *inject_ = nullptr;
   config::Config config_;
   controlplane::NeighbourMap neighbours_;
-  controlplane::SnatSlotRegistry snat_slots_;
+  controlplane::BuildState snat_slots_;
   std::unique_ptr<Snapshot> snapshot_;
   std::unique_ptr<Worker> worker_;
   unsigned in_use_at_start_ = 0;
@@ -426,6 +426,75 @@ TEST_F(Pipeline, SwitchesSnapshotAndAcknowledges) {
   worker_.reset();  // before `next` goes away
 }
 
+TEST_F(Pipeline, DownBackendFlowsAreKeptByDefault) {
+  const auto fwd = open_flow(41000);
+  const uint32_t backend = parse(fwd).dst_ip;
+  std::map<std::string, bool> health;
+  for (const auto& b : config_.vips[0].backends)
+    health[controlplane::backend_key("web", b.address, b.port)] = htonl(b.address) != backend;
+  controlplane::SnapshotInputs in{&config_, &neighbours_, {{0x02, 0xAA, 0, 0, 0, 1}}, kHz, 2, &health};
+  auto next = controlplane::build_snapshot(in, snat_slots_);
+  ASSERT_EQ(rte_ring_enqueue(snap_ring_, next.get()), 0);
+  PacketSpec data;
+  data.src_port = port(41000);
+  data.tcp_flags = kTcpAck;
+  send(build_packet(data));
+  const auto out = sent();
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(parse(out).dst_ip, backend) << "down_policy keep: the flow stays with its backend";
+  for (uint16_t i = 0; i < 30; ++i)
+    EXPECT_NE(parse(open_flow(static_cast<uint16_t>(42000 + i))).dst_ip, backend) << "no new flows to a down backend";
+  worker_.reset();
+}
+
+TEST_F(Pipeline, DownBackendFlowsAreResetWhenThePolicySaysSo) {
+  config_.vips[0].down_policy = config::DownPolicy::kReset;
+  auto with_policy = controlplane::build_snapshot(
+      {&config_, &neighbours_, {{0x02, 0xAA, 0, 0, 0, 1}}, kHz, 2}, snat_slots_);
+  ASSERT_EQ(rte_ring_enqueue(snap_ring_, with_policy.get()), 0);
+  worker_->poll_once(1000);
+  const auto fwd = open_flow(41001);
+  const ParsedPacket f = parse(fwd);
+  const uint32_t free_before = worker_->snat_pool().free_count(0);
+  std::map<std::string, bool> health;
+  for (const auto& b : config_.vips[0].backends)
+    health[controlplane::backend_key("web", b.address, b.port)] = htonl(b.address) != f.dst_ip;
+  auto down = controlplane::build_snapshot(
+      {&config_, &neighbours_, {{0x02, 0xAA, 0, 0, 0, 1}}, kHz, 3, &health}, snat_slots_);
+  ASSERT_EQ(rte_ring_enqueue(snap_ring_, down.get()), 0);
+
+  PacketSpec data;
+  data.src_port = port(41001);
+  data.tcp_flags = kTcpAck | 0x08;  // PSH
+  data.payload = "GET /";
+  auto frame = build_packet(data);
+  // A known ack number, so the RST's sequence number can be checked (the
+  // segment's own checksum goes stale; l4lbd does not verify it).
+  frame[42] = 0xAB;
+  frame[43] = 0xCD;
+  frame[44] = 0x00;
+  frame[45] = 0x01;
+  send(frame);
+  const auto rst = sent();
+  ASSERT_FALSE(rst.empty()) << "the client gets a RST";
+  const ParsedPacket r = parse(rst);
+  EXPECT_EQ(r.src_ip, ip("10.99.0.100"));
+  EXPECT_EQ(r.src_port, port(8080));
+  EXPECT_EQ(r.dst_ip, ip("10.99.0.10"));
+  EXPECT_EQ(r.dst_port, port(41001));
+  EXPECT_EQ(r.tcp_flags, kTcpRst);
+  EXPECT_EQ(rst[38], 0xAB) << "RST seq = the segment's ack";
+  EXPECT_EQ(rst[41], 0x01);
+  EXPECT_EQ(rst.size(), 54u);
+  EXPECT_EQ(rst[0], 0x02);
+  EXPECT_EQ(rst[5], 0x10) << "to the client's MAC";
+  EXPECT_TRUE(test::checksums_valid(rst.data(), rst.size()));
+  EXPECT_EQ(worker_->counters().flows_reset.get(), 1u);
+  EXPECT_EQ(worker_->flows().active(), 0u);
+  EXPECT_EQ(worker_->snat_pool().free_count(0), free_before + 1);
+  worker_.reset();
+}
+
 TEST_F(Pipeline, InjectedPacketsAreTransmitted) {
   rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
   const auto f = build_packet(PacketSpec{});
@@ -528,7 +597,7 @@ class TwoWorkers : public ::testing::Test {
   std::unique_ptr<dpdk::Port> port_;
   config::Config config_;
   controlplane::NeighbourMap neighbours_;
-  controlplane::SnatSlotRegistry slots_;
+  controlplane::BuildState slots_;
   std::unique_ptr<Snapshot> snapshot_;
   std::unique_ptr<Worker> workers_[2];
   unsigned in_use_at_start_ = 0;

@@ -20,6 +20,10 @@ enum class Protocol : uint8_t { kTcp, kUdp };
 enum class NatMode : uint8_t { kFnat, kDnat };
 enum class HealthType : uint8_t { kNone, kTcp, kHttp };
 enum class TcpMissPolicy : uint8_t { kForward, kDrop };
+// What happens to established flows of a backend that goes down or is
+// removed: keep them until they end or time out (Maglev, Katran), or reset
+// them (the client gets a TCP RST at its next packet; UDP flows end).
+enum class DownPolicy : uint8_t { kKeep, kReset };
 
 struct DataplaneConfig {
   uint32_t workers = 1;
@@ -66,6 +70,7 @@ struct VipConfig {
   std::vector<uint32_t> snat;  // fnat source addresses, host byte order
   uint32_t table_size = 65537;
   TcpMissPolicy tcp_miss = TcpMissPolicy::kForward;
+  DownPolicy down_policy = DownPolicy::kKeep;
   HealthConfig health;
   std::vector<BackendConfig> backends;
   int line = 0;

@@ -64,7 +64,7 @@ class ManagementCore {
   std::vector<rte_ring*> slow_path_rings_;
   std::unique_ptr<ExceptionPath> exception_;
   Neighbours neighbours_;
-  SnatSlotRegistry snat_slots_;
+  BuildState build_state_;
   SnapshotPublisher publisher_;
   std::vector<const dataplane::Worker*> workers_;
   ControlState control_;

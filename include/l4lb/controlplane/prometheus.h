@@ -1,7 +1,9 @@
 // A writer for the Prometheus text exposition format, version 0.0.4
 // (https://prometheus.io/docs/instrumenting/exposition_formats/), which is
-// what the metrics endpoint serves (DESIGN §9 `metrics`). Management core
-// only (the metrics render callback); plain string building, never blocks.
+// what the metrics endpoint serves (DESIGN §9 `metrics`). A plain value
+// type: whichever thread owns an instance may use it (in l4lbd, the
+// management core inside MetricsServer's render callback). Nothing here
+// blocks or makes a system call; the only cost is string building.
 //
 // Usage, one family after another so each family's samples stay contiguous
 // as the format requires:
@@ -28,17 +30,19 @@ class PrometheusWriter {
  public:
   using Label = std::pair<std::string_view, std::string_view>;
 
-  // Starts a metric family: writes `# HELP` and `# TYPE` the first time
-  // `name` is given; calling it again for the family just written is a no-op
-  // (so per-item loops may call it each time). Throws std::invalid_argument
-  // for an invalid metric name or a type other than counter, gauge, untyped,
-  // histogram or summary, and std::logic_error if `name` was started earlier
-  // and another family has been started since (its samples would no longer
-  // be contiguous, which scrapers reject).
+  // Owner thread; never blocks. Starts a metric family: writes `# HELP`
+  // and `# TYPE` the first time `name` is given; calling it again for the
+  // family just written is a no-op (so per-item loops may call it each
+  // time). Throws std::invalid_argument for an invalid metric name or a type
+  // other than counter, gauge, untyped, histogram or summary, and
+  // std::logic_error if `name` was started earlier and another family has
+  // been started since (its samples would no longer be contiguous, which
+  // scrapers reject).
   void family(std::string_view name, std::string_view type, std::string_view help);
 
-  // Writes one sample line `name{label="value",...} value`. Label values may
-  // hold any bytes; backslash, double quote and newline are escaped. Throws
+  // Owner thread; never blocks. Writes one sample line
+  // `name{label="value",...} value`. Label values may hold any bytes;
+  // backslash, double quote and newline are escaped. Throws
   // std::invalid_argument for an invalid metric or label name, or a label
   // name given twice. Integers print exactly (a uint64_t never turns into an
   // exponent); doubles print in the shortest form that reads back exactly,
@@ -58,11 +62,11 @@ class PrometheusWriter {
   }
 
   // Returns the text written so far and starts over (families may then be
-  // declared again). Never throws.
+  // declared again). Owner thread; never blocks, never throws.
   std::string take();
 
   // Name rules of the data model: metric [a-zA-Z_:][a-zA-Z0-9_:]*,
-  // label [a-zA-Z_][a-zA-Z0-9_]*.
+  // label [a-zA-Z_][a-zA-Z0-9_]*. Any thread; pure functions.
   static bool valid_metric_name(std::string_view name);
   static bool valid_label_name(std::string_view name);
 

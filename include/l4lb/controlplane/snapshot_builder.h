@@ -1,12 +1,15 @@
-// Turns a validated Config plus the neighbour table into an immutable
+// Turns a validated Config plus what the management core knows at run time
+// (neighbour MACs, health, operator weight overrides) into an immutable
 // dataplane::Snapshot: wire-order addresses, Maglev tables, lookup tables,
-// timeouts in TSC cycles. Management core only.
+// stable ids, timeouts in TSC cycles. Management core only.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "l4lb/config/config.h"
 #include "l4lb/dataplane/snapshot.h"
@@ -29,6 +32,46 @@ class SnatSlotRegistry {
   std::map<uint32_t, uint8_t> slots_;
 };
 
+// Stable ids for VIPs (by name) and backends (by VIP name and ADDR:PORT),
+// never reused during the process's life, so per-worker counters and flows
+// keep meaning the same thing across reloads.
+class IdRegistry {
+ public:
+  // Throw std::runtime_error past kMaxVips / kMaxBackends.
+  uint16_t vip_id(const std::string& vip);
+  uint16_t backend_id(const std::string& backend_key);
+  size_t backend_count() const { return backends_.size(); }
+
+ private:
+  std::map<std::string, uint16_t> vips_;
+  std::map<std::string, uint16_t> backends_;
+};
+
+// Maglev tables by their inputs (table size, backends and effective
+// weights): a rebuild reuses the table of every VIP whose inputs did not
+// change. Entries not used by the latest build are dropped.
+class MaglevCache {
+ public:
+  std::shared_ptr<const std::vector<uint16_t>> get(const std::string& key, uint32_t table_size,
+                                                   const std::vector<std::pair<std::string, uint32_t>>& backends);
+  void keep_only_used();
+  size_t built() const { return built_; }  // tables computed since start
+
+ private:
+  std::map<std::string, std::shared_ptr<const std::vector<uint16_t>>> tables_;
+  std::map<std::string, bool> used_;
+  size_t built_ = 0;
+};
+
+struct BuildState {
+  SnatSlotRegistry snat;
+  IdRegistry ids;
+  MaglevCache maglev;
+};
+
+// "VIPNAME/ADDR:PORT": how health state and operator overrides name a backend.
+std::string backend_key(const std::string& vip_name, uint32_t address, uint16_t port);
+
 // Next hop for `address` on the first port: the address itself when it is
 // inside one of the port's subnets, else the port's gateway (0 if none).
 uint32_t next_hop_for(const config::Config& config, uint32_t address);
@@ -39,11 +82,16 @@ struct SnapshotInputs {
   dataplane::MacAddress port_mac{};
   uint64_t tsc_hz = 0;
   uint64_t generation = 0;
+  // backend_key -> false while health says down (missing: up).
+  const std::map<std::string, bool>* health = nullptr;
+  // backend_key -> weight set by the operator (drain = 0), overriding config.
+  const std::map<std::string, uint32_t>* admin_weights = nullptr;
 };
 
-// Backends without a resolved next hop get no Maglev slots, so new flows
-// only go where packets can be delivered. Throws std::runtime_error (e.g.
-// SNAT registry full).
-std::unique_ptr<dataplane::Snapshot> build_snapshot(const SnapshotInputs& in, SnatSlotRegistry& snat_slots);
+// A backend takes Maglev slots in proportion to its effective weight:
+// 0 while it is down, unresolved (no next-hop MAC) or drained; else the
+// operator's override or its configured weight. Throws std::runtime_error
+// (registries full).
+std::unique_ptr<dataplane::Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& state);
 
 }  // namespace l4lb::controlplane

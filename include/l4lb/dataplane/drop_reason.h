@@ -27,6 +27,7 @@ enum class DropReason : uint8_t {
   kSnatExhausted,
   kNoBackend,
   kNeighbourUnresolved,
+  kBackendDown,  // a flow of a down backend under down_policy: reset (non-TCP or reply side)
   // queues
   kSlowPathFull,
   kHandoffFull,
@@ -39,7 +40,8 @@ inline constexpr const char* kDropReasonNames[] = {
     "bad_ihl",            "ip_options",      "bad_ip_length",     "fragment",
     "truncated_l4",       "bad_tcp_offset",  "bad_udp_length",    "unsupported_ethertype",
     "not_for_us",         "reverse_no_flow", "tcp_miss_policy",   "flow_table_full",
-    "snat_exhausted",     "no_backend",      "neighbour_unresolved", "slow_path_full",
+    "snat_exhausted",     "no_backend",      "neighbour_unresolved", "backend_down",
+    "slow_path_full",
     "handoff_full",       "tx_full",
 };
 static_assert(sizeof(kDropReasonNames) / sizeof(kDropReasonNames[0]) ==

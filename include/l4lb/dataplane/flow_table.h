@@ -34,7 +34,9 @@ struct alignas(64) FlowEntry {
   FlowState state;
   NatMode mode;
   uint8_t snat_slot;       // kMaxSnatAddresses when the flow holds no SNAT port
-  uint16_t vip_index;      // diagnostic only: indices change across snapshots
+  uint16_t vip_id;         // stable ids (snapshot.h): counters and policy
+  uint16_t backend_id;
+  bool reset_on_down;
 };
 static_assert(sizeof(FlowEntry) == 64, "a flow must fit one cache line");
 

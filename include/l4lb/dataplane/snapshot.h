@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <cstdint>
 #include <vector>
 
@@ -21,12 +22,17 @@ inline constexpr uint16_t kNoBackendSlot = 0xFFFF;
 // SNAT addresses get a stable slot for the life of the process, so a worker's
 // port pools survive reloads (see controlplane/snapshot_builder).
 inline constexpr uint32_t kMaxSnatAddresses = 64;
+// VIPs and backends also get ids that stay the same across snapshots, so
+// per-worker counters and flows refer to them by id (never reused).
+inline constexpr uint32_t kMaxVips = 1024;
+inline constexpr uint32_t kMaxBackends = 16384;
 
 struct SnapshotBackend {
   uint32_t ip = 0;    // wire order
   uint16_t port = 0;  // wire order
   bool has_mac = false;
   MacAddress mac{};   // next hop towards the backend
+  uint16_t id = 0;    // stable backend id
 };
 
 struct SnapshotVip {
@@ -35,9 +41,14 @@ struct SnapshotVip {
   uint8_t proto = 0;
   NatMode mode = NatMode::kFnat;
   bool drop_tcp_miss = false;
+  bool reset_on_down = false;       // down_policy: reset
+  uint16_t id = 0;                  // stable VIP id
   std::vector<uint8_t> snat_slots;  // into Snapshot::snat_addresses
   std::vector<SnapshotBackend> backends;
-  std::vector<uint16_t> maglev;     // slot -> index into backends, or kNoBackendSlot
+  // slot -> index into backends, or kNoBackendSlot. Shared by consecutive
+  // snapshots while the VIP's backends and weights stay the same, so a
+  // snapshot rebuild only recomputes the tables of VIPs that changed.
+  std::shared_ptr<const std::vector<uint16_t>> maglev;
 };
 
 struct Snapshot {
@@ -52,6 +63,9 @@ struct Snapshot {
   uint16_t snat_port_min = 0;          // host order, inclusive
   uint16_t snat_port_max = 0;
   std::array<uint64_t, static_cast<size_t>(FlowState::kCount)> timeout_tsc{};
+  // By backend id: 1 while the backend is configured and not down by health.
+  // Flows of VIPs with reset_on_down check it (draining backends stay alive).
+  std::vector<uint8_t> backend_alive;
 };
 
 }  // namespace l4lb::dataplane

@@ -84,6 +84,7 @@ class Worker {
   void hand_off(rte_mbuf* m, uint32_t owner) { handoff_[owner][handoff_count_[owner]++] = m; }
   void handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint64_t now);
   void handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index, uint64_t now);
+  void reset_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t index, bool reverse);
   void expire(uint32_t index, bool closed);
   void drop(rte_mbuf* m, DropReason reason);
   void to_slow_path(rte_mbuf* m) { slow_[slow_count_++] = m; }

@@ -9,6 +9,7 @@
 
 #include "l4lb/dataplane/drop_reason.h"
 #include "l4lb/dataplane/flow_owner.h"
+#include "l4lb/dataplane/snapshot.h"
 
 namespace l4lb::dataplane {
 
@@ -20,6 +21,19 @@ class Counter {
 
  private:
   std::atomic<uint64_t> value_{0};
+};
+
+struct VipCounters {
+  Counter forward_packets;
+  Counter forward_bytes;
+  Counter reverse_packets;
+  Counter reverse_bytes;
+  Counter new_flows;
+};
+
+struct BackendCounters {
+  Counter new_flows;
+  Counter active_flows;
 };
 
 struct alignas(64) WorkerCounters {
@@ -37,6 +51,9 @@ struct alignas(64) WorkerCounters {
   Counter handoffs_in;                   // packets another worker passed to us
   Counter handoffs_out[kMaxWorkers];     // packets we passed to worker i
   Counter drops[static_cast<size_t>(DropReason::kCount)];
+  Counter flows_reset;                   // ended by down_policy: reset
+  VipCounters vips[kMaxVips];            // by stable VIP id
+  BackendCounters backends[kMaxBackends];  // by stable backend id
 
   void drop(DropReason r, uint64_t n = 1) { drops[static_cast<size_t>(r)].add(n); }
 };

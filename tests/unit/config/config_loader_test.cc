@@ -176,6 +176,11 @@ metrics: {listen: 0.0.0.0:9100}
   EXPECT_EQ(c.metrics_listen, "0.0.0.0:9100");
 }
 
+TEST(ConfigLoader, DownPolicyReset) {
+  const Config c = parse_config(kPorts + kVipHead + "    down_policy: reset\n" + kBackends);
+  EXPECT_EQ(c.vips.at(0).down_policy, DownPolicy::kReset);
+}
+
 TEST(ConfigLoader, DefaultsApplyWhenKeysAreOmitted) {
   const Config c = parse_config(kPorts + kVipHead + kBackends);
   const Config defaults;
@@ -194,6 +199,7 @@ TEST(ConfigLoader, DefaultsApplyWhenKeysAreOmitted) {
   EXPECT_EQ(vip.mode, NatMode::kFnat);
   EXPECT_EQ(vip.table_size, 65537u);
   EXPECT_EQ(vip.tcp_miss, TcpMissPolicy::kForward);
+  EXPECT_EQ(vip.down_policy, DownPolicy::kKeep);
   EXPECT_EQ(vip.health.type, HealthType::kNone);
   EXPECT_EQ(vip.health.interval_ms, health_defaults.interval_ms);
   EXPECT_EQ(vip.health.timeout_ms, health_defaults.timeout_ms);
@@ -535,6 +541,8 @@ const ErrorCase kVipCases[] = {
      "vips[0].table_size", 8, "smaller than the 8 backends"},
     {"TcpMissUnknown", kVip + "    tcp_miss: reset\n" + kBackends, "vips[0].tcp_miss", 8,
      "expected one of forward|drop"},
+    {"DownPolicyUnknown", kVip + "    down_policy: drain\n" + kBackends, "vips[0].down_policy", 8,
+     "expected one of keep|reset"},
     {"TcpMissOnUdp", kVip + "    protocol: udp\n    tcp_miss: drop\n" + kBackends, "vips[0].tcp_miss", 9,
      "only applies to protocol tcp"},
 };
