@@ -173,6 +173,108 @@ int flow_list_cb(const char*, const char* params, rte_tel_data* d) {
   return 0;
 }
 
+// Splits "a,b,c" (telemetry passes everything after the first comma).
+std::vector<std::string> split_params(const char* params) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (const char* p = params ? params : ""; *p; ++p) {
+    if (*p == ',') {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += *p;
+    }
+  }
+  if (params && *params) out.push_back(cur);
+  return out;
+}
+
+constexpr auto kMgmtTimeout = std::chrono::milliseconds(5000);
+
+// Runs `job` on the management core; false if it did not answer in time.
+template <typename Job>
+bool on_mgmt(const ControlState* s, Job job) {
+  return s->queue && s->queue->call(std::move(job), kMgmtTimeout);
+}
+
+void write_result(rte_tel_data* d, bool answered, const std::string& error) {
+  rte_tel_data_start_dict(d);
+  const bool ok = answered && error.empty();
+  rte_tel_data_add_dict_int(d, "ok", ok ? 1 : 0);
+  rte_tel_data_add_dict_string(d, "error",
+                               answered ? error.c_str() : "the management core did not answer within 5 s");
+}
+
+void write_rows(rte_tel_data* d, const std::vector<ControlRow>& rows) {
+  rte_tel_data_start_array(d, RTE_TEL_CONTAINER);
+  for (const auto& row : rows) {
+    rte_tel_data* c = rte_tel_data_alloc();
+    rte_tel_data_start_dict(c);
+    for (const auto& [name, value] : row) {
+      if (const auto* u = std::get_if<uint64_t>(&value))
+        rte_tel_data_add_dict_u64(c, name.c_str(), *u);
+      else if (const auto* i = std::get_if<int64_t>(&value))
+        rte_tel_data_add_dict_int(c, name.c_str(), static_cast<int>(*i));
+      else
+        rte_tel_data_add_dict_string(c, name.c_str(), std::get<std::string>(value).c_str());
+    }
+    rte_tel_data_add_array_container(d, c, 0);
+  }
+}
+
+int reload_cb(const char*, const char*, rte_tel_data* d) {
+  const ControlState* s = g_state.load(std::memory_order_acquire);
+  if (!s) return -1;
+  auto error = std::make_shared<std::string>();
+  const auto reload = s->hooks.reload;
+  const bool answered = on_mgmt(s, [reload, error] { *error = reload(); });
+  write_result(d, answered, *error);
+  return 0;
+}
+
+// /l4lb/backend,VERB,VIP,ADDR:PORT[,WEIGHT]
+int backend_cb(const char*, const char* params, rte_tel_data* d) {
+  const ControlState* s = g_state.load(std::memory_order_acquire);
+  if (!s) return -1;
+  const auto p = split_params(params);
+  if (p.size() < 3 || p.size() > 4) return -EINVAL;
+  uint32_t weight = 0;
+  if (p[0] == "set-weight") {
+    if (p.size() != 4 || p[3].empty() || p[3].find_first_not_of("0123456789") != std::string::npos ||
+        p[3].size() > 5 || std::stoul(p[3]) > 65535)
+      return -EINVAL;
+    weight = static_cast<uint32_t>(std::stoul(p[3]));
+  } else if (p.size() != 3) {
+    return -EINVAL;
+  }
+  auto error = std::make_shared<std::string>();
+  const auto admin = s->hooks.backend_admin;
+  const bool answered = on_mgmt(s, [admin, error, p, weight] { *error = admin(p[0], p[1], p[2], weight); });
+  write_result(d, answered, *error);
+  return 0;
+}
+
+int vips_cb(const char*, const char*, rte_tel_data* d) {
+  const ControlState* s = g_state.load(std::memory_order_acquire);
+  if (!s) return -1;
+  auto rows = std::make_shared<std::vector<ControlRow>>();
+  const auto vips = s->hooks.vips;
+  if (!on_mgmt(s, [vips, rows] { *rows = vips(); })) return -ETIMEDOUT;
+  write_rows(d, *rows);
+  return 0;
+}
+
+int backends_cb(const char*, const char* params, rte_tel_data* d) {
+  const ControlState* s = g_state.load(std::memory_order_acquire);
+  if (!s) return -1;
+  auto rows = std::make_shared<std::vector<ControlRow>>();
+  const auto backends = s->hooks.backends;
+  const std::string vip = params ? params : "";
+  if (!on_mgmt(s, [backends, rows, vip] { *rows = backends(vip); })) return -ETIMEDOUT;
+  write_rows(d, *rows);
+  return 0;
+}
+
 }  // namespace
 
 void install_control_api(const ControlState* state) {
@@ -183,6 +285,12 @@ void install_control_api(const ControlState* state) {
   rte_telemetry_register_cmd("/l4lb/status", status_cb, "Appliance status. No parameters");
   rte_telemetry_register_cmd("/l4lb/stats", stats_cb,
                              "Per-worker and total packet, flow and drop counters. No parameters");
+  rte_telemetry_register_cmd("/l4lb/reload", reload_cb, "Re-read the config file. Returns ok and error");
+  rte_telemetry_register_cmd("/l4lb/backend", backend_cb,
+                             "Operator override. Parameters: set-weight|drain|enable,VIP,ADDR:PORT[,WEIGHT]");
+  rte_telemetry_register_cmd("/l4lb/vips", vips_cb, "VIPs with their counters. No parameters");
+  rte_telemetry_register_cmd("/l4lb/backends", backends_cb,
+                             "Backends: state, weights, flows, probe results. Parameters: [VIP]");
   rte_telemetry_register_cmd("/l4lb/flows", flows_cb, "Flow table occupancy per worker and state. No parameters");
   rte_telemetry_register_cmd("/l4lb/flow_list", flow_list_cb,
                              "Flows of one worker: client vip snat backend state. Parameters: worker[,start]");

@@ -52,6 +52,7 @@ struct HealthConfig {
   uint32_t fall = 3;
   std::string path = "/";  // http only
   uint32_t expect = 200;   // http only
+  bool operator==(const HealthConfig&) const = default;
 };
 
 struct BackendConfig {

@@ -6,12 +6,33 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
+#include "l4lb/controlplane/control_queue.h"
 #include "l4lb/dataplane/worker.h"
 
 namespace l4lb::controlplane {
+
+// One row of a table answer (a VIP, a backend): name -> value.
+using ControlValue = std::variant<uint64_t, int64_t, std::string>;
+using ControlRow = std::vector<std::pair<std::string, ControlValue>>;
+
+// What only the management core can answer. Each runs on the management
+// core (through ControlQueue); an empty string means success, any other
+// string is the error to show the operator.
+struct ControlHooks {
+  std::function<std::string()> reload;
+  // verb: set-weight | drain | enable; weight only for set-weight.
+  std::function<std::string(const std::string& verb, const std::string& vip, const std::string& backend,
+                            uint32_t weight)>
+      backend_admin;
+  std::function<std::vector<ControlRow>()> vips;
+  std::function<std::vector<ControlRow>(const std::string& vip)> backends;  // "" = all VIPs
+};
 
 struct ControlState {
   std::string version;
@@ -24,10 +45,13 @@ struct ControlState {
   std::atomic<uint64_t> backends_resolved{0};
   std::atomic<uint64_t> exception_to_kernel{0};
   std::atomic<uint64_t> exception_from_kernel{0};
+  ControlQueue* queue = nullptr;
+  ControlHooks hooks;
 };
 
-// Registers /l4lb/status and /l4lb/stats (once per process) and points them
-// at `state`; pass nullptr before `state` goes away. Management core only.
+// Registers the /l4lb/* telemetry commands (once per process) and points
+// them at `state`; pass nullptr before `state` goes away. Management core
+// only. Commands that need the management core wait for it at most 5 s.
 void install_control_api(const ControlState* state);
 
 }  // namespace l4lb::controlplane
