@@ -205,8 +205,11 @@ void write_result(rte_tel_data* d, bool answered, const std::string& error) {
                                answered ? error.c_str() : "the management core did not answer within 5 s");
 }
 
+// Rows go out as a dict keyed by row number ("0", "1", ...): this DPDK's
+// telemetry renders dict containers inside a dict, not inside an array.
 void write_rows(rte_tel_data* d, const std::vector<ControlRow>& rows) {
-  rte_tel_data_start_array(d, RTE_TEL_CONTAINER);
+  rte_tel_data_start_dict(d);
+  size_t index = 0;
   for (const auto& row : rows) {
     rte_tel_data* c = rte_tel_data_alloc();
     rte_tel_data_start_dict(c);
@@ -218,7 +221,7 @@ void write_rows(rte_tel_data* d, const std::vector<ControlRow>& rows) {
       else
         rte_tel_data_add_dict_string(c, name.c_str(), std::get<std::string>(value).c_str());
     }
-    rte_tel_data_add_array_container(d, c, 0);
+    rte_tel_data_add_dict_container(d, std::to_string(index++).c_str(), c, 0);
   }
 }
 

@@ -58,7 +58,10 @@ void set_link_up(const std::string& iface) {
   if (ioctl(s.get(), SIOCSIFFLAGS, &ifr) < 0) fail("SIOCSIFFLAGS " + iface);
 }
 
-void add_ipv4_address(const std::string& iface, uint32_t address, uint8_t prefix_len) {
+namespace {
+// RTM_NEWADDR / RTM_DELADDR for one IPv4 address; `tolerated` is the errno
+// that means "already so" (EEXIST when adding, EADDRNOTAVAIL when removing).
+void change_ipv4_address(const std::string& iface, uint32_t address, uint8_t prefix_len, bool add) {
   const unsigned index = if_nametoindex(iface.c_str());
   if (index == 0) fail("if_nametoindex " + iface);
   Fd s(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
@@ -67,8 +70,8 @@ void add_ipv4_address(const std::string& iface, uint32_t address, uint8_t prefix
   alignas(nlmsghdr) char buf[256] = {};
   auto* msg = reinterpret_cast<nlmsghdr*>(buf);
   msg->nlmsg_len = NLMSG_LENGTH(sizeof(ifaddrmsg));
-  msg->nlmsg_type = RTM_NEWADDR;
-  msg->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+  msg->nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR;
+  msg->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
   msg->nlmsg_seq = 1;
   auto* ifa = static_cast<ifaddrmsg*>(NLMSG_DATA(msg));
   ifa->ifa_family = AF_INET;
@@ -85,18 +88,28 @@ void add_ipv4_address(const std::string& iface, uint32_t address, uint8_t prefix
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (sendto(s.get(), msg, msg->nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
-    fail("netlink RTM_NEWADDR");
+    fail(add ? "netlink RTM_NEWADDR" : "netlink RTM_DELADDR");
   alignas(nlmsghdr) char reply[1024];
   const ssize_t n = recv(s.get(), reply, sizeof reply, 0);
   if (n < 0) fail("netlink recv");
   const auto* hdr = reinterpret_cast<const nlmsghdr*>(reply);
   if (NLMSG_OK(hdr, static_cast<unsigned>(n)) && hdr->nlmsg_type == NLMSG_ERROR) {
     const auto* err = static_cast<const nlmsgerr*>(NLMSG_DATA(hdr));
-    if (err->error != 0 && err->error != -EEXIST) {
+    const int tolerated = add ? EEXIST : EADDRNOTAVAIL;
+    if (err->error != 0 && err->error != -tolerated) {
       errno = -err->error;
-      fail("adding address to " + iface);
+      fail(std::string(add ? "adding address to " : "removing address from ") + iface);
     }
   }
+}
+}  // namespace
+
+void add_ipv4_address(const std::string& iface, uint32_t address, uint8_t prefix_len) {
+  change_ipv4_address(iface, address, prefix_len, true);
+}
+
+void remove_ipv4_address(const std::string& iface, uint32_t address, uint8_t prefix_len) {
+  change_ipv4_address(iface, address, prefix_len, false);
 }
 
 void disable_ipv6(const std::string& iface) {

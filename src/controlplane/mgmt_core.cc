@@ -1,15 +1,19 @@
 #include "l4lb/controlplane/mgmt_core.h"
 
 #include <rte_cycles.h>
+#include <rte_mempool.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <set>
 #include <thread>
 
 #include "l4lb/config/config_loader.h"
 #include "l4lb/controlplane/kernel_interface.h"
+#include "l4lb/controlplane/prometheus.h"
 
 namespace l4lb::controlplane {
 
@@ -25,10 +29,14 @@ std::string kernel_iface_of(const config::Config& c) {
   return c.ports.at(0).kernel_iface.empty() ? "l4lbk0" : c.ports.at(0).kernel_iface;
 }
 
-std::vector<uint32_t> vip_addresses(const config::Config& c) {
-  std::vector<uint32_t> out;
-  for (const auto& v : c.vips) out.push_back(v.address);
+std::set<uint32_t> vip_addresses(const config::Config& c) {
+  std::set<uint32_t> out;
+  for (const auto& v : c.vips) out.insert(v.address);
   return out;
+}
+
+std::string endpoint(uint32_t address, uint16_t port) {
+  return config::format_ipv4(address) + ":" + std::to_string(port);
 }
 
 // Keys that need a restart (marked so in config/l4lb.example.yaml).
@@ -54,14 +62,41 @@ std::string restart_only_change(const config::Config& a, const config::Config& b
   return "";
 }
 
+// What a reload changes, for the log: "+vip x, -vip y, web: +1 -0 backends".
+std::string describe_diff(const config::Config& a, const config::Config& b) {
+  std::map<std::string, const config::VipConfig*> before, after;
+  for (const auto& v : a.vips) before[v.name] = &v;
+  for (const auto& v : b.vips) after[v.name] = &v;
+  std::string out;
+  const auto add = [&](const std::string& s) { out += (out.empty() ? "" : ", ") + s; };
+  for (const auto& [name, v] : after)
+    if (!before.count(name)) add("+vip " + name);
+  for (const auto& [name, v] : before)
+    if (!after.count(name)) add("-vip " + name);
+  for (const auto& [name, v] : after) {
+    auto it = before.find(name);
+    if (it == before.end()) continue;
+    std::set<std::pair<uint32_t, uint16_t>> old_b, new_b;
+    for (const auto& bc : it->second->backends) old_b.insert({bc.address, bc.port});
+    for (const auto& bc : v->backends) new_b.insert({bc.address, bc.port});
+    size_t added = 0, removed = 0;
+    for (const auto& x : new_b) added += !old_b.count(x);
+    for (const auto& x : old_b) removed += !new_b.count(x);
+    if (added || removed) add(name + ": +" + std::to_string(added) + " -" + std::to_string(removed) + " backends");
+  }
+  return out.empty() ? "no VIP or backend changes" : out;
+}
+
 }  // namespace
 
 ManagementCore::ManagementCore(config::Config config, std::string config_path, const rte_ether_addr& port_mac,
                                rte_mempool* pool, std::vector<WorkerRings> rings)
     : config_(std::move(config)),
       config_path_(std::move(config_path)),
+      pool_(pool),
       rings_(std::move(rings)),
       neighbours_(kernel_iface_of(config_)),
+      health_(kernel_iface_of(config_)),
       publisher_(
           [&] {
             std::vector<rte_ring*> r;
@@ -71,8 +106,9 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, c
           [this](size_t i) { return workers_.at(i)->acked_generation(); }) {
   std::memcpy(port_mac_.bytes, port_mac.addr_bytes, 6);
   for (const auto& w : rings_) slow_path_rings_.push_back(w.slow_path);
+  const auto vips = vip_addresses(config_);
   exception_ = std::make_unique<ExceptionPath>(kernel_iface_of(config_), port_mac, pool, config_.ports[0].addresses,
-                                               vip_addresses(config_));
+                                               std::vector<uint32_t>(vips.begin(), vips.end()));
   spdlog::info("exception path: kernel interface {} with MAC {}", exception_->iface(), dpdk::format_mac(port_mac));
   // The SNAT address is usually also the appliance's own, so the kernel's
   // connections (health probes, BGP) must not draw source ports FNAT uses.
@@ -84,11 +120,24 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, c
                  config_.dataplane.snat_port_min, config_.dataplane.snat_port_max, ephemeral.first,
                  ephemeral.last);
   neighbours_.set_static(config_.neighbors);
-  SnapshotInputs in{&config_, &neighbours_.map(), port_mac_, rte_get_tsc_hz(), ++generation_};
-  publisher_.adopt_initial(build_snapshot(in, build_state_));
+  set_health_targets(now_ms());
+  ++generation_;
+  publisher_.adopt_initial(build_snapshot(inputs(), build_state_));
+  if (!config_.metrics_listen.empty()) {
+    metrics_ = std::make_unique<MetricsServer>(config_.metrics_listen, [this] { return render_metrics(); });
+    spdlog::info("metrics: Prometheus text at http://{}:{}/metrics", config_.metrics_listen.substr(
+                                                                            0, config_.metrics_listen.rfind(':')),
+                 metrics_->port());
+  }
   control_.version = "0.1.0";
   control_.config_path = config_path_;
   control_.start_time_s = static_cast<uint64_t>(std::time(nullptr));
+  control_.queue = &queue_;
+  control_.hooks.reload = [this] { return reload_config(); };
+  control_.hooks.backend_admin = [this](const std::string& verb, const std::string& vip, const std::string& backend,
+                                        uint32_t weight) { return backend_admin(verb, vip, backend, weight); };
+  control_.hooks.vips = [this] { return vip_rows(); };
+  control_.hooks.backends = [this](const std::string& vip) { return backend_rows(vip); };
 }
 
 ManagementCore::~ManagementCore() { install_control_api(nullptr); }
@@ -100,16 +149,15 @@ void ManagementCore::attach_workers(std::vector<const dataplane::Worker*> worker
   install_control_api(&control_);
 }
 
-std::vector<uint32_t> ManagementCore::wanted_next_hops() const {
-  std::vector<uint32_t> out;
-  for (const auto& v : config_.vips)
-    for (const auto& b : v.backends) out.push_back(next_hop_for(config_, b.address));
-  return out;
+SnapshotInputs ManagementCore::inputs() {
+  return SnapshotInputs{&config_,  &neighbours_.map(), port_mac_,      rte_get_tsc_hz(),
+                        generation_, &health_up_,      &admin_weights_};
 }
 
 void ManagementCore::publish_snapshot() {
-  SnapshotInputs in{&config_, &neighbours_.map(), port_mac_, rte_get_tsc_hz(), ++generation_};
-  publisher_.publish(build_snapshot(in, build_state_));
+  ++generation_;
+  publisher_.publish(build_snapshot(inputs(), build_state_));
+  rebuild_due_ = false;
   update_status();
 }
 
@@ -127,40 +175,311 @@ void ManagementCore::update_status() {
   control_.backends_resolved = resolved;
 }
 
+void ManagementCore::set_health_targets(uint64_t now) {
+  std::vector<ProbeTarget> targets;
+  for (const auto& v : config_.vips) {
+    if (v.health.type == config::HealthType::kNone) continue;
+    for (const auto& b : v.backends) targets.push_back({backend_key(v.name, b.address, b.port), b.address, b.port, v.health});
+  }
+  health_.set_targets(targets, now);
+  health_up_.clear();
+  for (const auto& t : targets) {
+    const ProbeStatus* st = health_.status(t.key);
+    health_up_[t.key] = st && st->state == HealthState::kUp;
+  }
+}
+
+void ManagementCore::apply_health_changes(uint64_t now) {
+  for (const HealthChange& c : health_.poll(now)) {
+    health_up_[c.key] = c.state == HealthState::kUp;
+    ++health_changes_;
+    rebuild_due_ = true;
+    const ProbeStatus* st = health_.status(c.key);
+    if (c.state == HealthState::kUp)
+      spdlog::info("backend {} is up: {} (probe latency {} us)", c.key, c.reason, st ? st->last_latency_us : -1);
+    else
+      spdlog::warn("backend {} is down: {}", c.key, c.reason);
+  }
+}
+
 std::string ManagementCore::reload_config() {
   config::Config next;
   try {
     next = config::load_config_file(config_path_);
   } catch (const config::ConfigError& e) {
+    ++reloads_failed_;
     spdlog::error("reload rejected, running config stays: {}", e.what());
     return e.what();
   }
   if (const std::string key = restart_only_change(config_, next); !key.empty()) {
+    ++reloads_failed_;
     const std::string msg = config_path_ + ": " + key + ": changed, but it needs a restart; reload rejected";
     spdlog::error("{}", msg);
     return msg;
   }
+  const std::string diff = describe_diff(config_, next);
   config::Config previous = std::move(config_);
   config_ = std::move(next);
   try {
     neighbours_.set_static(config_.neighbors);
+    set_health_targets(now_ms());
+    // Operator overrides of backends that are gone go with them.
+    std::set<std::string> keys;
+    for (const auto& v : config_.vips)
+      for (const auto& b : v.backends) keys.insert(backend_key(v.name, b.address, b.port));
+    std::erase_if(admin_weights_, [&](const auto& kv) { return !keys.count(kv.first); });
     publish_snapshot();
   } catch (const std::exception& e) {
     config_ = std::move(previous);
+    set_health_targets(now_ms());
+    ++reloads_failed_;
     spdlog::error("reload rejected, running config stays: {}", e.what());
     return e.what();
   }
-  // New VIPs need their address on the kernel side so ARP and ping answer.
-  for (uint32_t vip : vip_addresses(config_)) {
-    try {
-      add_ipv4_address(exception_->iface(), vip, 32);
-    } catch (const std::exception& e) {
-      spdlog::warn("VIP address on {}: {}", exception_->iface(), e.what());
+  // VIP addresses on the kernel side, so ARP and ping answer for exactly the VIPs in force.
+  const auto old_vips = vip_addresses(previous), new_vips = vip_addresses(config_);
+  for (uint32_t vip : new_vips)
+    if (!old_vips.count(vip)) try {
+        add_ipv4_address(exception_->iface(), vip, 32);
+      } catch (const std::exception& e) {
+        spdlog::warn("VIP address on {}: {}", exception_->iface(), e.what());
+      }
+  for (uint32_t vip : old_vips)
+    if (!new_vips.count(vip)) try {
+        remove_ipv4_address(exception_->iface(), vip, 32);
+      } catch (const std::exception& e) {
+        spdlog::warn("VIP address on {}: {}", exception_->iface(), e.what());
+      }
+  ++reloads_ok_;
+  spdlog::info("config reloaded from {}: {}; {} VIPs, snapshot generation {}", config_path_, diff,
+               config_.vips.size(), generation_);
+  return "";
+}
+
+std::string ManagementCore::backend_admin(const std::string& verb, const std::string& vip_name,
+                                          const std::string& backend, uint32_t weight) {
+  const auto vip = std::find_if(config_.vips.begin(), config_.vips.end(),
+                                [&](const auto& v) { return v.name == vip_name; });
+  if (vip == config_.vips.end()) return "no VIP named '" + vip_name + "'";
+  const auto b = std::find_if(vip->backends.begin(), vip->backends.end(),
+                              [&](const auto& bc) { return endpoint(bc.address, bc.port) == backend; });
+  if (b == vip->backends.end()) return "VIP '" + vip_name + "' has no backend " + backend;
+  const std::string key = backend_key(vip_name, b->address, b->port);
+  if (verb == "set-weight") {
+    admin_weights_[key] = weight;
+  } else if (verb == "drain") {
+    admin_weights_[key] = 0;
+  } else if (verb == "enable") {
+    admin_weights_.erase(key);
+  } else {
+    return "unknown verb '" + verb + "' (set-weight, drain, enable)";
+  }
+  publish_snapshot();
+  spdlog::info("backend {}: {}{} by the operator (snapshot generation {})", key, verb,
+               verb == "set-weight" ? " " + std::to_string(weight) : "", generation_);
+  return "";
+}
+
+uint64_t ManagementCore::vip_counter(uint16_t vip_id, dataplane::Counter dataplane::VipCounters::* field) const {
+  uint64_t sum = 0;
+  for (const auto* w : workers_) sum += (w->counters().vips[vip_id].*field).get();
+  return sum;
+}
+
+std::vector<ControlRow> ManagementCore::vip_rows() const {
+  std::vector<ControlRow> rows;
+  const dataplane::Snapshot* snap = publisher_.current();
+  const SnapshotInputs in{&config_, &neighbours_.map(), port_mac_, 0, 0, &health_up_, &admin_weights_};
+  for (size_t i = 0; i < config_.vips.size(); ++i) {
+    const auto& v = config_.vips[i];
+    const uint16_t id = snap->vips[i].id;
+    uint64_t up = 0;
+    for (const auto& b : v.backends) up += describe_backend(in, v, b).effective > 0;
+    using dataplane::VipCounters;
+    rows.push_back({{"name", v.name},
+                    {"vip", endpoint(v.address, v.port)},
+                    {"protocol", std::string(v.protocol == config::Protocol::kTcp ? "tcp" : "udp")},
+                    {"mode", std::string(v.mode == config::NatMode::kFnat ? "fnat" : "dnat")},
+                    {"table_size", uint64_t{v.table_size}},
+                    {"backends", uint64_t{v.backends.size()}},
+                    {"backends_in_service", up},
+                    {"new_flows", vip_counter(id, &VipCounters::new_flows)},
+                    {"forward_packets", vip_counter(id, &VipCounters::forward_packets)},
+                    {"forward_bytes", vip_counter(id, &VipCounters::forward_bytes)},
+                    {"reverse_packets", vip_counter(id, &VipCounters::reverse_packets)},
+                    {"reverse_bytes", vip_counter(id, &VipCounters::reverse_bytes)}});
+  }
+  return rows;
+}
+
+std::vector<ControlRow> ManagementCore::backend_rows(const std::string& vip_filter) const {
+  std::vector<ControlRow> rows;
+  const dataplane::Snapshot* snap = publisher_.current();
+  const SnapshotInputs in{&config_, &neighbours_.map(), port_mac_, 0, 0, &health_up_, &admin_weights_};
+  for (size_t i = 0; i < config_.vips.size(); ++i) {
+    const auto& v = config_.vips[i];
+    if (!vip_filter.empty() && v.name != vip_filter) continue;
+    for (size_t j = 0; j < v.backends.size(); ++j) {
+      const auto& b = v.backends[j];
+      const BackendView view = describe_backend(in, v, b);
+      const uint16_t id = snap->vips[i].backends[j].id;
+      uint64_t active = 0, created = 0;
+      for (const auto* w : workers_) {
+        active += w->counters().backends[id].active_flows.get();
+        created += w->counters().backends[id].new_flows.get();
+      }
+      const ProbeStatus* st = health_.status(view.key);
+      const double rate = id < new_flows_rate_.size() ? new_flows_rate_[id] : 0.0;
+      rows.push_back({{"vip", v.name},
+                      {"backend", endpoint(b.address, b.port)},
+                      {"state", std::string(view.state())},
+                      {"weight", uint64_t{b.weight}},
+                      {"admin_weight", view.admin_override ? ControlValue(uint64_t{view.weight}) : ControlValue(std::string("-"))},
+                      {"effective_weight", uint64_t{view.effective}},
+                      {"active_flows", active},
+                      {"new_flows", created},
+                      {"new_flows_per_s", static_cast<uint64_t>(rate + 0.5)},
+                      {"probe", std::string(v.health.type == config::HealthType::kNone  ? "none"
+                                            : v.health.type == config::HealthType::kTcp ? "tcp"
+                                                                                        : "http")},
+                      {"probe_latency_us", int64_t{st ? st->last_latency_us : -1}},
+                      {"probes", uint64_t{st ? st->probes : 0}},
+                      {"probe_failures", uint64_t{st ? st->failures : 0}},
+                      {"last_error", st ? st->last_error : std::string()}});
     }
   }
-  spdlog::info("config reloaded from {}: {} VIPs, snapshot generation {}", config_path_, config_.vips.size(),
-               generation_);
-  return "";
+  return rows;
+}
+
+void ManagementCore::sample_rates(uint64_t now) {
+  if (now - last_sample_ms_ < 1000) return;
+  const size_t n = build_state_.ids.backend_count();
+  std::vector<uint64_t> totals(n, 0);
+  for (const auto* w : workers_)
+    for (size_t id = 0; id < n; ++id) totals[id] += w->counters().backends[id].new_flows.get();
+  new_flows_rate_.assign(n, 0.0);
+  if (last_sample_ms_ != 0)
+    for (size_t id = 0; id < n && id < new_flows_sample_.size(); ++id)
+      new_flows_rate_[id] = static_cast<double>(totals[id] - new_flows_sample_[id]) * 1000.0 /
+                            static_cast<double>(now - last_sample_ms_);
+  new_flows_sample_ = std::move(totals);
+  last_sample_ms_ = now;
+}
+
+std::string ManagementCore::render_metrics() const {
+  PrometheusWriter w;
+  const dataplane::Snapshot* snap = publisher_.current();
+  const SnapshotInputs in{&config_, &neighbours_.map(), port_mac_, 0, 0, &health_up_, &admin_weights_};
+  using dataplane::VipCounters;
+
+  w.family("l4lb_packets_total", "counter", "Packets forwarded per VIP and direction");
+  for (size_t i = 0; i < config_.vips.size(); ++i) {
+    const std::string& name = config_.vips[i].name;
+    w.sample("l4lb_packets_total", {{"vip", name}, {"direction", "forward"}},
+             vip_counter(snap->vips[i].id, &VipCounters::forward_packets));
+    w.sample("l4lb_packets_total", {{"vip", name}, {"direction", "reverse"}},
+             vip_counter(snap->vips[i].id, &VipCounters::reverse_packets));
+  }
+  w.family("l4lb_bytes_total", "counter", "Bytes forwarded per VIP and direction");
+  for (size_t i = 0; i < config_.vips.size(); ++i) {
+    const std::string& name = config_.vips[i].name;
+    w.sample("l4lb_bytes_total", {{"vip", name}, {"direction", "forward"}},
+             vip_counter(snap->vips[i].id, &VipCounters::forward_bytes));
+    w.sample("l4lb_bytes_total", {{"vip", name}, {"direction", "reverse"}},
+             vip_counter(snap->vips[i].id, &VipCounters::reverse_bytes));
+  }
+  w.family("l4lb_vip_flows_created_total", "counter", "New flows per VIP");
+  for (size_t i = 0; i < config_.vips.size(); ++i)
+    w.sample("l4lb_vip_flows_created_total", {{"vip", config_.vips[i].name}},
+             vip_counter(snap->vips[i].id, &VipCounters::new_flows));
+
+  struct BackendSample {
+    std::string vip, backend;
+    BackendView view;
+    uint64_t active = 0, created = 0;
+    const ProbeStatus* probe = nullptr;
+  };
+  std::vector<BackendSample> backends;
+  for (size_t i = 0; i < config_.vips.size(); ++i)
+    for (size_t j = 0; j < config_.vips[i].backends.size(); ++j) {
+      const auto& b = config_.vips[i].backends[j];
+      BackendSample s{config_.vips[i].name, endpoint(b.address, b.port), describe_backend(in, config_.vips[i], b)};
+      const uint16_t id = snap->vips[i].backends[j].id;
+      for (const auto* wk : workers_) {
+        s.active += wk->counters().backends[id].active_flows.get();
+        s.created += wk->counters().backends[id].new_flows.get();
+      }
+      s.probe = health_.status(s.view.key);
+      backends.push_back(std::move(s));
+    }
+  w.family("l4lb_backend_up", "gauge", "1 if the backend is healthy (unprobed backends count as healthy)");
+  for (const auto& s : backends)
+    w.sample("l4lb_backend_up", {{"vip", s.vip}, {"backend", s.backend}}, uint64_t{s.view.healthy});
+  w.family("l4lb_backend_weight", "gauge", "Maglev weight in force (0: down, unresolved or drained)");
+  for (const auto& s : backends)
+    w.sample("l4lb_backend_weight", {{"vip", s.vip}, {"backend", s.backend}}, uint64_t{s.view.effective});
+  w.family("l4lb_backend_flows_active", "gauge", "Flows to the backend in the flow tables");
+  for (const auto& s : backends) w.sample("l4lb_backend_flows_active", {{"vip", s.vip}, {"backend", s.backend}}, s.active);
+  w.family("l4lb_backend_flows_created_total", "counter", "Flows created to the backend");
+  for (const auto& s : backends)
+    w.sample("l4lb_backend_flows_created_total", {{"vip", s.vip}, {"backend", s.backend}}, s.created);
+  w.family("l4lb_backend_probe_latency_seconds", "gauge", "Duration of the last answered health probe");
+  for (const auto& s : backends)
+    if (s.probe && s.probe->last_latency_us >= 0)
+      w.sample("l4lb_backend_probe_latency_seconds", {{"vip", s.vip}, {"backend", s.backend}},
+               static_cast<double>(s.probe->last_latency_us) / 1e6);
+  w.family("l4lb_backend_probe_failures_total", "counter", "Failed health probes");
+  for (const auto& s : backends)
+    if (s.probe)
+      w.sample("l4lb_backend_probe_failures_total", {{"vip", s.vip}, {"backend", s.backend}}, s.probe->failures);
+
+  w.family("l4lb_flows_active", "gauge", "Flows in each worker's table");
+  for (const auto* wk : workers_)
+    w.sample("l4lb_flows_active", {{"worker", std::to_string(wk->index())}}, wk->counters().flows_active.get());
+  w.family("l4lb_flows_created_total", "counter", "Flows created per worker");
+  for (const auto* wk : workers_)
+    w.sample("l4lb_flows_created_total", {{"worker", std::to_string(wk->index())}}, wk->counters().flows_created.get());
+  w.family("l4lb_flows_ended_total", "counter", "Flows removed per worker, by why");
+  for (const auto* wk : workers_) {
+    const std::string id = std::to_string(wk->index());
+    w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "expired"}}, wk->counters().flows_expired.get());
+    w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "closed"}}, wk->counters().flows_closed.get());
+    w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "reset"}}, wk->counters().flows_reset.get());
+  }
+  w.family("l4lb_worker_packets_total", "counter", "Packets per worker: received, sent, to the kernel, from the kernel");
+  for (const auto* wk : workers_) {
+    const std::string id = std::to_string(wk->index());
+    const auto& c = wk->counters();
+    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "rx"}}, c.rx_packets.get());
+    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "tx"}}, c.tx_packets.get());
+    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "slow_path"}}, c.slow_path_packets.get());
+    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "injected"}}, c.injected_packets.get());
+  }
+  w.family("l4lb_drops_total", "counter", "Packets dropped, by reason");
+  for (size_t r = 0; r < static_cast<size_t>(dataplane::DropReason::kCount); ++r) {
+    uint64_t sum = 0;
+    for (const auto* wk : workers_) sum += wk->counters().drops[r].get();
+    w.sample("l4lb_drops_total", {{"reason", dataplane::kDropReasonNames[r]}}, sum);
+  }
+  w.family("l4lb_handoffs_total", "counter", "Packets passed from the worker that received them to the owner");
+  for (const auto* from : workers_)
+    for (const auto* to : workers_)
+      if (from != to)
+        w.sample("l4lb_handoffs_total", {{"from", std::to_string(from->index())}, {"to", std::to_string(to->index())}},
+                 from->counters().handoffs_out[to->index()].get());
+  w.family("l4lb_mbufs_in_use", "gauge", "Packet buffers taken from the pool");
+  w.sample("l4lb_mbufs_in_use", {}, uint64_t{rte_mempool_in_use_count(pool_)});
+  w.family("l4lb_snapshot_generation", "gauge", "Config snapshot generation in force");
+  w.sample("l4lb_snapshot_generation", {}, snap->generation);
+  w.family("l4lb_config_reloads_total", "counter", "Config reloads by result");
+  w.sample("l4lb_config_reloads_total", {{"result", "applied"}}, reloads_ok_);
+  w.sample("l4lb_config_reloads_total", {{"result", "rejected"}}, reloads_failed_);
+  w.family("l4lb_health_changes_total", "counter", "Backend health state changes");
+  w.sample("l4lb_health_changes_total", {}, health_changes_);
+  w.family("l4lb_exception_packets_total", "counter", "Packets through the kernel exception interface");
+  w.sample("l4lb_exception_packets_total", {{"direction", "to_kernel"}}, exception_->to_kernel());
+  w.sample("l4lb_exception_packets_total", {{"direction", "from_kernel"}}, exception_->from_kernel());
+  return w.take();
 }
 
 void ManagementCore::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
@@ -172,18 +491,32 @@ void ManagementCore::run(const std::atomic<bool>& stop, std::atomic<bool>& reloa
     const uint64_t now = now_ms();
     if (now >= next_neighbour_ms) {
       next_neighbour_ms = now + kNeighbourPeriodMs;
-      if (neighbours_.refresh(wanted_next_hops(), now)) {
-        publish_snapshot();
-        if (control_.backends_resolved != last_resolved) {
-          last_resolved = control_.backends_resolved;
-          spdlog::info("neighbours: {}/{} backend next hops resolved (snapshot generation {})", last_resolved,
-                       control_.backend_count.load(), generation_);
-        }
-      }
+      std::vector<uint32_t> hops;
+      for (const auto& v : config_.vips)
+        for (const auto& b : v.backends) hops.push_back(next_hop_for(config_, b.address));
+      if (neighbours_.refresh(hops, now)) rebuild_due_ = true;
       control_.exception_to_kernel = exception_->to_kernel();
       control_.exception_from_kernel = exception_->from_kernel();
     }
+    apply_health_changes(now);
+    if (rebuild_due_) {
+      publish_snapshot();
+      if (control_.backends_resolved != last_resolved) {
+        last_resolved = control_.backends_resolved;
+        spdlog::info("neighbours: {}/{} backend next hops resolved (snapshot generation {})", last_resolved,
+                     control_.backend_count.load(), generation_);
+      }
+    }
     if (reload.exchange(false)) reload_config();
+    queue_.run_pending();
+    if (metrics_) {
+      try {
+        metrics_->poll();
+      } catch (const std::exception& e) {
+        spdlog::error("metrics: {}", e.what());
+      }
+    }
+    sample_rates(now);
     publisher_.poll();
     // Nothing to relay: yield the CPU briefly; the workers do not depend on us.
     if (!moved) std::this_thread::sleep_for(std::chrono::microseconds(200));

@@ -87,6 +87,24 @@ uint32_t next_hop_for(const config::Config& config, uint32_t address) {
   return config.ports[0].gateway.value_or(0);
 }
 
+BackendView describe_backend(const SnapshotInputs& in, const config::VipConfig& vip,
+                             const config::BackendConfig& backend) {
+  BackendView v;
+  v.key = backend_key(vip.name, backend.address, backend.port);
+  const uint32_t hop = next_hop_for(*in.config, backend.address);
+  v.resolved = hop != 0 && in.neighbours->count(hop);
+  if (in.health)
+    if (auto it = in.health->find(v.key); it != in.health->end()) v.healthy = it->second;
+  v.weight = backend.weight;
+  if (in.admin_weights)
+    if (auto it = in.admin_weights->find(v.key); it != in.admin_weights->end()) {
+      v.weight = it->second;
+      v.admin_override = true;
+    }
+  v.effective = v.healthy && v.resolved ? v.weight : 0;
+  return v;
+}
+
 std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& state) {
   const config::Config& cfg = *in.config;
   auto snap = std::make_unique<Snapshot>();
@@ -118,24 +136,17 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
     std::vector<std::pair<std::string, uint32_t>> ring;
     std::string cache_key = vc.name + "|" + std::to_string(vc.table_size);
     for (const auto& bc : vc.backends) {
-      const std::string key = backend_key(vc.name, bc.address, bc.port);
+      const BackendView view = describe_backend(in, vc, bc);
       dataplane::SnapshotBackend b;
       b.ip = htonl(bc.address);
       b.port = htons(bc.port);
-      b.id = state.ids.backend_id(key);
-      const uint32_t hop = next_hop_for(cfg, bc.address);
-      if (auto it = in.neighbours->find(hop); hop != 0 && it != in.neighbours->end()) {
+      b.id = state.ids.backend_id(view.key);
+      if (view.resolved) {
         b.has_mac = true;
-        b.mac = it->second;
+        b.mac = in.neighbours->at(next_hop_for(cfg, bc.address));
       }
-      bool healthy = true;
-      if (in.health)
-        if (auto it = in.health->find(key); it != in.health->end()) healthy = it->second;
-      if (healthy) alive_ids.push_back(b.id);
-      uint32_t weight = bc.weight;
-      if (in.admin_weights)
-        if (auto it = in.admin_weights->find(key); it != in.admin_weights->end()) weight = it->second;
-      const uint32_t effective = (b.has_mac && healthy) ? weight : 0;
+      if (view.healthy) alive_ids.push_back(b.id);
+      const uint32_t effective = view.effective;
       ring.emplace_back(endpoint(bc.address, bc.port), effective);
       cache_key += "|" + ring.back().first + "=" + std::to_string(effective);
       vip.backends.push_back(b);

@@ -3,7 +3,7 @@
 // Start-up order, torn down in reverse:
 //   1. options and config (no EAL needed: --check and --help stop here)
 //   2. logging
-//   3. EAL
+//   3. EAL, packet capture (rte_pdump) for dpdk-pdump
 //   4. mbuf pool
 //   5. data port: one rx and one tx queue per worker
 //   6. rings per worker: snapshots in, slow path out, packets to inject in
@@ -15,6 +15,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_pdump.h>
 #include <rte_ring.h>
 #include <spdlog/spdlog.h>
 
@@ -73,6 +74,9 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
                              std::to_string(rte_lcore_count()) +
                              " lcores; give workers + 1 (e.g. -l 0-" + std::to_string(workers) +
                              ", or --lcores to map several onto one CPU)");
+  // Lets dpdk-pdump, a secondary process with the same --file-prefix,
+  // capture any port's rx/tx to a pcap while l4lbd runs.
+  if (rte_pdump_init() != 0) spdlog::warn("packet capture unavailable: rte_pdump_init failed");
   const int socket = static_cast<int>(rte_socket_id());
   auto pool = dpdk::make_pktmbuf_pool("l4lb_mbufs", config.dataplane.mbufs, socket);
 
@@ -166,6 +170,7 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     throw;
   }
   spdlog::info("stopping: waiting for workers");
+  rte_pdump_uninit();
   rte_eal_mp_wait_lcore();
   for (const auto& w : worker_objs) {
     const auto& c = w->counters();

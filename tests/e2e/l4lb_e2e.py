@@ -12,6 +12,13 @@ Topology (all in namespaces created here, names carry a per-run suffix SFX):
                  data port, the "wire")   l4lbk0 (l4lbd's exception path:
                  10.99.0.1/24 and the VIP 10.99.0.100, owned by the kernel)
 
+With Lab(dnat=True) (or run_test(..., dnat=True)) the client sits in another
+subnet, 10.98.0.10/24 with a default route via 10.98.0.1, and every backend
+gets a default route via 10.99.0.1: a DNAT backend's reply, addressed to the
+client itself, then goes back through the appliance. The config must put both
+gateways on the port (`address: [10.99.0.1/24, 10.98.0.1/24]`) so that the
+kernel behind l4lbk0 answers ARP for them. FNAT VIPs work there too.
+
 l4lbd runs inside l4lb-lb-SFX with --file-prefix l4lb-SFX. Everything a run
 creates is recorded in /run/l4lb-e2e/SFX.json (namespaces, pids with their
 start times, DPDK prefix) so that `clean` / `clean-stale` can remove what an
@@ -56,6 +63,10 @@ HUGEPAGE_DIR = Path("/dev/hugepages")
 LB_ADDR = "10.99.0.1"
 VIP = "10.99.0.100"
 CLIENT_ADDR = "10.99.0.10"
+# Lab(dnat=True): the client in its own subnet, routed through the appliance.
+DNAT_CLIENT_ADDR = "10.98.0.10"
+DNAT_CLIENT_GATEWAY = "10.98.0.1"   # an own address of the appliance
+DNAT_BACKEND_GATEWAY = LB_ADDR
 BACKENDS = [("b1", "10.99.0.21"), ("b2", "10.99.0.22"), ("b3", "10.99.0.23")]
 PREFIXLEN = 24
 LCORES = os.environ.get("L4LB_LCORES", "0,1")
@@ -234,10 +245,16 @@ def clean(include_kept, quiet=False):
 class Lab:
     """One topology: namespaces, bridge, veths, backend servers, l4lbd."""
 
-    def __init__(self, kind="test", label=""):
+    def __init__(self, kind="test", label="", dnat=False):
         STATE_DIR.mkdir(parents=True, exist_ok=True)
         self.kind = kind
         self.label = label
+        # dnat=True: client 10.98.0.10/24 routed via 10.98.0.1, backends
+        # routed via 10.99.0.1 (see the module docstring).
+        self.dnat = dnat
+        self.client_addr = DNAT_CLIENT_ADDR if dnat else CLIENT_ADDR
+        self.client_gateway = DNAT_CLIENT_GATEWAY if dnat else None
+        self.backend_gateway = DNAT_BACKEND_GATEWAY if dnat else None
         self.sfx = self._reserve_suffix()
         self.ns_lb = f"l4lb-lb-{self.sfx}"
         self.ns_client = f"l4lb-c-{self.sfx}"
@@ -313,8 +330,9 @@ class Lab:
     # -- topology
     def up(self):
         log(f"topology: suffix {self.sfx}, appliance namespace {self.ns_lb}, logs in {self.workdir}")
-        peers = [("vc", self.ns_client, CLIENT_ADDR)]
-        peers += [(f"v{name}", self.ns_backend[name], addr) for name, addr in BACKENDS]
+        peers = [("vc", self.ns_client, self.client_addr, self.client_gateway)]
+        peers += [(f"v{name}", self.ns_backend[name], addr, self.backend_gateway)
+                  for name, addr in BACKENDS]
         for ns in [self.ns_lb] + [p[1] for p in peers]:
             self.namespaces.append(ns)   # recorded first: teardown skips absent ones
             self.save()
@@ -330,11 +348,16 @@ class Lab:
         # itself and steal the traffic from l4lbd.
         run(lb + ["link", "set", "br0", "arp", "off", "up"])
         run(["ip", "netns", "exec", self.ns_lb, "sysctl", "-q", "-w", "net.ipv4.conf.br0.arp_ignore=8"])
-        for veth, ns, addr in peers:
+        for veth, ns, addr, gateway in peers:
             run(lb + ["link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
             run(lb + ["link", "set", veth, "master", "br0", "up"])
             run(["ip", "-n", ns, "addr", "add", f"{addr}/{PREFIXLEN}", "dev", "eth0"])
             run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+            if gateway:
+                run(["ip", "-n", ns, "route", "add", "default", "via", gateway, "dev", "eth0"])
+        if self.dnat:
+            log(f"topology: dnat layout, client {self.client_addr}/{PREFIXLEN} via {self.client_gateway}, "
+                f"backends via {self.backend_gateway}")
 
     def start_servers(self, kind, port):
         """Start servers/<kind>.py (http_server, tcp_echo, udp_echo) on every backend."""
@@ -358,13 +381,16 @@ class Lab:
                 time.sleep(0.05)
         log(f"servers: {kind} on port {port} in {', '.join(n for n, _ in BACKENDS)}")
 
-    def start_daemon(self, config, ready_timeout=45):
+    def start_daemon(self, config, ready_timeout=45, lcores=None):
         """Start l4lbd in the appliance namespace, wait for 'l4lbd ready', then
-        plug its TAP dp0 into br0."""
+        plug its TAP dp0 into br0. `lcores` like "0,1" (-l) or, to put
+        several lcores on one CPU, "0@0,1@1,2@1" (--lcores)."""
         if not L4LBD.exists():
             raise TestFailure(f"{L4LBD} not built")
         self.config = Path(config).resolve()
-        cmd = [L4LBD, "-l", LCORES, "--file-prefix", self.prefix, "--no-pci",
+        lcores = lcores or LCORES
+        lcore_args = ["--lcores", lcores] if "@" in lcores else ["-l", lcores]
+        cmd = [L4LBD, *lcore_args, "--file-prefix", self.prefix, "--no-pci",
                "--vdev", "net_tap0,iface=dp0", "--", "--config", self.config]
         log(f"l4lbd: ip netns exec {self.ns_lb} {' '.join(map(str, cmd))}")
         t0 = time.monotonic()
@@ -546,10 +572,13 @@ def require_root():
         raise TestFailure("needs root (network namespaces, hugepages)")
 
 
-def run_test(name, body, *, config=None, servers=(), probe=None, timeout=240, topology=True):
+def run_test(name, body, *, config=None, servers=(), probe=None, timeout=240, topology=True,
+             dnat=False, lcores=None):
     """Build the topology, start servers [(kind, port)], l4lbd with config and
     wait for probe=(kind, port) to answer; run body(lab); stop l4lbd and
     require exit code 0; tear down. With topology=False, just run body(None).
+    dnat=True builds the routed DNAT layout (Lab(dnat=True)); lcores is passed
+    to start_daemon (e.g. "0@0,1@1,2@1" for two workers on 2 CPUs).
     Prints PASS/FAIL as the last line and exits 0/1."""
     install_signal_handlers()
     signal.alarm(timeout)
@@ -558,12 +587,12 @@ def run_test(name, body, *, config=None, servers=(), probe=None, timeout=240, to
     try:
         if topology:
             require_root()
-            lab = Lab(kind="test", label=name)
+            lab = Lab(kind="test", label=name, dnat=dnat)
             lab.up()
             for kind, port in servers:
                 lab.start_servers(kind, port)
             if config:
-                lab.start_daemon(config)
+                lab.start_daemon(config, lcores=lcores)
                 if probe:
                     lab.wait_vip(*probe)
         body(lab)

@@ -16,6 +16,8 @@ namespace l4lb::controlplane {
 void set_link_up(const std::string& iface);
 // Adds address/prefix (host order); an address already present is fine.
 void add_ipv4_address(const std::string& iface, uint32_t address, uint8_t prefix_len);
+// Removes address/prefix; an address not present is fine.
+void remove_ipv4_address(const std::string& iface, uint32_t address, uint8_t prefix_len);
 // Best effort: the appliance forwards IPv4 only, so keep IPv6 noise off the link.
 void disable_ipv6(const std::string& iface);
 

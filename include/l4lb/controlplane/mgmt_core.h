@@ -1,19 +1,24 @@
 // The management core's loop (DESIGN §2, §6): relays the exception path,
-// keeps neighbours resolved, rebuilds and publishes snapshots, reclaims old
-// ones, and reloads the config on request. Runs on the EAL main lcore; it
-// may block briefly (syscalls), workers never wait for it.
+// keeps neighbours resolved, runs health probes, answers the control API,
+// serves metrics, rebuilds and publishes snapshots, reclaims old ones, and
+// reloads the config on request. Runs on the EAL main lcore; it may block
+// briefly (syscalls), workers never wait for it.
 #pragma once
 
 #include <rte_ether.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "l4lb/config/config.h"
 #include "l4lb/controlplane/control_api.h"
+#include "l4lb/controlplane/control_queue.h"
 #include "l4lb/controlplane/exception_path.h"
+#include "l4lb/controlplane/health.h"
+#include "l4lb/controlplane/metrics_server.h"
 #include "l4lb/controlplane/neighbours.h"
 #include "l4lb/controlplane/snapshot_builder.h"
 #include "l4lb/controlplane/snapshot_publisher.h"
@@ -32,8 +37,8 @@ struct WorkerRings {
 
 class ManagementCore {
  public:
-  // Creates the exception interface and builds the first snapshot. Throws
-  // std::runtime_error.
+  // Creates the exception interface, the metrics endpoint and the first
+  // snapshot. Throws std::runtime_error.
   ManagementCore(config::Config config, std::string config_path, const rte_ether_addr& port_mac,
                  rte_mempool* pool, std::vector<WorkerRings> rings);
   ~ManagementCore();
@@ -45,30 +50,53 @@ class ManagementCore {
   void attach_workers(std::vector<const dataplane::Worker*> workers);
 
   // Loops until `stop`; reloads the config whenever `reload` is set (and
-  // clears it). Returns after the last relay.
+  // clears it).
   void run(const std::atomic<bool>& stop, std::atomic<bool>& reload);
 
   // Re-reads the config file. On any error the running config stays, the
-  // error (with key and line) is logged and returned; "" means applied.
+  // error (with key and line) is logged once and returned; "" means applied.
   std::string reload_config();
 
  private:
-  std::vector<uint32_t> wanted_next_hops() const;
+  SnapshotInputs inputs();
   void publish_snapshot();
   void update_status();
+  void set_health_targets(uint64_t now_ms);
+  void apply_health_changes(uint64_t now_ms);
+  void sample_rates(uint64_t now_ms);
+  std::string backend_admin(const std::string& verb, const std::string& vip, const std::string& backend,
+                            uint32_t weight);
+  std::vector<ControlRow> vip_rows() const;
+  std::vector<ControlRow> backend_rows(const std::string& vip) const;
+  std::string render_metrics() const;
+  uint64_t vip_counter(uint16_t vip_id, dataplane::Counter dataplane::VipCounters::* field) const;
 
   config::Config config_;
   std::string config_path_;
   dataplane::MacAddress port_mac_{};
+  rte_mempool* pool_;
   std::vector<WorkerRings> rings_;
   std::vector<rte_ring*> slow_path_rings_;
   std::unique_ptr<ExceptionPath> exception_;
   Neighbours neighbours_;
+  HealthChecker health_;
+  std::map<std::string, bool> health_up_;        // backend_key -> up, for probed backends
+  std::map<std::string, uint32_t> admin_weights_;  // backend_key -> operator's weight
   BuildState build_state_;
   SnapshotPublisher publisher_;
   std::vector<const dataplane::Worker*> workers_;
+  ControlQueue queue_;
   ControlState control_;
+  std::unique_ptr<MetricsServer> metrics_;
   uint64_t generation_ = 0;
+  bool rebuild_due_ = false;
+  uint64_t reloads_ok_ = 0;
+  uint64_t reloads_failed_ = 0;
+  uint64_t health_changes_ = 0;
+  // new flows per backend id: last sample and rate per second
+  std::vector<uint64_t> new_flows_sample_;
+  std::vector<double> new_flows_rate_;
+  uint64_t last_sample_ms_ = 0;
 };
 
 }  // namespace l4lb::controlplane

@@ -88,6 +88,21 @@ struct SnapshotInputs {
   const std::map<std::string, uint32_t>* admin_weights = nullptr;
 };
 
+// What the inputs say about one backend, and so how it is shown and weighted.
+struct BackendView {
+  std::string key;            // backend_key()
+  bool resolved = false;      // its next hop has a MAC
+  bool healthy = true;        // not down by health (unprobed backends are healthy)
+  bool admin_override = false;
+  uint32_t weight = 0;        // operator's override, else configured
+  uint32_t effective = 0;     // Maglev weight: 0 unless healthy and resolved
+  const char* state() const {
+    return !healthy ? "down" : !resolved ? "unresolved" : weight == 0 ? "draining" : "up";
+  }
+};
+BackendView describe_backend(const SnapshotInputs& in, const config::VipConfig& vip,
+                             const config::BackendConfig& backend);
+
 // A backend takes Maglev slots in proportion to its effective weight:
 // 0 while it is down, unresolved (no next-hop MAC) or drained; else the
 // operator's override or its configured weight. Throws std::runtime_error
