@@ -134,7 +134,16 @@ FilledTable& filled(uint32_t flows) {
 
 void lookup_bench(benchmark::State& state, bool hit) {
   const auto flows = static_cast<uint32_t>(state.range(0));
-  FilledTable& t = filled(flows);
+  FilledTable* table = nullptr;
+  try {
+    table = &filled(flows);
+  } catch (const std::exception& e) {
+    state.SkipWithError((std::string(e.what()) + ": reserve more hugepages").c_str());
+    for (auto _ : state) {
+    }
+    return;
+  }
+  FilledTable& t = *table;
   std::mt19937 rng(1);
   constexpr uint32_t kBurst = 32;
   std::vector<FlowKey> keys(1 << 16);
@@ -242,9 +251,26 @@ void BM_GenerateOnly(benchmark::State& state) {
 }
 BENCHMARK(BM_GenerateOnly);
 
+// Builds a rig, or marks the benchmark skipped (with DPDK's reason) when the
+// hugepages reserved cannot hold the table.
+std::unique_ptr<PipelineRig> make_rig(benchmark::State& state, uint32_t capacity) {
+  try {
+    return std::make_unique<PipelineRig>(capacity);
+  } catch (const std::exception& e) {
+    state.SkipWithError((std::string(e.what()) + ": reserve more hugepages").c_str());
+    return nullptr;
+  }
+}
+
 void BM_PipelineEstablished(benchmark::State& state) {
   const auto flows = static_cast<uint32_t>(state.range(0));
-  PipelineRig rig(flows);
+  auto rig_ptr = make_rig(state, flows);
+  if (!rig_ptr) {
+    for (auto _ : state) {
+    }
+    return;
+  }
+  PipelineRig& rig = *rig_ptr;
   rte_mbuf* pkts[kBurstSize];
   // Open every flow first (SYNs), so the measured loop sees only hits.
   for (uint32_t at = 0; at < flows; at += kBurstSize) {
@@ -264,7 +290,13 @@ void BM_PipelineEstablished(benchmark::State& state) {
 
 void BM_PipelineNewFlows(benchmark::State& state) {
   const auto capacity = static_cast<uint32_t>(state.range(0));
-  PipelineRig rig(capacity);
+  auto rig_ptr = make_rig(state, capacity);
+  if (!rig_ptr) {
+    for (auto _ : state) {
+    }
+    return;
+  }
+  PipelineRig& rig = *rig_ptr;
   rte_mbuf* pkts[kBurstSize];
   uint32_t at = 0;
   for (auto _ : state) {
