@@ -373,11 +373,12 @@ class ConfigReader {
 
  private:
   void read_dataplane(const Field& field) {
-    const Mapping m(reader_, field, {"workers", "flows_per_worker", "mbufs", "snat_port_range"});
+    const Mapping m(reader_, field, {"workers", "flows_per_worker", "mbufs", "snat_port_range", "idle_sleep_us"});
     DataplaneConfig& dp = config_.dataplane;
     if (auto f = m.get("workers")) dp.workers = reader_.u32(*f, 1, 64);
     if (auto f = m.get("flows_per_worker")) dp.flows_per_worker = reader_.u32(*f, 1024, 67108864);
     if (auto f = m.get("mbufs")) dp.mbufs = reader_.u32(*f, 1024, 16777216);
+    if (auto f = m.get("idle_sleep_us")) dp.idle_sleep_us = reader_.u32(*f, 0, 10000);
     const std::optional<Field> range = m.get("snat_port_range");
     if (range) {
       const std::vector<Field> bounds = reader_.list(*range);

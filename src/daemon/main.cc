@@ -144,6 +144,7 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     s.snat_port_min = config.dataplane.snat_port_min;
     s.snat_port_max = config.dataplane.snat_port_max;
     s.socket_id = socket;
+    s.idle_sleep_us = config.dataplane.idle_sleep_us;
     worker_objs.push_back(std::make_unique<dataplane::Worker>(s, mgmt.initial_snapshot()));
     worker_views.push_back(worker_objs.back().get());
   }

@@ -48,23 +48,35 @@ Worker::Worker(const WorkerSetup& setup, const Snapshot* initial)
 }
 
 void Worker::run(const std::atomic<bool>& stop) {
-  while (!stop.load(std::memory_order_relaxed)) poll_once(rte_rdtsc());
+  // Idle back-off only when configured (shared CPUs): after this many empty
+  // polls in a row, about 1 ms of busy polling, sleep between polls.
+  constexpr uint32_t kIdlePollsBeforeSleep = 4096;
+  uint32_t idle_polls = 0;
+  while (!stop.load(std::memory_order_relaxed)) {
+    if (poll_once(rte_rdtsc())) {
+      idle_polls = 0;
+    } else if (setup_.idle_sleep_us && ++idle_polls >= kIdlePollsBeforeSleep) {
+      rte_delay_us_sleep(setup_.idle_sleep_us);
+    }
+  }
 }
 
-void Worker::poll_once(uint64_t now_tsc) {
+unsigned Worker::poll_once(uint64_t now_tsc) {
   pick_up_snapshot();
-  transmit_injected();
+  unsigned moved = transmit_injected();
   rte_mbuf* pkts[kBurstSize];
   const uint16_t n = rte_eth_rx_burst(setup_.port_id, setup_.rx_queue, pkts, kBurstSize);
   if (n) {
     counters_.rx_packets.add(n);
     process_burst(pkts, n, now_tsc);
   }
-  receive_handoffs(now_tsc);
+  moved += n + receive_handoffs(now_tsc);
   age_flows(now_tsc, kAgingBudget);
+  return moved;
 }
 
-void Worker::receive_handoffs(uint64_t now) {
+unsigned Worker::receive_handoffs(uint64_t now) {
+  unsigned total = 0;
   for (uint32_t w = 0; w < setup_.worker_count; ++w) {
     rte_ring* ring = setup_.handoff_in[w];
     if (!ring) continue;
@@ -73,7 +85,9 @@ void Worker::receive_handoffs(uint64_t now) {
     if (!n) continue;
     counters_.handoffs_in.add(n);
     process_burst(pkts, static_cast<uint16_t>(n), now, true);
+    total += n;
   }
+  return total;
 }
 
 void Worker::pick_up_snapshot() {
@@ -88,11 +102,11 @@ void Worker::pick_up_snapshot() {
   acked_generation_.store(snapshot_->generation, std::memory_order_release);
 }
 
-void Worker::transmit_injected() {
+unsigned Worker::transmit_injected() {
   rte_mbuf* pkts[kBurstSize];
   const unsigned n = rte_ring_sc_dequeue_burst(setup_.inject_ring, reinterpret_cast<void**>(pkts),
                                                kBurstSize, nullptr);
-  if (!n) return;
+  if (!n) return 0;
   const uint16_t sent = rte_eth_tx_burst(setup_.port_id, setup_.tx_queue, pkts, static_cast<uint16_t>(n));
   counters_.injected_packets.add(sent);
   counters_.tx_packets.add(sent);
@@ -100,6 +114,7 @@ void Worker::transmit_injected() {
     rte_pktmbuf_free_bulk(pkts + sent, n - sent);
     counters_.drop(DropReason::kTxFull, n - sent);
   }
+  return n;
 }
 
 void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool handed_off) {

@@ -34,6 +34,11 @@ struct DataplaneConfig {
   // default) because the same address also carries the kernel's own traffic.
   uint16_t snat_port_min = 10240;
   uint16_t snat_port_max = 32767;
+  // 0 (default): workers poll without pause, as a dedicated core should.
+  // Otherwise a worker that found nothing to do for a while sleeps this
+  // long between polls: for cores shared with other work (a laptop, a CI
+  // VM running several lcores per CPU). Costs up to this much latency.
+  uint32_t idle_sleep_us = 0;
 };
 
 struct PortConfig {

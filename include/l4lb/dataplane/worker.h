@@ -41,6 +41,7 @@ struct WorkerSetup {
   uint16_t snat_port_min = 10240;
   uint16_t snat_port_max = 32767;
   int socket_id = 0;
+  uint32_t idle_sleep_us = 0;  // see config::DataplaneConfig::idle_sleep_us
 };
 
 class Worker {
@@ -54,8 +55,9 @@ class Worker {
   // The lcore loop; returns when `stop` becomes true.
   void run(const std::atomic<bool>& stop);
 
-  // One loop iteration, exposed so tests can step the worker.
-  void poll_once(uint64_t now_tsc);
+  // One loop iteration, exposed so tests can step the worker. Returns the
+  // number of packets it moved (received, handed in, or injected).
+  unsigned poll_once(uint64_t now_tsc);
 
   // Handles a burst already received; consumes every mbuf (sent, queued for
   // the slow path, handed to its owner, or freed and counted). Packets
@@ -79,8 +81,8 @@ class Worker {
 
  private:
   void pick_up_snapshot();
-  void transmit_injected();
-  void receive_handoffs(uint64_t now);
+  unsigned transmit_injected();
+  unsigned receive_handoffs(uint64_t now);
   void hand_off(rte_mbuf* m, uint32_t owner) { handoff_[owner][handoff_count_[owner]++] = m; }
   void handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint64_t now);
   void handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index, uint64_t now);

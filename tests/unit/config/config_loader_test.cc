@@ -176,6 +176,12 @@ metrics: {listen: 0.0.0.0:9100}
   EXPECT_EQ(c.metrics_listen, "0.0.0.0:9100");
 }
 
+TEST(ConfigLoader, IdleSleep) {
+  EXPECT_EQ(parse_config(kPorts).dataplane.idle_sleep_us, 0u);
+  EXPECT_EQ(parse_config("dataplane: {idle_sleep_us: 250}\n" + kPorts).dataplane.idle_sleep_us, 250u);
+  EXPECT_THROW(parse_config("dataplane: {idle_sleep_us: 20000}\n" + kPorts), ConfigError);
+}
+
 TEST(ConfigLoader, DownPolicyReset) {
   const Config c = parse_config(kPorts + kVipHead + "    down_policy: reset\n" + kBackends);
   EXPECT_EQ(c.vips.at(0).down_policy, DownPolicy::kReset);
