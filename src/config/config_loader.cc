@@ -373,12 +373,17 @@ class ConfigReader {
 
  private:
   void read_dataplane(const Field& field) {
-    const Mapping m(reader_, field, {"workers", "flows_per_worker", "mbufs", "snat_port_range", "idle_sleep_us"});
+    const Mapping m(reader_, field, {"workers", "flows_per_worker", "mbufs", "snat_port_range", "idle_sleep_us",
+                                     "table_full"});
     DataplaneConfig& dp = config_.dataplane;
     if (auto f = m.get("workers")) dp.workers = reader_.u32(*f, 1, 64);
     if (auto f = m.get("flows_per_worker")) dp.flows_per_worker = reader_.u32(*f, 1024, 67108864);
     if (auto f = m.get("mbufs")) dp.mbufs = reader_.u32(*f, 1024, 16777216);
     if (auto f = m.get("idle_sleep_us")) dp.idle_sleep_us = reader_.u32(*f, 0, 10000);
+    if (auto f = m.get("table_full")) {
+      dp.table_full = reader_.choice<TableFullPolicy>(
+          *f, {{"evict_embryonic", TableFullPolicy::kEvictEmbryonic}, {"refuse", TableFullPolicy::kRefuse}});
+    }
     const std::optional<Field> range = m.get("snat_port_range");
     if (range) {
       const std::vector<Field> bounds = reader_.list(*range);
@@ -501,7 +506,7 @@ class ConfigReader {
     for (size_t index = 0; index < items.size(); ++index) {
       const Field& item = items[index];
       const Mapping m(reader_, item,
-                      {"name", "address", "port", "protocol", "mode", "snat", "table_size", "tcp_miss", "down_policy",
+                      {"name", "address", "port", "protocol", "mode", "snat", "table_size", "tcp_miss", "down_policy", "max_embryonic",
                        "health", "backends"});
       VipConfig vip;
       vip.line = item.line;
@@ -546,6 +551,11 @@ class ConfigReader {
         if (vip.protocol != Protocol::kTcp) reader_.fail(*f, "only applies to protocol tcp");
         vip.tcp_miss =
             reader_.choice<TcpMissPolicy>(*f, {{"forward", TcpMissPolicy::kForward}, {"drop", TcpMissPolicy::kDrop}});
+      }
+
+      if (auto f = m.get("max_embryonic")) {
+        if (vip.protocol != Protocol::kTcp) reader_.fail(*f, "only applies to protocol tcp");
+        vip.max_embryonic = reader_.u32(*f, 0, 67108864);
       }
 
       if (auto f = m.get("down_policy")) {

@@ -17,6 +17,7 @@ std::atomic<const ControlState*> g_state{nullptr};
 struct Totals {
   uint64_t rx = 0, tx = 0, fwd = 0, rev = 0, slow = 0, injected = 0;
   uint64_t created = 0, expired = 0, closed = 0, active = 0, handoffs_in = 0;
+  uint64_t reset = 0, evicted = 0, embryonic = 0;
   uint64_t handoffs_out[dataplane::kMaxWorkers] = {};
   uint32_t workers = 0;
   uint64_t drops[static_cast<size_t>(dataplane::DropReason::kCount)] = {};
@@ -33,6 +34,9 @@ struct Totals {
     closed += c.flows_closed.get();
     active += c.flows_active.get();
     handoffs_in += c.handoffs_in.get();
+    reset += c.flows_reset.get();
+    evicted += c.flows_evicted.get();
+    embryonic += c.flows_embryonic.get();
     for (uint32_t w = 0; w < workers; ++w) handoffs_out[w] += c.handoffs_out[w].get();
     for (size_t i = 0; i < std::size(drops); ++i) drops[i] += c.drops[i].get();
   }
@@ -49,6 +53,9 @@ struct Totals {
     rte_tel_data_add_dict_u64(d, "flows_expired", expired);
     rte_tel_data_add_dict_u64(d, "flows_closed", closed);
     rte_tel_data_add_dict_u64(d, "flows_active", active);
+    rte_tel_data_add_dict_u64(d, "flows_reset", reset);
+    rte_tel_data_add_dict_u64(d, "flows_evicted", evicted);
+    rte_tel_data_add_dict_u64(d, "flows_embryonic", embryonic);
     rte_tel_data_add_dict_u64(d, "handoffs_in", handoffs_in);
     uint64_t out = 0;
     for (uint32_t w = 0; w < workers; ++w) out += handoffs_out[w];
@@ -99,6 +106,14 @@ int status_cb(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "backends_resolved", s->backends_resolved.load());
   rte_tel_data_add_dict_u64(d, "exception_to_kernel", s->exception_to_kernel.load());
   rte_tel_data_add_dict_u64(d, "exception_from_kernel", s->exception_from_kernel.load());
+  rte_tel_data_add_dict_u64(d, "mbufs_in_use", s->mbufs_in_use.load());
+  rte_tel_data_add_dict_u64(d, "mbufs_total", s->mbufs_total.load());
+  rte_tel_data_add_dict_u64(d, "port_rx_packets", s->port_rx_packets.load());
+  rte_tel_data_add_dict_u64(d, "port_tx_packets", s->port_tx_packets.load());
+  rte_tel_data_add_dict_u64(d, "port_rx_missed", s->port_rx_missed.load());
+  rte_tel_data_add_dict_u64(d, "port_rx_nombuf", s->port_rx_nombuf.load());
+  rte_tel_data_add_dict_u64(d, "port_rx_errors", s->port_rx_errors.load());
+  rte_tel_data_add_dict_u64(d, "port_tx_errors", s->port_tx_errors.load());
   uint64_t active = 0;
   for (const auto* w : s->workers) active += w->counters().flows_active.get();
   rte_tel_data_add_dict_u64(d, "flows_active", active);

@@ -1,6 +1,7 @@
 #include "l4lb/controlplane/mgmt_core.h"
 
 #include <rte_cycles.h>
+#include <rte_ethdev.h>
 #include <rte_mempool.h>
 #include <spdlog/spdlog.h>
 
@@ -89,10 +90,11 @@ std::string describe_diff(const config::Config& a, const config::Config& b) {
 
 }  // namespace
 
-ManagementCore::ManagementCore(config::Config config, std::string config_path, const rte_ether_addr& port_mac,
-                               rte_mempool* pool, std::vector<WorkerRings> rings)
+ManagementCore::ManagementCore(config::Config config, std::string config_path, uint16_t port_id,
+                               const rte_ether_addr& port_mac, rte_mempool* pool, std::vector<WorkerRings> rings)
     : config_(std::move(config)),
       config_path_(std::move(config_path)),
+      port_id_(port_id),
       pool_(pool),
       rings_(std::move(rings)),
       neighbours_(kernel_iface_of(config_)),
@@ -445,6 +447,7 @@ std::string ManagementCore::render_metrics() const {
     w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "expired"}}, wk->counters().flows_expired.get());
     w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "closed"}}, wk->counters().flows_closed.get());
     w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "reset"}}, wk->counters().flows_reset.get());
+    w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "evicted"}}, wk->counters().flows_evicted.get());
   }
   w.family("l4lb_worker_packets_total", "counter", "Packets per worker: received, sent, to the kernel, from the kernel");
   for (const auto* wk : workers_) {
@@ -469,6 +472,33 @@ std::string ManagementCore::render_metrics() const {
                  from->counters().handoffs_out[to->index()].get());
   w.family("l4lb_mbufs_in_use", "gauge", "Packet buffers taken from the pool");
   w.sample("l4lb_mbufs_in_use", {}, uint64_t{rte_mempool_in_use_count(pool_)});
+  w.family("l4lb_mbufs_total", "gauge", "Packet buffers in the pool");
+  w.sample("l4lb_mbufs_total", {}, uint64_t{pool_->size});
+  w.family("l4lb_port_packets_total", "counter", "Data port counters from the PMD");
+  w.sample("l4lb_port_packets_total", {{"kind", "rx"}}, control_.port_rx_packets.load());
+  w.sample("l4lb_port_packets_total", {{"kind", "tx"}}, control_.port_tx_packets.load());
+  w.sample("l4lb_port_packets_total", {{"kind", "rx_missed"}}, control_.port_rx_missed.load());
+  w.sample("l4lb_port_packets_total", {{"kind", "rx_nombuf"}}, control_.port_rx_nombuf.load());
+  w.sample("l4lb_port_packets_total", {{"kind", "rx_errors"}}, control_.port_rx_errors.load());
+  w.sample("l4lb_port_packets_total", {{"kind", "tx_errors"}}, control_.port_tx_errors.load());
+  w.family("l4lb_flows_embryonic", "gauge", "Flows in syn_sent per worker");
+  for (const auto* wk : workers_)
+    w.sample("l4lb_flows_embryonic", {{"worker", std::to_string(wk->index())}}, wk->counters().flows_embryonic.get());
+  w.family("l4lb_snat_ports_in_use", "gauge", "FNAT source ports held by flows, per SNAT address");
+  w.family("l4lb_snat_ports_capacity", "gauge", "FNAT source ports per SNAT address (all workers)");
+  {
+    std::set<uint32_t> seen;
+    for (const auto& v : config_.vips)
+      for (uint32_t a : v.snat) {
+        if (!seen.insert(a).second) continue;
+        const uint8_t slot = build_state_.snat.slot_of(a);
+        uint64_t in_use = 0;
+        for (const auto* wk : workers_) in_use += wk->counters().snat_in_use[slot].get();
+        w.sample("l4lb_snat_ports_in_use", {{"address", config::format_ipv4(a)}}, in_use);
+        w.sample("l4lb_snat_ports_capacity", {{"address", config::format_ipv4(a)}},
+                 uint64_t{config_.dataplane.snat_port_max} - config_.dataplane.snat_port_min + 1);
+      }
+  }
   w.family("l4lb_snapshot_generation", "gauge", "Config snapshot generation in force");
   w.sample("l4lb_snapshot_generation", {}, snap->generation);
   w.family("l4lb_config_reloads_total", "counter", "Config reloads by result");
@@ -480,6 +510,20 @@ std::string ManagementCore::render_metrics() const {
   w.sample("l4lb_exception_packets_total", {{"direction", "to_kernel"}}, exception_->to_kernel());
   w.sample("l4lb_exception_packets_total", {{"direction", "from_kernel"}}, exception_->from_kernel());
   return w.take();
+}
+
+void ManagementCore::refresh_port_and_pool_stats() {
+  control_.mbufs_in_use = rte_mempool_in_use_count(pool_);
+  control_.mbufs_total = pool_->size;
+  rte_eth_stats st{};
+  if (rte_eth_stats_get(port_id_, &st) == 0) {
+    control_.port_rx_packets = st.ipackets;
+    control_.port_tx_packets = st.opackets;
+    control_.port_rx_missed = st.imissed;
+    control_.port_rx_nombuf = st.rx_nombuf;
+    control_.port_rx_errors = st.ierrors;
+    control_.port_tx_errors = st.oerrors;
+  }
 }
 
 void ManagementCore::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
@@ -497,6 +541,7 @@ void ManagementCore::run(const std::atomic<bool>& stop, std::atomic<bool>& reloa
       if (neighbours_.refresh(hops, now)) rebuild_due_ = true;
       control_.exception_to_kernel = exception_->to_kernel();
       control_.exception_from_kernel = exception_->from_kernel();
+      refresh_port_and_pool_stats();
     }
     apply_health_changes(now);
     if (rebuild_due_) {

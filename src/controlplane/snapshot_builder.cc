@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include "l4lb/dataplane/packet_parser.h"
 #include "l4lb/maglev/maglev.h"
 
@@ -126,6 +128,10 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
     vip.mode = vc.mode == config::NatMode::kFnat ? dataplane::NatMode::kFnat : dataplane::NatMode::kDnat;
     vip.drop_tcp_miss = vc.tcp_miss == config::TcpMissPolicy::kDrop;
     vip.reset_on_down = vc.down_policy == config::DownPolicy::kReset;
+    if (vc.max_embryonic) {
+      const uint32_t workers = std::max<uint32_t>(cfg.dataplane.workers, 1);
+      vip.max_embryonic = (vc.max_embryonic + workers - 1) / workers;  // each worker's share
+    }
     vip.id = state.ids.vip_id(vc.name);
     for (uint32_t s : vc.snat) {
       const uint8_t slot = state.snat.slot_for(s);

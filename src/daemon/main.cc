@@ -122,7 +122,7 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
                                     "l4lb_ho_" + std::to_string(from) + "_" + std::to_string(to), 1024, socket))
                                 .get();
 
-  controlplane::ManagementCore mgmt(config, options.config_path, port.mac(), pool.get(), rings);
+  controlplane::ManagementCore mgmt(config, options.config_path, port.id(), port.mac(), pool.get(), rings);
 
   std::vector<std::unique_ptr<dataplane::Worker>> worker_objs;
   std::vector<const dataplane::Worker*> worker_views;
@@ -145,6 +145,7 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     s.snat_port_max = config.dataplane.snat_port_max;
     s.socket_id = socket;
     s.idle_sleep_us = config.dataplane.idle_sleep_us;
+    s.evict_embryonic = config.dataplane.table_full == config::TableFullPolicy::kEvictEmbryonic;
     worker_objs.push_back(std::make_unique<dataplane::Worker>(s, mgmt.initial_snapshot()));
     worker_views.push_back(worker_objs.back().get());
   }

@@ -22,15 +22,14 @@ constexpr uint16_t kPrefetchAhead = 4;
 
 // TCP state transitions seen from the middle of the path (DESIGN §3). We are
 // not an endpoint, so this is deliberately coarse: enough to pick a timeout.
-inline void track_tcp(FlowEntry& e, uint8_t flags, bool reverse) {
-  if (flags & (kTcpRst | kTcpFin)) {
-    e.state = FlowState::kClosing;
-  } else if (reverse) {
-    if (e.state == FlowState::kSynSent && (flags & kTcpSyn) && (flags & kTcpAck))
-      e.state = FlowState::kEstablished;
-  } else if ((flags & (kTcpSyn | kTcpAck)) == kTcpSyn && e.state == FlowState::kClosing) {
-    e.state = FlowState::kSynSent;  // the client reuses a closing tuple
+inline FlowState next_tcp_state(FlowState state, uint8_t flags, bool reverse) {
+  if (flags & (kTcpRst | kTcpFin)) return FlowState::kClosing;
+  if (reverse) {
+    if (state == FlowState::kSynSent && (flags & kTcpSyn) && (flags & kTcpAck)) return FlowState::kEstablished;
+  } else if ((flags & (kTcpSyn | kTcpAck)) == kTcpSyn && state == FlowState::kClosing) {
+    return FlowState::kSynSent;  // the client reuses a closing tuple
   }
+  return state;
 }
 
 }  // namespace
@@ -43,6 +42,7 @@ Worker::Worker(const WorkerSetup& setup, const Snapshot* initial)
       snat_(partition_, setup.index) {
   if (setup.worker_count == 0 || setup.worker_count > kMaxWorkers || setup.index >= setup.worker_count)
     throw std::invalid_argument("worker " + std::to_string(setup.index) + " of " + std::to_string(setup.worker_count));
+  embryonic_by_vip_ = std::make_unique<uint32_t[]>(kMaxVips);
   acked_generation_.store(initial->generation, std::memory_order_release);
   counters_.snapshot_generation.add(initial->generation);
 }
@@ -216,7 +216,10 @@ void Worker::handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t val
   }
   e.last_seen_tsc = now;
   VipCounters& vc = counters_.vips[e.vip_id];
-  if (e.proto == kProtoTcp) track_tcp(e, p.tcp_flags, reverse);
+  if (e.proto == kProtoTcp) {
+    const FlowState next = next_tcp_state(e.state, p.tcp_flags, reverse);
+    if (next != e.state) set_state(index, next);
+  }
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   if (!reverse) {
     rewrite_ipv4_tuple(frame, p, Ipv4Tuple{e.snat_ip, e.backend_ip, e.snat_port, e.backend_port});
@@ -264,6 +267,8 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
   // An earlier packet of this burst may already have created the flow.
   const FlowKey key = make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto);
   if (const uint32_t v = flows_.lookup(key); v != FlowTable::kMiss) return handle_flow_packet(m, p, v, now);
+  if (state == FlowState::kSynSent && vip.max_embryonic && embryonic_by_vip_[vip.id] >= vip.max_embryonic)
+    return drop(m, DropReason::kSynLimit);
 
   const std::vector<uint16_t>& table = *vip.maglev;
   if (table.empty()) return drop(m, DropReason::kNoBackend);
@@ -273,7 +278,8 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
   const SnapshotBackend& backend = vip.backends[b];
   if (!backend.has_mac) return drop(m, DropReason::kNeighbourUnresolved);
 
-  const uint32_t index = flows_.allocate();
+  uint32_t index = flows_.allocate();
+  if (index == FlowTable::kMiss && setup_.evict_embryonic && evict_oldest_embryonic()) index = flows_.allocate();
   if (index == FlowTable::kMiss) return drop(m, DropReason::kFlowTableFull);
   FlowEntry& e = flows_.entry(index);
   e.client_ip = p.src_ip;
@@ -286,7 +292,7 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
   std::memcpy(e.client_mac.bytes, rte_pktmbuf_mtod_offset(m, const uint8_t*, 6), 6);
   e.backend_mac = backend.mac;
   e.proto = p.proto;
-  e.state = state;
+  e.state = FlowState::kFree;  // set_state below, once the flow is in the table
   e.mode = vip.mode;
   e.vip_id = vip.id;
   e.backend_id = backend.id;
@@ -299,6 +305,7 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
       const uint8_t slot = vip.snat_slots[(first + k) % count];
       uint16_t port;
       if (snat_.take(slot, port)) {
+        counters_.snat_in_use[slot].add();
         e.snat_slot = slot;
         e.snat_ip = snap.snat_addresses[slot];
         e.snat_port = rte_cpu_to_be_16(port);
@@ -316,9 +323,13 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
   const uint8_t slot = e.snat_slot;
   const uint16_t snat_port = rte_be_to_cpu_16(e.snat_port);
   if (!flows_.insert(index)) {
-    if (slot < kMaxSnatAddresses) snat_.give_back(slot, snat_port);
+    if (slot < kMaxSnatAddresses) {
+      snat_.give_back(slot, snat_port);
+      counters_.snat_in_use[slot].sub();
+    }
     return drop(m, DropReason::kFlowTableFull);
   }
+  set_state(index, state);
   counters_.flows_created.add();
   counters_.flows_active.add();
   counters_.vips[e.vip_id].new_flows.add();
@@ -339,9 +350,49 @@ void Worker::age_flows(uint64_t now, uint32_t budget) {
   }
 }
 
+void Worker::set_state(uint32_t index, FlowState next) {
+  FlowEntry& e = flows_.entry(index);
+  if (e.state == FlowState::kSynSent) {  // unlink
+    --embryonic_by_vip_[e.vip_id];
+    counters_.flows_embryonic.sub();
+    if (e.embryonic_prev != FlowTable::kMiss)
+      flows_.entry(e.embryonic_prev).embryonic_next = e.embryonic_next;
+    else
+      embryonic_head_ = e.embryonic_next;
+    if (e.embryonic_next != FlowTable::kMiss)
+      flows_.entry(e.embryonic_next).embryonic_prev = e.embryonic_prev;
+    else
+      embryonic_tail_ = e.embryonic_prev;
+  }
+  if (next == FlowState::kSynSent) {  // append: the newest is the last to go
+    ++embryonic_by_vip_[e.vip_id];
+    counters_.flows_embryonic.add();
+    e.embryonic_prev = embryonic_tail_;
+    e.embryonic_next = FlowTable::kMiss;
+    if (embryonic_tail_ != FlowTable::kMiss)
+      flows_.entry(embryonic_tail_).embryonic_next = index;
+    else
+      embryonic_head_ = index;
+    embryonic_tail_ = index;
+  }
+  e.state = next;
+}
+
+bool Worker::evict_oldest_embryonic() {
+  if (embryonic_head_ == FlowTable::kMiss) return false;
+  expire(embryonic_head_, false);
+  counters_.flows_evicted.add();
+  counters_.flows_expired.sub();  // counted as evicted, not as expired
+  return true;
+}
+
 void Worker::expire(uint32_t index, bool closed) {
+  set_state(index, FlowState::kFree);
   const FlowEntry& e = flows_.entry(index);
-  if (e.snat_slot < kMaxSnatAddresses) snat_.give_back(e.snat_slot, rte_be_to_cpu_16(e.snat_port));
+  if (e.snat_slot < kMaxSnatAddresses) {
+    snat_.give_back(e.snat_slot, rte_be_to_cpu_16(e.snat_port));
+    counters_.snat_in_use[e.snat_slot].sub();
+  }
   counters_.backends[e.backend_id].active_flows.sub();
   flows_.remove(index);
   counters_.flows_active.sub();

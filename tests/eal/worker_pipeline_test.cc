@@ -72,7 +72,7 @@ class Pipeline : public ::testing::Test {
  protected:
   void SetUp() override { start(config::TcpMissPolicy::kForward); }
 
-  void start(config::TcpMissPolicy miss) {
+  void start(config::TcpMissPolicy miss, bool evict_embryonic = true) {
     in_use_at_start_ = rte_mempool_in_use_count(g_pool);
     static int instance = 0;
     const std::string n = std::to_string(instance++);
@@ -100,6 +100,7 @@ class Pipeline : public ::testing::Test {
     s.flow_capacity = 1024;
     s.snat_port_min = config_.dataplane.snat_port_min;
     s.snat_port_max = config_.dataplane.snat_port_max;
+    s.evict_embryonic = evict_embryonic;
     worker_ = std::make_unique<Worker>(s, snapshot_.get());
   }
 
@@ -493,6 +494,69 @@ TEST_F(Pipeline, DownBackendFlowsAreResetWhenThePolicySaysSo) {
   EXPECT_EQ(worker_->flows().active(), 0u);
   EXPECT_EQ(worker_->snat_pool().free_count(0), free_before + 1);
   worker_.reset();
+}
+
+TEST_F(Pipeline, FullTableEvictsTheOldestEmbryonicFlowNeverAnEstablishedOne) {
+  // 1000 established flows, then embryonic ones up to the capacity (1024).
+  for (uint16_t i = 0; i < 1000; ++i) {
+    const auto fwd = open_flow(static_cast<uint16_t>(20000 + i));
+    ASSERT_FALSE(fwd.empty());
+    send(reply_to(fwd, kTcpSyn | kTcpAck));
+    sent();
+  }
+  for (uint16_t i = 0; i < 24; ++i) ASSERT_FALSE(open_flow(static_cast<uint16_t>(30000 + i)).empty());
+  ASSERT_EQ(worker_->flows().active(), 1024u);
+  EXPECT_EQ(worker_->counters().flows_embryonic.get(), 24u);
+  // A flood of new SYNs: each evicts the oldest embryonic flow.
+  for (uint16_t i = 0; i < 100; ++i) EXPECT_FALSE(open_flow(static_cast<uint16_t>(40000 + i)).empty()) << i;
+  EXPECT_EQ(worker_->counters().flows_evicted.get(), 100u);
+  EXPECT_EQ(drops(DropReason::kFlowTableFull), 0u);
+  EXPECT_EQ(worker_->flows().active(), 1024u);
+  EXPECT_EQ(worker_->counters().flows_embryonic.get(), 24u);
+  // Every established flow is still there and still forwarded.
+  PacketSpec data;
+  data.tcp_flags = kTcpAck;
+  for (uint16_t i = 0; i < 1000; i += 111) {
+    data.src_port = port(static_cast<uint16_t>(20000 + i));
+    send(build_packet(data));
+    EXPECT_FALSE(sent().empty()) << "established flow " << i << " lost";
+  }
+  EXPECT_EQ(worker_->counters().flows_created.get(), 1124u);
+}
+
+TEST_F(Pipeline, MaxEmbryonicLimitsSynsPerVip) {
+  config_.vips[0].max_embryonic = 10;
+  auto limited = controlplane::build_snapshot({&config_, &neighbours_, {{0x02, 0xAA, 0, 0, 0, 1}}, kHz, 2},
+                                              snat_slots_);
+  ASSERT_EQ(rte_ring_enqueue(snap_ring_, limited.get()), 0);
+  worker_->poll_once(1000);
+  std::vector<std::vector<uint8_t>> opened;
+  for (uint16_t i = 0; i < 15; ++i) opened.push_back(open_flow(static_cast<uint16_t>(50000 + i)));
+  EXPECT_EQ(worker_->counters().flows_created.get(), 10u);
+  EXPECT_EQ(drops(DropReason::kSynLimit), 5u);
+  // One handshake completes: room for one more SYN.
+  send(reply_to(opened[0], kTcpSyn | kTcpAck));
+  sent();
+  EXPECT_FALSE(open_flow(50100).empty());
+  EXPECT_TRUE(open_flow(50101).empty());
+  EXPECT_EQ(drops(DropReason::kSynLimit), 6u);
+  // The embryonic flows age out after tcp_syn_s (5 s), freeing the quota.
+  worker_->age_flows(1000 + 6 * kSecond, 1024);
+  EXPECT_EQ(worker_->counters().flows_embryonic.get(), 0u);
+  EXPECT_FALSE(open_flow(50102, 1000 + 6 * kSecond).empty());
+  worker_.reset();
+}
+
+class PipelineRefuseWhenFull : public Pipeline {
+ protected:
+  void SetUp() override { start(config::TcpMissPolicy::kForward, false); }
+};
+
+TEST_F(PipelineRefuseWhenFull, FullTableRefusesNewFlows) {
+  for (uint16_t i = 0; i < 1024; ++i) ASSERT_FALSE(open_flow(static_cast<uint16_t>(20000 + i)).empty());
+  EXPECT_TRUE(open_flow(40000).empty());
+  EXPECT_EQ(drops(DropReason::kFlowTableFull), 1u);
+  EXPECT_EQ(worker_->counters().flows_evicted.get(), 0u);
 }
 
 TEST_F(Pipeline, InjectedPacketsAreTransmitted) {

@@ -24,6 +24,10 @@ enum class TcpMissPolicy : uint8_t { kForward, kDrop };
 // removed: keep them until they end or time out (Maglev, Katran), or reset
 // them (the client gets a TCP RST at its next packet; UDP flows end).
 enum class DownPolicy : uint8_t { kKeep, kReset };
+// A new flow when the worker's flow table is full: refuse it, or first evict
+// the oldest embryonic (SYN seen, no answer) flow. Established flows are
+// never evicted.
+enum class TableFullPolicy : uint8_t { kEvictEmbryonic, kRefuse };
 
 struct DataplaneConfig {
   uint32_t workers = 1;
@@ -39,6 +43,7 @@ struct DataplaneConfig {
   // long between polls: for cores shared with other work (a laptop, a CI
   // VM running several lcores per CPU). Costs up to this much latency.
   uint32_t idle_sleep_us = 0;
+  TableFullPolicy table_full = TableFullPolicy::kEvictEmbryonic;
 };
 
 struct PortConfig {
@@ -77,6 +82,10 @@ struct VipConfig {
   uint32_t table_size = 65537;
   TcpMissPolicy tcp_miss = TcpMissPolicy::kForward;
   DownPolicy down_policy = DownPolicy::kKeep;
+  // SYN-flood guard: at most this many embryonic flows (SYN seen, backend
+  // not yet answered) for the VIP, split evenly between workers; further
+  // SYNs are dropped and counted. 0 = no limit.
+  uint32_t max_embryonic = 0;
   HealthConfig health;
   std::vector<BackendConfig> backends;
   int line = 0;

@@ -45,6 +45,15 @@ struct ControlState {
   std::atomic<uint64_t> backends_resolved{0};
   std::atomic<uint64_t> exception_to_kernel{0};
   std::atomic<uint64_t> exception_from_kernel{0};
+  // Refreshed by the management core every ~100 ms.
+  std::atomic<uint64_t> mbufs_in_use{0};
+  std::atomic<uint64_t> mbufs_total{0};
+  std::atomic<uint64_t> port_rx_packets{0};
+  std::atomic<uint64_t> port_tx_packets{0};
+  std::atomic<uint64_t> port_rx_missed{0};   // dropped by the NIC: rx ring full
+  std::atomic<uint64_t> port_rx_nombuf{0};   // rx stalled: mbuf pool empty
+  std::atomic<uint64_t> port_rx_errors{0};
+  std::atomic<uint64_t> port_tx_errors{0};
   ControlQueue* queue = nullptr;
   ControlHooks hooks;
 };

@@ -39,7 +39,7 @@ class ManagementCore {
  public:
   // Creates the exception interface, the metrics endpoint and the first
   // snapshot. Throws std::runtime_error.
-  ManagementCore(config::Config config, std::string config_path, const rte_ether_addr& port_mac,
+  ManagementCore(config::Config config, std::string config_path, uint16_t port_id, const rte_ether_addr& port_mac,
                  rte_mempool* pool, std::vector<WorkerRings> rings);
   ~ManagementCore();
 
@@ -64,6 +64,7 @@ class ManagementCore {
   void set_health_targets(uint64_t now_ms);
   void apply_health_changes(uint64_t now_ms);
   void sample_rates(uint64_t now_ms);
+  void refresh_port_and_pool_stats();
   std::string backend_admin(const std::string& verb, const std::string& vip, const std::string& backend,
                             uint32_t weight);
   std::vector<ControlRow> vip_rows() const;
@@ -73,6 +74,7 @@ class ManagementCore {
 
   config::Config config_;
   std::string config_path_;
+  uint16_t port_id_;
   dataplane::MacAddress port_mac_{};
   rte_mempool* pool_;
   std::vector<WorkerRings> rings_;

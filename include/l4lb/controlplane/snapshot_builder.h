@@ -26,6 +26,11 @@ class SnatSlotRegistry {
  public:
   // Throws std::runtime_error past kMaxSnatAddresses distinct addresses.
   uint8_t slot_for(uint32_t host_order_address);
+  // The slot of an address slot_for() has seen (0 otherwise).
+  uint8_t slot_of(uint32_t host_order_address) const {
+    auto it = slots_.find(host_order_address);
+    return it == slots_.end() ? 0 : it->second;
+  }
   size_t size() const { return slots_.size(); }
 
  private:

@@ -27,7 +27,8 @@ enum class DropReason : uint8_t {
   kSnatExhausted,
   kNoBackend,
   kNeighbourUnresolved,
-  kBackendDown,  // a flow of a down backend under down_policy: reset (non-TCP or reply side)
+  kBackendDown,
+  kSynLimit,     // the VIP's max_embryonic is reached  // a flow of a down backend under down_policy: reset (non-TCP or reply side)
   // queues
   kSlowPathFull,
   kHandoffFull,
@@ -40,7 +41,7 @@ inline constexpr const char* kDropReasonNames[] = {
     "bad_ihl",            "ip_options",      "bad_ip_length",     "fragment",
     "truncated_l4",       "bad_tcp_offset",  "bad_udp_length",    "unsupported_ethertype",
     "not_for_us",         "reverse_no_flow", "tcp_miss_policy",   "flow_table_full",
-    "snat_exhausted",     "no_backend",      "neighbour_unresolved", "backend_down",
+    "snat_exhausted",     "no_backend",      "neighbour_unresolved", "backend_down",         "syn_limit",
     "slow_path_full",
     "handoff_full",       "tx_full",
 };

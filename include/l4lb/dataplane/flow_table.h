@@ -37,6 +37,10 @@ struct alignas(64) FlowEntry {
   uint16_t vip_id;         // stable ids (snapshot.h): counters and policy
   uint16_t backend_id;
   bool reset_on_down;
+  // Embryonic (syn_sent) flows form a list in the order they entered that
+  // state, oldest first: the worker evicts from its head when full.
+  uint32_t embryonic_prev;
+  uint32_t embryonic_next;
 };
 static_assert(sizeof(FlowEntry) == 64, "a flow must fit one cache line");
 

@@ -42,6 +42,7 @@ struct SnapshotVip {
   NatMode mode = NatMode::kFnat;
   bool drop_tcp_miss = false;
   bool reset_on_down = false;       // down_policy: reset
+  uint32_t max_embryonic = 0;       // per worker; 0 = no limit
   uint16_t id = 0;                  // stable VIP id
   std::vector<uint8_t> snat_slots;  // into Snapshot::snat_addresses
   std::vector<SnapshotBackend> backends;

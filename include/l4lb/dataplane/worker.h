@@ -42,6 +42,7 @@ struct WorkerSetup {
   uint16_t snat_port_max = 32767;
   int socket_id = 0;
   uint32_t idle_sleep_us = 0;  // see config::DataplaneConfig::idle_sleep_us
+  bool evict_embryonic = true;  // table_full policy
 };
 
 class Worker {
@@ -87,6 +88,10 @@ class Worker {
   void handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint64_t now);
   void handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index, uint64_t now);
   void reset_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t index, bool reverse);
+  // Every state change goes through here, so the embryonic (syn_sent)
+  // accounting behind max_embryonic and eviction stays exact.
+  void set_state(uint32_t index, FlowState next);
+  bool evict_oldest_embryonic();
   void expire(uint32_t index, bool closed);
   void drop(rte_mbuf* m, DropReason reason);
   void to_slow_path(rte_mbuf* m) { slow_[slow_count_++] = m; }
@@ -99,6 +104,11 @@ class Worker {
   FlowTable flows_;
   SnatPool snat_;
   uint32_t aging_cursor_ = 0;
+  // Embryonic accounting: per VIP id, and the list of syn_sent flows
+  // (FlowEntry::embryonic_prev/next), oldest at the head.
+  std::unique_ptr<uint32_t[]> embryonic_by_vip_;
+  uint32_t embryonic_head_ = FlowTable::kMiss;
+  uint32_t embryonic_tail_ = FlowTable::kMiss;
 
   rte_mbuf* tx_[kBurstSize * 2];
   uint16_t tx_count_ = 0;

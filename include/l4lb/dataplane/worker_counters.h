@@ -52,6 +52,9 @@ struct alignas(64) WorkerCounters {
   Counter handoffs_out[kMaxWorkers];     // packets we passed to worker i
   Counter drops[static_cast<size_t>(DropReason::kCount)];
   Counter flows_reset;                   // ended by down_policy: reset
+  Counter flows_evicted;                 // embryonic flows evicted for room
+  Counter flows_embryonic;               // gauge: flows in syn_sent
+  Counter snat_in_use[kMaxSnatAddresses];  // gauge: ports held, by SNAT slot
   VipCounters vips[kMaxVips];            // by stable VIP id
   BackendCounters backends[kMaxBackends];  // by stable backend id
 

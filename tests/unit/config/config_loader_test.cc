@@ -182,6 +182,23 @@ TEST(ConfigLoader, IdleSleep) {
   EXPECT_THROW(parse_config("dataplane: {idle_sleep_us: 20000}\n" + kPorts), ConfigError);
 }
 
+TEST(ConfigLoader, OverloadPolicies) {
+  const Config defaults = parse_config(kPorts + kVipHead + kBackends);
+  EXPECT_EQ(defaults.dataplane.table_full, TableFullPolicy::kEvictEmbryonic);
+  EXPECT_EQ(defaults.vips.at(0).max_embryonic, 0u);
+  const Config c = parse_config("dataplane: {table_full: refuse}\n" + kPorts + kVipHead +
+                                "    max_embryonic: 5000\n" + kBackends);
+  EXPECT_EQ(c.dataplane.table_full, TableFullPolicy::kRefuse);
+  EXPECT_EQ(c.vips.at(0).max_embryonic, 5000u);
+  try {
+    parse_config(kPorts + kVipHead + "    protocol: udp\n    max_embryonic: 5\n" + kBackends);
+    FAIL() << "max_embryonic on a UDP VIP must be refused";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "vips[0].max_embryonic");
+    EXPECT_EQ(e.line(), 9);
+  }
+}
+
 TEST(ConfigLoader, DownPolicyReset) {
   const Config c = parse_config(kPorts + kVipHead + "    down_policy: reset\n" + kBackends);
   EXPECT_EQ(c.vips.at(0).down_policy, DownPolicy::kReset);
