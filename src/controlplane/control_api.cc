@@ -212,12 +212,19 @@ bool on_mgmt(const ControlState* s, Job job) {
   return s->queue && s->queue->call(std::move(job), kMgmtTimeout);
 }
 
+// Telemetry strings hold at most RTE_TEL_MAX_STRING_LEN - 1 bytes, and an
+// error must reach the operator whole (it names the key and line), so it
+// goes out as an array of pieces that l4lbctl joins.
 void write_result(rte_tel_data* d, bool answered, const std::string& error) {
   rte_tel_data_start_dict(d);
   const bool ok = answered && error.empty();
   rte_tel_data_add_dict_int(d, "ok", ok ? 1 : 0);
-  rte_tel_data_add_dict_string(d, "error",
-                               answered ? error.c_str() : "the management core did not answer within 5 s");
+  const std::string text = answered ? error : "the management core did not answer within 5 s";
+  rte_tel_data* pieces = rte_tel_data_alloc();
+  rte_tel_data_start_array(pieces, RTE_TEL_STRING_VAL);
+  constexpr size_t kPiece = RTE_TEL_MAX_STRING_LEN - 1;
+  for (size_t at = 0; at < text.size(); at += kPiece) rte_tel_data_add_array_string(pieces, text.substr(at, kPiece).c_str());
+  rte_tel_data_add_dict_container(d, "error", pieces, 0);
 }
 
 // Rows go out as a dict keyed by row number ("0", "1", ...): this DPDK's

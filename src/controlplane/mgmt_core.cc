@@ -158,7 +158,18 @@ SnapshotInputs ManagementCore::inputs() {
 
 void ManagementCore::publish_snapshot() {
   ++generation_;
-  publisher_.publish(build_snapshot(inputs(), build_state_));
+  auto next = build_snapshot(inputs(), build_state_);
+  const dataplane::Snapshot* previous = publisher_.current();
+  for (size_t i = 0; i < next->vips.size() && i < config_.vips.size(); ++i) {
+    const bool was = previous && i < previous->vips.size() && previous->vips[i].id == next->vips[i].id &&
+                     previous->vips[i].fail_open;
+    if (next->vips[i].fail_open && !was)
+      spdlog::error("VIP {}: every backend is down by health; failing open (ignoring health) until one is up",
+                    config_.vips[i].name);
+    else if (!next->vips[i].fail_open && was)
+      spdlog::info("VIP {}: a backend is up again; health applies", config_.vips[i].name);
+  }
+  publisher_.publish(std::move(next));
   rebuild_due_ = false;
   update_status();
 }
@@ -305,6 +316,7 @@ std::vector<ControlRow> ManagementCore::vip_rows() const {
                     {"table_size", uint64_t{v.table_size}},
                     {"backends", uint64_t{v.backends.size()}},
                     {"backends_in_service", up},
+                    {"fail_open", uint64_t{snap->vips[i].fail_open}},
                     {"new_flows", vip_counter(id, &VipCounters::new_flows)},
                     {"forward_packets", vip_counter(id, &VipCounters::forward_packets)},
                     {"forward_bytes", vip_counter(id, &VipCounters::forward_bytes)},
@@ -390,6 +402,9 @@ std::string ManagementCore::render_metrics() const {
     w.sample("l4lb_bytes_total", {{"vip", name}, {"direction", "reverse"}},
              vip_counter(snap->vips[i].id, &VipCounters::reverse_bytes));
   }
+  w.family("l4lb_vip_fail_open", "gauge", "1 while every backend of the VIP is down and health is ignored");
+  for (size_t i = 0; i < config_.vips.size(); ++i)
+    w.sample("l4lb_vip_fail_open", {{"vip", config_.vips[i].name}}, uint64_t{snap->vips[i].fail_open});
   w.family("l4lb_vip_flows_created_total", "counter", "New flows per VIP");
   for (size_t i = 0; i < config_.vips.size(); ++i)
     w.sample("l4lb_vip_flows_created_total", {{"vip", config_.vips[i].name}},

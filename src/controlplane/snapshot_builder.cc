@@ -139,10 +139,23 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
       snap->snat_addresses[slot] = htonl(s);
       snap->snat_slot_by_address.insert(htonl(s), slot);
     }
+    std::vector<BackendView> views;
+    bool any_in_service = false, any_could_serve = false;
+    for (const auto& bc : vc.backends) {
+      views.push_back(describe_backend(in, vc, bc));
+      any_in_service |= views.back().effective > 0;
+      any_could_serve |= views.back().resolved && views.back().weight > 0;
+    }
+    vip.fail_open = !any_in_service && any_could_serve;
     std::vector<std::pair<std::string, uint32_t>> ring;
     std::string cache_key = vc.name + "|" + std::to_string(vc.table_size);
-    for (const auto& bc : vc.backends) {
-      const BackendView view = describe_backend(in, vc, bc);
+    for (size_t j = 0; j < vc.backends.size(); ++j) {
+      const auto& bc = vc.backends[j];
+      BackendView view = views[j];
+      if (vip.fail_open) {
+        view.healthy = true;
+        view.effective = view.resolved ? view.weight : 0;
+      }
       dataplane::SnapshotBackend b;
       b.ip = htonl(bc.address);
       b.port = htons(bc.port);

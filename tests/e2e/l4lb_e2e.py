@@ -525,6 +525,103 @@ class Lab:
             return "(no log)"
         return "\n".join(lines[-n:])
 
+    # -- helpers for the health, reload, drain, metrics and pdump tests
+    def start_server(self, kind, port, on, name=None, addr=None, extra=()):
+        """Start one servers/<kind>.py in backend namespace `on` (b1, b2, b3),
+        bound to addr (default: that backend's address), answering as `name`
+        (default: on), with extra arguments; wait until it listens. Used to
+        restart a killed server or to add one on another port. Returns its
+        Popen (pid = the server's pid)."""
+        name = name or on
+        addr = addr or dict(BACKENDS)[on]
+        pidfile = self.workdir / f"{kind}-{name}-{port}.pid"
+        pidfile.unlink(missing_ok=True)   # a killed server leaves its file
+        logfile = self.workdir / f"{kind}-{name}-{port}.log"
+        p = self.spawn(f"{kind}-{name}", self.ns_backend[on],
+                       [PY, SERVERS_DIR / f"{kind}.py", "--bind", addr, "--port", port,
+                        "--name", name, "--pidfile", pidfile, *extra], logfile=logfile)
+        deadline = time.monotonic() + 15
+        while not pidfile.exists():
+            if p.poll() is not None:
+                raise TestFailure(f"{kind} {name} on {addr}:{port} exited with {p.returncode}: "
+                                  + self.tail(logfile, 10))
+            if time.monotonic() > deadline:
+                raise TestFailure(f"{kind} {name} on {addr}:{port} not listening after 15 s")
+            time.sleep(0.05)
+        return p
+
+    def server_pid(self, kind, name, port):
+        """pid of the server start_servers/start_server started (from its pid file)."""
+        return int((self.workdir / f"{kind}-{name}-{port}.pid").read_text())
+
+    def ctl(self, *args, check=True, timeout=15):
+        """Run tools/l4lbctl --file-prefix <ours> ARGS; returns the CompletedProcess."""
+        return run([L4LBCTL, "--file-prefix", self.prefix, *args], check=check, timeout=timeout)
+
+    def backends(self, vip=None):
+        """l4lbctl backends [VIP] --json -> list of row dicts."""
+        p = self.ctl("backends", *([vip] if vip else []), "--json")
+        try:
+            return json.loads(p.stdout)
+        except ValueError as e:
+            raise TestFailure(f"l4lbctl backends --json printed no JSON: {p.stdout[:300]!r}") from e
+
+    def metrics(self, listen="127.0.0.1:9100", timeout=10):
+        """GET /metrics from inside the appliance namespace -> text."""
+        p = run(["ip", "netns", "exec", self.ns_lb, "curl", "-sS", "--noproxy", "*", "--fail",
+                 "-m", timeout, f"http://{listen}/metrics"], check=False, timeout=timeout + 5)
+        if p.returncode != 0:
+            raise TestFailure(f"GET http://{listen}/metrics failed ({p.returncode}): {p.stderr.strip()}")
+        return p.stdout
+
+    def wait_backends_up(self, vip, deadline=15):
+        """Poll l4lbctl until every backend of `vip` is up (health probes need
+        `rise` successes); return the rows, or raise with the last ones."""
+        t_end = time.monotonic() + deadline
+        while True:
+            rows = self.backends(vip)
+            if rows and all(r["state"] == "up" for r in rows):
+                return rows
+            if time.monotonic() > t_end:
+                raise TestFailure(f"not every backend of {vip} up after {deadline} s: "
+                                  + ", ".join(f"{r['backend']} {r['state']} ({r.get('last_error')})"
+                                              for r in rows))
+            time.sleep(0.1)
+
+    def stop_daemon_checked(self, timeout=10):
+        """SIGTERM l4lbd and require exit code 0 within timeout s. If it hangs,
+        first log what each of its threads is doing (state, kernel wait
+        channel and stack, gdb backtraces when gdb is installed), then let
+        stop_daemon SIGKILL it; raises TestFailure unless it exited with 0."""
+        p = self.daemon
+        if p is None or p.poll() is not None:
+            rc = self.stop_daemon()
+        else:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log(f"l4lbd (pid {p.pid}) still running {timeout} s after SIGTERM; its threads:")
+                for task in sorted(glob.glob(f"/proc/{p.pid}/task/*")):
+                    def read(name, task=task):
+                        try:
+                            return Path(task, name).read_text(errors="replace").strip()
+                        except OSError as e:
+                            return f"({e.strerror})"
+                    state = read("stat").rsplit(")", 1)[-1].split()[:1]
+                    log(f"  tid {Path(task).name} {read('comm')} state {state} wchan {read('wchan')}")
+                    for line in read("stack").splitlines()[:12]:
+                        log(f"      {line}")
+                if shutil.which("gdb"):
+                    g = run(["gdb", "-p", p.pid, "-batch", "-ex", "thread apply all bt 25"],
+                            check=False, timeout=60)
+                    log("\n".join(line for line in g.stdout.splitlines()
+                                  if line.startswith(("Thread", "#"))))
+            rc = self.stop_daemon(timeout=1)
+        if rc != 0:
+            raise TestFailure(f"l4lbd exited with {rc} after SIGTERM, expected 0")
+        return rc
+
 
 def spread_table(counts, total, names=None):
     """Rows 'name addr answers share bar' for each backend."""
@@ -733,6 +830,115 @@ def main():
     if args.cmd == "clean":
         log(f"cleaned {n} run(s)")
     return 0
+
+
+
+# ---------------------------------------------------------------- line sessions
+
+class LineSession:
+    """A helper process in the client namespace driven one line at a time over
+    stdin/stdout, e.g. `netclient.py tcp-session` (one long-lived connection):
+    expect() returns its next output line, ask(line) sends a line and returns
+    the answer. Started through lab.spawn, so teardown stops it."""
+
+    def __init__(self, lab, label, cmd):
+        import queue
+        import threading
+        self.label = label
+        self.proc = lab.spawn(label, lab.ns_client, cmd, pipes=True)
+        self.lines = queue.Queue()
+        self._empty = queue.Empty
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def expect(self, timeout=10):
+        try:
+            line = self.lines.get(timeout=timeout)
+        except self._empty:
+            raise TestFailure(f"{self.label}: helper silent for {timeout} s") from None
+        if line is None:
+            self.lines.put(None)
+            raise TestFailure(f"{self.label}: helper exited ({self.proc.poll()})")
+        return line
+
+    def ask(self, line, timeout=10):
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except OSError as e:
+            raise TestFailure(f"{self.label}: helper gone ({e})") from None
+        return self.expect(timeout)
+
+    def close(self):
+        """Best effort: ask the helper to close its connection and exit."""
+        try:
+            self.proc.stdin.write("close\n")
+            self.proc.stdin.flush()
+            self.expect(5)
+        except (OSError, TestFailure):
+            pass
+
+
+
+CurlResult = collections.namedtuple("CurlResult", "start end ok backend text")
+
+
+class CurlLoop:
+    """Load generator: curl after curl (each its own connection, so each a new
+    flow) from the client namespace until stop(), with short timeouts. Every
+    request is recorded with wall-clock (time.time()) start and end, so a test
+    can count failures before and after an event it timed."""
+
+    SCRIPT = ('while [ ! -e "$1" ]; do t0=$EPOCHREALTIME; '
+              'out=$(curl -sS --noproxy "*" --fail --connect-timeout "$3" -m "$4" "$2" 2>&1); rc=$?; '
+              'printf "%s %s %s %s\\n" "$t0" "$EPOCHREALTIME" "$rc" "$(printf %s "$out" | tr "\\n" " ")"; '
+              'done')
+
+    def __init__(self, lab, url=f"http://{VIP}:8080/", connect_timeout=1, max_time=2, label="curl-loop"):
+        self.stopfile = lab.workdir / f"{label}.stop"
+        self.logfile = lab.workdir / f"{label}.log"
+        self.stopfile.unlink(missing_ok=True)
+        self.proc = lab.spawn(label, lab.ns_client,
+                              ["bash", "-c", self.SCRIPT, label, self.stopfile, url,
+                               connect_timeout, max_time], logfile=self.logfile)
+        self.max_time = max_time
+
+    def results(self):
+        """The requests finished so far (CurlResult; backend is b1.. or None)."""
+        out = []
+        try:
+            text = self.logfile.read_text(errors="replace")
+        except OSError:
+            return out
+        for line in text.splitlines():
+            parts = line.split(" ", 3)
+            if len(parts) < 3:
+                continue
+            try:
+                start, end, rc = float(parts[0]), float(parts[1]), int(parts[2])
+            except ValueError:
+                continue
+            body = parts[3] if len(parts) > 3 else ""
+            backend = None
+            if rc == 0 and body.startswith("backend="):
+                backend = body.split()[0].split("=", 1)[1]
+            out.append(CurlResult(start, end, rc == 0 and backend is not None, backend,
+                                  body if rc == 0 else f"rc={rc} {body}"))
+        return out
+
+    def stop(self):
+        """Let the request in flight finish, stop the loop; return results()."""
+        self.stopfile.touch()
+        try:
+            self.proc.wait(self.max_time + 10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return self.results()
 
 
 if __name__ == "__main__":

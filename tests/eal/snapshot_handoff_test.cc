@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 
+#include <set>
+
 #include "l4lb/controlplane/snapshot_builder.h"
 #include "l4lb/controlplane/snapshot_publisher.h"
 
@@ -89,6 +91,24 @@ TEST(SnapshotBuilder, OnlyChangedVipsGetANewMaglevTable) {
   EXPECT_EQ(a->vips[1].id, b->vips[1].id);
   EXPECT_EQ(a->vips[0].backends[1].id, b->vips[0].backends[1].id);
   EXPECT_NE(b->vips[0].backends[0].id, b->vips[1].backends[0].id) << "ids are per VIP and backend";
+}
+
+TEST(SnapshotBuilder, EveryBackendDownFailsOpen) {
+  const auto cfg = two_backends();
+  controlplane::BuildState state;
+  controlplane::NeighbourMap all{{host_ip("10.99.0.21"), {{2, 0, 0, 0, 0, 0x21}}},
+                                 {host_ip("10.99.0.254"), {{2, 0, 0, 0, 0, 0xFE}}}};
+  std::map<std::string, bool> one_down{{controlplane::backend_key("web", host_ip("10.99.0.21"), 80), false}};
+  auto s = controlplane::build_snapshot({&cfg, &all, {}, 1000, 1, &one_down}, state);
+  EXPECT_FALSE(s->vips[0].fail_open);
+  for (uint16_t slot : *s->vips[0].maglev) EXPECT_EQ(slot, 1);
+  std::map<std::string, bool> all_down = one_down;
+  all_down[controlplane::backend_key("web", host_ip("192.0.2.5"), 80)] = false;
+  s = controlplane::build_snapshot({&cfg, &all, {}, 1000, 2, &all_down}, state);
+  EXPECT_TRUE(s->vips[0].fail_open);
+  std::set<uint16_t> used(s->vips[0].maglev->begin(), s->vips[0].maglev->end());
+  EXPECT_EQ(used, (std::set<uint16_t>{0, 1})) << "health ignored: both resolved backends serve";
+  EXPECT_TRUE(s->backend_alive[s->vips[0].backends[0].id]) << "no resets while failing open";
 }
 
 class Handoff : public ::testing::Test {

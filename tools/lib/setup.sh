@@ -16,7 +16,8 @@ L4LB_PACKAGES=(
     build-essential meson ninja-build pkg-config
     dpdk dpdk-dev libdpdk-dev libyaml-cpp-dev libspdlog-dev
     libgtest-dev libbenchmark-dev
-    python3 iproute2 curl wrk iperf3 ncat procps iputils-ping
+    python3 iproute2 curl wrk iperf3 ncat procps iputils-ping tcpdump
+    python3-matplotlib  # tools/bench: the PNG plot (Debian's /usr/bin/python3)
 )
 
 l4lb_phase() {

@@ -110,8 +110,12 @@ BackendView describe_backend(const SnapshotInputs& in, const config::VipConfig& 
 
 // A backend takes Maglev slots in proportion to its effective weight:
 // 0 while it is down, unresolved (no next-hop MAC) or drained; else the
-// operator's override or its configured weight. Throws std::runtime_error
-// (registries full).
+// operator's override or its configured weight. When health has every
+// backend of a VIP down while some could take traffic, the VIP fails open
+// (SnapshotVip::fail_open): health is ignored for it, because a probe path
+// that broke (the management core stalled, the probe port filtered) is
+// likelier than every backend dying at once, and dropping all traffic is
+// the worst answer either way. Throws std::runtime_error (registries full).
 std::unique_ptr<dataplane::Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& state);
 
 }  // namespace l4lb::controlplane

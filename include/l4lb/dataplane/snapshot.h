@@ -43,6 +43,7 @@ struct SnapshotVip {
   bool drop_tcp_miss = false;
   bool reset_on_down = false;       // down_policy: reset
   uint32_t max_embryonic = 0;       // per worker; 0 = no limit
+  bool fail_open = false;           // every backend is down: health is ignored
   uint16_t id = 0;                  // stable VIP id
   std::vector<uint8_t> snat_slots;  // into Snapshot::snat_addresses
   std::vector<SnapshotBackend> backends;

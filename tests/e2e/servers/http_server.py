@@ -2,7 +2,8 @@
 """HTTP/1.1 keep-alive test backend (asyncio, stdlib only).
 
     GET /        -> 200, body "backend=<name> addr=<bind>\n"
-    GET /health  -> 200, body "ok\n"
+    GET /health  -> 200, body "ok\n" (or the status of --health-status /
+                    --health-status-file, body "status <code>\n")
     anything else-> 404 (405 for methods other than GET/HEAD)
 
 Connections are kept alive (HTTP/1.1 default) unless the client asks for
@@ -12,7 +13,13 @@ are refused with 411/close. Meant to stay correct under wrk with ~50
 connections, not to be fast.
 
 Usage: http_server.py --bind 10.99.0.21 --port 8080 --name b1 [--pidfile F]
+                      [--health-status CODE] [--health-status-file F]
 The pid file is written once the socket listens, so its existence means ready.
+--health-status CODE makes /health answer CODE (default 200) while the port
+stays open, e.g. 500 for a backend that is up at TCP level but unhealthy.
+--health-status-file F: while F exists and holds a status code, /health
+answers that code (read on every request; so a test can flip a running
+server between healthy and unhealthy); otherwise --health-status applies.
 """
 import argparse
 import asyncio
@@ -23,14 +30,26 @@ import sys
 MAX_HEAD = 64 * 1024
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found",
            405: "Method Not Allowed", 411: "Length Required",
-           431: "Request Header Fields Too Large"}
+           431: "Request Header Fields Too Large", 500: "Internal Server Error",
+           503: "Service Unavailable"}
 
 
 class Server:
-    def __init__(self, name, addr):
+    def __init__(self, name, addr, health_status=200, health_status_file=None):
         self.name = name
         self.addr = addr
         self.requests = 0
+        self.health_status = health_status
+        self.health_status_file = health_status_file
+
+    def current_health_status(self):
+        if self.health_status_file:
+            try:
+                with open(self.health_status_file) as f:
+                    return int(f.read().strip())
+            except (OSError, ValueError):
+                pass
+        return self.health_status
 
     def route(self, method, target):
         path = target.split("?", 1)[0]
@@ -39,7 +58,8 @@ class Server:
         if path == "/":
             return 200, f"backend={self.name} addr={self.addr}\n".encode()
         if path == "/health":
-            return 200, b"ok\n"
+            status = self.current_health_status()
+            return status, (b"ok\n" if status == 200 else f"status {status}\n".encode())
         return 404, b"not found\n"
 
     async def handle(self, reader, writer):
@@ -118,9 +138,15 @@ async def main():
     ap.add_argument("--port", type=int, default=8080)
     ap.add_argument("--name", default=os.uname().nodename)
     ap.add_argument("--pidfile")
+    ap.add_argument("--health-status", type=int, default=200,
+                    help="status of GET /health (default 200)")
+    ap.add_argument("--health-status-file",
+                    help="if this file exists and holds a status code, /health answers it")
     args = ap.parse_args()
+    if not 100 <= args.health_status <= 599:
+        ap.error("--health-status must be 100..599")
 
-    srv = Server(args.name, args.bind)
+    srv = Server(args.name, args.bind, args.health_status, args.health_status_file)
     server = await asyncio.start_server(srv.handle, args.bind, args.port,
                                         reuse_address=True, backlog=1024,
                                         limit=MAX_HEAD)
