@@ -192,6 +192,10 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
   if (key_count) {
     uint32_t values[kBurstSize];
     const uint64_t hits = flows_.lookup_bulk(key_ptrs, key_count, values);
+    // Entries of a large table are cold: start every load of the burst
+    // before the first rewrite needs one.
+    for (uint16_t k = 0; k < key_count; ++k)
+      if (hits & (1ull << k)) rte_prefetch0(&flows_.entry(FlowTable::entry_of(values[k])));
     for (uint16_t k = 0; k < key_count; ++k) {
       rte_mbuf* m = pkts[packet_of[k]];
       const ParsedPacket& p = parsed[packet_of[k]];
