@@ -1,0 +1,202 @@
+// The poll loop: one lcore, one port, RX and TX queue 0. It sends client
+// traffic for a mode, answers as a backend what the DUT forwards to a backend,
+// and counts and times what the DUT returns to a client:
+//
+//   client packet --> DUT --> "to a backend" (dst is not a client address):
+//                                 counted as forwarded, answered in place
+//   answer        --> DUT --> "to a client" (dst in the client block):
+//                                 counted as returned, latency from the stamp
+//
+// Phases, each driven by TSC deadlines on the poll lcore:
+//   warm-up   open every flow once (TCP SYN, or a UDP packet), up to three
+//             passes over the flows whose answer has not come back; learns
+//             each flow's NAT'd tuple from the forwarded copy (flow index in
+//             the stamp) for --from-backend
+//   measure   the mode's traffic for --duration or --count, at --rate
+//   drain     no more sending; wait until everything is back, or quiet for
+//             50 ms, or --drain seconds
+// Fast path rules: no allocation, lock, syscall or log in the loop; bursts of
+// 32 (TX) / 64 (RX); the next packets' headers are prefetched.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "flow_set.h"
+#include "latency_histogram.h"
+#include "options.h"
+#include "packet_builder.h"
+#include "rate_limiter.h"
+
+struct rte_mbuf;
+struct rte_mempool;
+
+namespace l4lb::pktgen {
+
+// Written by the poll lcore only (load + store, no locked instruction), read
+// by the main lcore for progress lines.
+class Counter {
+ public:
+  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+enum class Phase : int { kStarting, kWarmup, kWarmupDrain, kMeasure, kDrain, kDone };
+const char* phase_name(Phase p);
+
+// A plain copy of the counters, for differences between two moments.
+struct CounterValues {
+  uint64_t tx = 0;            // packets we originated that the port took
+  uint64_t answered = 0;      // answers (as a backend) the port took
+  uint64_t answer_drops = 0;  // answers dropped: port full and backlog full
+  uint64_t rx = 0;            // every packet received
+  uint64_t forwarded = 0;     // received, addressed to a non-client (a backend)
+  uint64_t returned = 0;      // received, addressed to one of our clients
+  uint64_t ended = 0;         // trips that ended here: returned, plus forwarded when not answering
+  uint64_t other = 0;         // received, not IPv4 TCP/UDP (ARP, IPv6, ...)
+  uint64_t late = 0;          // received, stamped before the current phase began (not counted above)
+  uint64_t alloc_failures = 0;
+  CounterValues operator-(const CounterValues& b) const;
+};
+
+struct alignas(64) LiveCounters {
+  Counter tx, answered, answer_drops, rx, forwarded, returned, ended, other, late, alloc_failures;
+  Counter opened;   // warm-up: flows whose opener came back
+  Counter learned;  // warm-up: flows whose NAT'd tuple is known
+  std::atomic<int> phase{static_cast<int>(Phase::kStarting)};
+  std::atomic<uint32_t> pass{0};
+  CounterValues values() const;
+};
+
+struct WarmupResult {
+  bool ran = false;
+  uint64_t flows = 0;
+  uint64_t opened = 0;
+  uint64_t learned = 0;
+  uint32_t passes = 0;
+  double seconds = 0.0;
+  CounterValues counters;
+};
+
+struct MeasureResult {
+  double send_seconds = 0.0;  // first to last packet sent
+  double rx_seconds = 0.0;    // first packet sent to last packet received
+  CounterValues counters;
+  uint64_t unsent = 0;         // built but never taken by the port (freed at the end)
+  uint64_t skipped = 0;        // --from-backend: picks of flows whose tuple was not learned
+  uint64_t new_wrapped = 0;    // new mode: times the fresh-tuple space wrapped
+  bool stopped_early = false;  // SIGINT
+  LatencyHistogram rtt;        // returned packets: stamp -> back at the client
+  LatencyHistogram backend;    // forwarded packets: stamp -> at the backend
+};
+
+class Generator {
+ public:
+  // Slow path: allocates the flow bitmaps, learned tuples and Zipf sequence.
+  Generator(const Options& options, const FlowSet& flows, uint16_t port_id, rte_mempool* pool,
+            const Mac& our_mac, uint64_t tsc_hz);
+
+  // The poll loop; returns when done or when `stop` becomes true.
+  void run(const std::atomic<bool>& stop);
+
+  const LiveCounters& live() const { return live_; }
+  const WarmupResult& warmup() const { return warmup_; }
+  const MeasureResult& measure() const { return *measure_; }
+
+ private:
+  static constexpr uint16_t kTxBurst = 32;
+  static constexpr uint16_t kRxBurst = 64;
+  static constexpr uint16_t kAnswerBacklog = 2048;
+  static constexpr uint32_t kMaxWarmupPasses = 3;
+
+  struct Learned {
+    uint32_t backend_ip;  // wire order, as forwarded by the DUT
+    uint32_t peer_ip;     // the DUT's source towards the backend (SNAT, or the client for DNAT)
+    uint16_t backend_port;
+    uint16_t peer_port;
+  };
+
+  void run_warmup(const std::atomic<bool>& stop);
+  void run_measure(const std::atomic<bool>& stop);
+  void run_responder(const std::atomic<bool>& stop);
+
+  struct BurstTally {
+    uint32_t returned = 0;
+    uint32_t forwarded = 0;
+    uint32_t other = 0;
+    uint32_t late = 0;
+    uint32_t answer_drops = 0;
+  };
+
+  uint16_t receive();
+  bool handle(rte_mbuf* m, uint64_t now, BurstTally& tally);
+  void flush_answers();
+  bool retry_held();
+  template <class Fill>
+  uint32_t send(uint64_t now, uint32_t want, RateLimiter& limiter, Fill&& fill);
+  void drain(const std::atomic<bool>& stop, const Counter& counter, uint64_t target, uint64_t max_cycles,
+             uint64_t quiet_cycles);
+  void free_held();
+  // Starts counting outstanding packets for --window: what we send from now
+  // on, minus what `back` counts from now on.
+  void open_window(const Counter& back);
+
+  uint64_t next_index() {
+    if (zipf_.empty()) {
+      const uint64_t i = rr_;
+      if (++rr_ == flows_.flows()) rr_ = 0;
+      return i;
+    }
+    return zipf_[zipf_pos_++ & (zipf_.size() - 1)];
+  }
+  bool test_bit(const std::vector<uint64_t>& bits, uint64_t i) const { return bits[i >> 6] >> (i & 63) & 1; }
+
+  Options opt_;
+  const FlowSet& flows_;
+  uint16_t port_;
+  rte_mempool* pool_;
+  Mac our_mac_;
+  Mac dut_mac_;
+  bool dut_mac_known_;
+  uint64_t hz_;
+
+  PacketTemplate opener_;   // warm-up: SYN or UDP, long enough for the full stamp
+  PacketTemplate data_;     // established: ACK or UDP
+  PacketTemplate syn_new_;  // new: SYN that asks the responder to refuse
+  PacketTemplate backend_;  // --from-backend: ACK or UDP from the backend side
+
+  std::vector<uint64_t> opened_;  // warm-up: one bit per flow
+  std::vector<uint64_t> learned_bits_;
+  std::vector<Learned> learned_;
+  std::vector<uint32_t> zipf_;
+  uint64_t zipf_pos_ = 0;
+  uint64_t rr_ = 0;
+  uint64_t new_next_ = 0;
+  uint32_t seq_ = 0;
+
+  const Counter* window_back_ = nullptr;
+  uint64_t window_back_base_ = 0;
+  uint64_t window_tx_base_ = 0;
+
+  uint64_t phase_start_tsc_ = 0;  // packets stamped earlier are counted as late
+  bool warming_ = false;
+  bool measuring_ = false;
+  uint64_t last_rx_tsc_ = 0;
+
+  rte_mbuf* held_[kTxBurst];  // built, refused by the port, sent first next time
+  uint16_t held_off_ = 0;
+  uint16_t held_count_ = 0;
+  rte_mbuf* answers_[kAnswerBacklog];
+  uint16_t answer_count_ = 0;
+
+  LiveCounters live_;
+  WarmupResult warmup_;
+  std::unique_ptr<MeasureResult> measure_;
+};
+
+}  // namespace l4lb::pktgen

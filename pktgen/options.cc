@@ -1,0 +1,289 @@
+#include "options.h"
+
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+namespace l4lb::pktgen {
+
+namespace {
+
+// "1000", "64K", "1M", "10M", "1Ki", "2.5M": K/M/G are powers of 1000,
+// Ki/Mi/Gi powers of 1024.
+uint64_t parse_count(const std::string& opt, const std::string& text) {
+  size_t pos = 0;
+  double v;
+  try {
+    v = std::stod(text, &pos);
+  } catch (const std::exception&) {
+    throw std::invalid_argument(opt + ": not a number: '" + text + "'");
+  }
+  const std::string suffix = text.substr(pos);
+  double mult = 1;
+  if (suffix == "K" || suffix == "k")
+    mult = 1e3;
+  else if (suffix == "M")
+    mult = 1e6;
+  else if (suffix == "G")
+    mult = 1e9;
+  else if (suffix == "Ki")
+    mult = 1024.0;
+  else if (suffix == "Mi")
+    mult = 1024.0 * 1024;
+  else if (suffix == "Gi")
+    mult = 1024.0 * 1024 * 1024;
+  else if (!suffix.empty())
+    throw std::invalid_argument(opt + ": bad suffix in '" + text + "'");
+  if (!(v >= 0) || std::isinf(v) || v * mult > 1.8e19)
+    throw std::invalid_argument(opt + ": out of range: '" + text + "'");
+  return static_cast<uint64_t>(std::llround(v * mult));
+}
+
+double parse_seconds(const std::string& opt, const std::string& text) {
+  size_t pos = 0;
+  double v;
+  try {
+    v = std::stod(text, &pos);
+  } catch (const std::exception&) {
+    throw std::invalid_argument(opt + ": not a number: '" + text + "'");
+  }
+  if (pos != text.size() || !(v >= 0) || std::isinf(v))
+    throw std::invalid_argument(opt + ": bad value '" + text + "'");
+  return v;
+}
+
+Mac parse_mac(const std::string& opt, const std::string& text) {
+  Mac m;
+  unsigned b[6];
+  char tail;
+  if (std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+                  &tail) != 6)
+    throw std::invalid_argument(opt + ": expected a MAC like 02:00:00:00:00:01, got '" + text + "'");
+  for (int i = 0; i < 6; ++i) m.bytes[i] = static_cast<uint8_t>(b[i]);
+  return m;
+}
+
+}  // namespace
+
+const char* mode_name(Mode m) {
+  switch (m) {
+    case Mode::kEstablished:
+      return "established";
+    case Mode::kNew:
+      return "new";
+    case Mode::kReverse:
+      return "reverse";
+  }
+  return "?";
+}
+
+Options parse_options(const std::vector<std::string>& args) {
+  Options o;
+  bool clients_set = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i];
+    std::string value;
+    bool has_value = false;
+    if (const auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+      has_value = true;
+    }
+    auto need = [&]() -> std::string {
+      if (has_value) return value;
+      if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs a value");
+      return args[++i];
+    };
+    auto flag = [&] {
+      if (has_value) throw std::invalid_argument(a + " takes no value");
+    };
+    if (a == "--help" || a == "-h") {
+      flag();
+      o.help = true;
+    } else if (a == "--mode") {
+      const std::string v = need();
+      if (v == "established")
+        o.mode = Mode::kEstablished;
+      else if (v == "new")
+        o.mode = Mode::kNew;
+      else if (v == "reverse")
+        o.mode = Mode::kReverse;
+      else
+        throw std::invalid_argument("--mode: established | new | reverse, got '" + v + "'");
+    } else if (a == "--proto") {
+      const std::string v = need();
+      if (v == "tcp")
+        o.proto = kProtoTcp;
+      else if (v == "udp")
+        o.proto = kProtoUdp;
+      else
+        throw std::invalid_argument("--proto: tcp | udp, got '" + v + "'");
+    } else if (a == "--flows") {
+      o.flows = parse_count(a, need());
+    } else if (a == "--vip") {
+      o.vips.push_back(parse_service(need()));
+    } else if (a == "--clients") {
+      parse_cidr(need(), o.client_net, o.client_prefix);
+      clients_set = true;
+    } else if (a == "--pattern") {
+      const std::string v = need();
+      if (v == "rr" || v == "round-robin")
+        o.pattern = Pattern::kRoundRobin;
+      else if (v == "zipf")
+        o.pattern = Pattern::kZipf;
+      else
+        throw std::invalid_argument("--pattern: rr | zipf, got '" + v + "'");
+    } else if (a == "--zipf-s") {
+      o.zipf_s = parse_seconds(a, need());
+    } else if (a == "--size") {
+      const uint64_t v = parse_count(a, need());
+      if (v > kMaxFrame) throw std::invalid_argument("--size: at most " + std::to_string(kMaxFrame));
+      o.frame_len = static_cast<uint16_t>(v);
+    } else if (a == "--vlan") {
+      const uint64_t v = parse_count(a, need());
+      if (v < 1 || v > 4094) throw std::invalid_argument("--vlan: 1..4094");
+      o.vlan = static_cast<uint16_t>(v);
+    } else if (a == "--rate") {
+      o.rate_pps = parse_count(a, need());
+    } else if (a == "--warmup-rate") {
+      o.warmup_rate_pps = parse_count(a, need());
+    } else if (a == "--duration") {
+      o.duration_s = parse_seconds(a, need());
+    } else if (a == "--count") {
+      o.count = parse_count(a, need());
+    } else if (a == "--window") {
+      o.window = parse_count(a, need());
+    } else if (a == "--no-warmup") {
+      flag();
+      o.warmup = false;
+    } else if (a == "--from-backend") {
+      flag();
+      o.from_backend = true;
+    } else if (a == "--no-answer") {
+      flag();
+      o.answer = false;
+    } else if (a == "--dst-mac") {
+      o.dst_mac = parse_mac(a, need());
+      o.dst_mac_set = true;
+    } else if (a == "--src-mac") {
+      o.src_mac = parse_mac(a, need());
+    } else if (a == "--port") {
+      o.port = need();
+    } else if (a == "--mbufs") {
+      o.mbufs = static_cast<unsigned>(std::min<uint64_t>(parse_count(a, need()), 1u << 24));
+    } else if (a == "--descriptors") {
+      o.descriptors = static_cast<uint16_t>(std::min<uint64_t>(parse_count(a, need()), 16384));
+    } else if (a == "--link-timeout") {
+      o.link_timeout_s = parse_seconds(a, need());
+    } else if (a == "--drain") {
+      o.drain_s = parse_seconds(a, need());
+    } else if (a == "--progress") {
+      o.progress_s = parse_seconds(a, need());
+    } else if (a == "--json") {
+      o.json_path = need();
+    } else if (a == "--pcap") {
+      o.pcap_path = need();
+    } else if (a == "--hold") {
+      flag();
+      o.hold = true;
+    } else if (a == "--pcap-count") {
+      o.pcap_count = parse_count(a, need());
+    } else {
+      throw std::invalid_argument("unknown argument '" + args[i] + "'");
+    }
+  }
+  if (o.help) return o;
+  if (!clients_set) parse_cidr("10.100.0.0/16", o.client_net, o.client_prefix);
+  if (o.vips.empty()) o.vips.push_back(parse_service("10.99.0.100:8080"));
+  const uint16_t min = min_frame(o.proto, o.vlan != 0);
+  if (o.frame_len < min)
+    throw std::invalid_argument("--size " + std::to_string(o.frame_len) +
+                                " is too small: " + (o.proto == kProtoTcp ? "TCP" : "UDP") +
+                                (o.vlan ? " with a VLAN tag" : "") + " needs at least " +
+                                std::to_string(min) + " bytes (headers + 10-byte stamp)");
+  if (o.from_backend && o.mode != Mode::kEstablished)
+    throw std::invalid_argument("--from-backend goes with --mode established");
+  if (o.from_backend && !o.warmup)
+    throw std::invalid_argument("--from-backend needs the warm-up (it learns the NAT'd tuples there)");
+  if (o.mode != Mode::kReverse && o.duration_s == 0 && o.count == 0)
+    throw std::invalid_argument("--duration 0 needs --count N (or the run never ends)");
+  if (o.mbufs < 2048) throw std::invalid_argument("--mbufs: at least 2048");
+  return o;
+}
+
+std::string usage(const std::string& program) {
+  return "usage: " + program +
+         " [EAL options] -- [options]\n"
+         "       " +
+         program +
+         " --pcap FILE [options]     (no EAL: write what would be sent, exit)\n"
+         "\n"
+         "Generator and sink on one DPDK port (memif by default, any PMD by EAL\n"
+         "arguments). It sends client traffic to the VIPs, answers as a backend what\n"
+         "the DUT forwards to a backend (swapping the tuple), and counts and times what\n"
+         "comes back to a client address.\n"
+         "\n"
+         "traffic:\n"
+         "  --mode M          established (default): K flows opened in a warm-up, then\n"
+         "                    only flow-table hits; new: every packet a TCP SYN of a\n"
+         "                    fresh 5-tuple (answered with RST+ACK); reverse: only\n"
+         "                    answer what arrives, as a backend would\n"
+         "  --proto P         tcp (default) | udp\n"
+         "  --flows N         established flows (default 1024; 1K .. 10M)\n"
+         "  --vip ADDR:PORT   a VIP (repeatable; default 10.99.0.100:8080); flow i\n"
+         "                    goes to VIP i mod count\n"
+         "  --clients CIDR    client addresses (default 10.100.0.0/16)\n"
+         "  --pattern P       rr (default) | zipf: which flow each packet belongs to\n"
+         "  --zipf-s S        Zipf exponent (default 1.0)\n"
+         "  --size BYTES      frame size without FCS (default 64)\n"
+         "  --vlan VID        add an 802.1Q tag\n"
+         "  --from-backend    established: after the warm-up, send each flow's\n"
+         "                    backend side (the NAT'd tuple learned in the warm-up),\n"
+         "                    so the DUT sees only its reverse path\n"
+         "  --no-answer       do not answer as a backend on this port (another\n"
+         "                    process in --mode reverse does, or nothing does)\n"
+         "\n"
+         "timing:\n"
+         "  --rate PPS        packets/s we originate (answers are extra); 0 = as fast\n"
+         "                    as the port takes them (default)\n"
+         "  --warmup-rate PPS warm-up rate (default: --rate)\n"
+         "  --duration S      measured seconds (default 10; reverse mode: 0 = until\n"
+         "                    SIGINT)\n"
+         "  --count N         stop the measured phase after N packets\n"
+         "  --window N        closed loop: at most N of our packets unanswered at a\n"
+         "                    time (0 = open loop, default): at full rate the DUT\n"
+         "                    stays busy without overflowing the rings, so latency\n"
+         "                    is not just the rings' depth and nothing is dropped\n"
+         "  --no-warmup       skip the warm-up\n"
+         "  --drain S         longest wait for answers after sending (default 1)\n"
+         "\n"
+         "port and output:\n"
+         "  --port NAME       DPDK port name or index (default: the first)\n"
+         "  --dst-mac MAC     the DUT's MAC (default broadcast)\n"
+         "  --mbufs N         mbuf pool size (default 32768)\n"
+         "  --descriptors N   RX/TX ring size (default 1024)\n"
+         "  --link-timeout S  wait this long for the link (the memif peer; default 30)\n"
+         "  --progress S      a progress line on stderr every S seconds (0 = none)\n"
+         "  --json FILE       write the report as JSON (- = stdout)\n"
+         "  --hold            after the report, keep the port open (idle) until\n"
+         "                    SIGINT/SIGTERM, so the peer can stop first: the memif\n"
+         "                    PMD may crash a process whose lcore polls a ring while\n"
+         "                    the peer disconnects\n"
+         "  --pcap FILE       write the packets it would send (warm-up, then the\n"
+         "                    measured phase) to a pcap file and exit; no EAL\n"
+         "  --pcap-count N    how many (default 10000)\n"
+         "  --src-mac MAC     source MAC in --pcap output (live runs use the port's)\n"
+         "\n"
+         "example (memif; l4lbd is the other end):\n"
+         "  " +
+         program +
+         " --lcores 0@0,1@0 --file-prefix gen --no-pci \\\n"
+         "      --vdev net_memif0,role=server,socket=/run/l4lb-bench/m.sock,socket-abstract=no \\\n"
+         "      -- --mode established --flows 1M --rate 1M --duration 10 --dst-mac 02:00:00:00:00:01\n"
+         "With two or more lcores the first worker lcore polls and the main lcore\n"
+         "prints progress; with one, the main lcore polls and prints none.\n"
+         "Exit status: 0 when the run completed (whatever the loss), 1 on errors,\n"
+         "2 on bad arguments.\n";
+}
+
+}  // namespace l4lb::pktgen

@@ -1,0 +1,42 @@
+// The generator's one DPDK port and its mbuf pool. Slow path only: created
+// before the poll lcore starts, destroyed after it stops (RAII).
+#pragma once
+
+#include <rte_ether.h>
+
+#include <cstdint>
+#include <string>
+
+struct rte_mempool;
+
+namespace l4lb::pktgen {
+
+class GenPort {
+ public:
+  // `name_or_index`: a DPDK device name (net_memif0) or index; empty = the
+  // first port. One RX and one TX queue. Throws std::runtime_error.
+  GenPort(const std::string& name_or_index, unsigned mbufs, uint16_t descriptors);
+  ~GenPort();
+  GenPort(const GenPort&) = delete;
+  GenPort& operator=(const GenPort&) = delete;
+
+  // Polls the link state until it is up or `timeout_s` passes. Returns
+  // whether it came up (memif: the peer connected).
+  bool wait_link(double timeout_s) const;
+
+  uint16_t id() const { return id_; }
+  const std::string& name() const { return name_; }
+  const rte_ether_addr& mac() const { return mac_; }
+  rte_mempool* pool() const { return pool_; }
+
+ private:
+  uint16_t id_ = 0;
+  std::string name_;
+  rte_ether_addr mac_{};
+  rte_mempool* pool_ = nullptr;
+  bool started_ = false;
+};
+
+std::string format_mac(const uint8_t bytes[6]);
+
+}  // namespace l4lb::pktgen

@@ -1,0 +1,117 @@
+"""tools/bench's report: the table on the terminal, CSV, JSON and the PNG plot
+(drawn by tools/lib/bench_plot.py with Debian's matplotlib, else gnuplot)."""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+DEFINITIONS = {
+    "mpps": "packets the DUT (l4lbd with 1 worker, or dpdk-testpmd for the baseline) delivered back to "
+            "the generator per second during the measured window, both directions together: "
+            "established/new count client->backend plus backend->client packets, reverse counts "
+            "backend->client only. With one worker this is Mpps per worker.",
+    "ratio": "mpps / the baseline's mpps from the same run (dpdk-testpmd macswap on the same memif link, "
+             "same generator, same lcore placement, same frame size and rate limit)",
+    "latency": "from the TSC stamp the generator wrote when building a packet to its return to a client "
+               "address, TSC at receive minus stamp: established/new = client->DUT->backend(generator "
+               "answers)->DUT->client, two DUT passes; reverse = backend->DUT->client, one pass; "
+               "baseline = two testpmd passes. Percentiles are bucket upper bounds (<= 1.6 % high). Without a "
+               "rate limit the DUT is saturated and latency includes queueing of up to `window` packets.",
+    "loss": "packets the generator sent in the measured window that did not come back to a client "
+            "address by the end of the drain (lost / sent)",
+    "tx_mpps": "packets the generator originated per second (the offered load; answers excluded)",
+    "seconds": "length of the measured sending window (new: until its budget of fresh connections was sent)",
+    "window": "the generator keeps at most this many of its packets unanswered (closed loop), so at full "
+              "rate the DUT is kept busy without overflowing the memif rings",
+}
+
+CSV_COLUMNS = ["scenario", "nat", "flows", "status", "mpps", "ratio", "seconds", "tx_mpps", "forwarded_mpps",
+               "returned_mpps", "p50_ns", "p99_ns", "p999_ns", "sent", "lost", "loss_ratio",
+               "warmup_opened", "l4lbd_drops", "reason"]
+
+
+def fmt_flows(n):
+    for unit, size in (("M", 1_000_000), ("K", 1_000)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    return str(n)
+
+
+def table(rows):
+    head = (f"{'scenario':<12} {'nat':<5} {'flows':>6} {'Mpps':>8} {'ratio':>6} {'secs':>5} {'tx Mpps':>8} "
+            f"{'p50 us':>8} {'p99 us':>8} {'loss':>10}  status")
+    out = [head, "-" * len(head)]
+    for r in rows:
+        if "mpps" not in r:
+            out.append(f"{r['scenario']:<12} {r['nat']:<5} {fmt_flows(r['flows']):>6} {'-':>8} {'-':>6} {'-':>5} "
+                       f"{'-':>8} {'-':>8} {'-':>8} {'-':>10}  {r['status']}: {r['reason']}")
+            continue
+        out.append(f"{r['scenario']:<12} {r['nat']:<5} {fmt_flows(r['flows']):>6} {r['mpps']:>8.3f} "
+                   f"{r['ratio']:>6.3f} {r['seconds']:>5.1f} {r['tx_mpps']:>8.3f} {r['p50_ns'] / 1000:>8.1f} "
+                   f"{r['p99_ns'] / 1000:>8.1f} "
+                   f"{r['loss_ratio']:>10.2e}  {r['status']}" + (f" ({r['reason']})" if r.get("reason") else ""))
+    return "\n".join(out)
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in CSV_COLUMNS})
+
+
+def write_json(path, meta, rows, cases_detail):
+    doc = {"meta": meta, "definitions": DEFINITIONS, "rows": rows, "cases": cases_detail}
+    Path(path).write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def plot(json_path, png_path):
+    """Draw the PNG. Returns (True, how) or (False, why)."""
+    script = HERE / "bench_plot.py"
+    # Debian's python3-matplotlib is installed for /usr/bin/python3, which may
+    # not be the python3 first on PATH.
+    for py in dict.fromkeys(["/usr/bin/python3", sys.executable]):
+        if not py or not os.path.exists(py):
+            continue
+        probe = subprocess.run([py, "-c", "import matplotlib"], capture_output=True)
+        if probe.returncode != 0:
+            continue
+        p = subprocess.run([py, str(script), str(json_path), str(png_path)], capture_output=True, text=True,
+                           timeout=120)
+        if p.returncode == 0 and Path(png_path).exists():
+            return True, f"matplotlib ({py})"
+        return False, f"bench_plot.py failed: {p.stderr.strip()[-300:]}"
+    if shutil.which("gnuplot"):
+        return plot_gnuplot(json_path, png_path)
+    return False, "no matplotlib (apt-get install python3-matplotlib) and no gnuplot"
+
+
+def plot_gnuplot(json_path, png_path):
+    doc = json.loads(Path(json_path).read_text())
+    rows = [r for r in doc["rows"] if r["status"] == "ok"]
+    base = [r for r in rows if r["scenario"] == "baseline"]
+    scen = sorted({r["scenario"] for r in rows if r["scenario"] != "baseline"})
+    data = Path(png_path).with_suffix(".dat")
+    with open(data, "w") as f:
+        for s in scen:
+            f.write(f"# {s}\n")
+            for r in sorted((r for r in rows if r["scenario"] == s), key=lambda r: r["flows"]):
+                f.write(f"{r['flows']} {r['mpps']}\n")
+            f.write("\n\n")
+    plots = [f"'{data}' index {i} with linespoints title '{s}'" for i, s in enumerate(scen)]
+    if base:
+        plots.append(f"{base[0]['mpps']} with lines dashtype 2 title 'baseline: testpmd macswap'")
+    script = (f"set terminal png size 900,560; set output '{png_path}'; set logscale x; "
+              "set xlabel 'concurrent flows'; set ylabel 'Mpps (DUT, both directions)'; set key outside; "
+              "plot " + ", ".join(plots) + "\n")
+    p = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
+    data.unlink(missing_ok=True)
+    if p.returncode == 0 and Path(png_path).exists():
+        return True, "gnuplot"
+    return False, f"gnuplot failed: {p.stderr.strip()[-300:]}"
