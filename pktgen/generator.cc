@@ -84,6 +84,8 @@ Generator::Generator(const Options& options, const FlowSet& flows, uint16_t port
       dut_mac_(options.dst_mac),
       dut_mac_known_(options.dst_mac_set),
       hz_(tsc_hz),
+      queues_(std::max<uint16_t>(1, options.queues)),
+      txq_(queues_),
       measure_(std::make_unique<MeasureResult>()) {
   const bool vlan = opt_.vlan != 0;
   FrameSpec spec;
@@ -122,24 +124,29 @@ void Generator::run(const std::atomic<bool>& stop) {
   if (stop.load(std::memory_order_relaxed)) measure_->stopped_early = true;
   // Answers still queued: give the port one last chance, then free them.
   flush_answers();
-  if (answer_count_) {
-    rte_pktmbuf_free_bulk(answers_, answer_count_);
-    live_.answer_drops.add(answer_count_);
-    answer_count_ = 0;
-  }
+  for (TxQueue& t : txq_)
+    if (t.answer_count) {
+      rte_pktmbuf_free_bulk(t.answers, t.answer_count);
+      live_.answer_drops.add(t.answer_count);
+      t.answer_count = 0;
+    }
   free_held();
   live_.phase.store(static_cast<int>(Phase::kDone), std::memory_order_release);
 }
 
 // ---------------------------------------------------------------- receive
 
-uint16_t Generator::receive() {
+uint32_t Generator::receive() {
+  uint32_t n = 0;
+  for (uint16_t q = 0; q < queues_; ++q) n += receive_queue(q);
+  flush_answers();
+  return n;
+}
+
+uint16_t Generator::receive_queue(uint16_t q) {
   rte_mbuf* pkts[kRxBurst];
-  const uint16_t n = rte_eth_rx_burst(port_, 0, pkts, kRxBurst);
-  if (n == 0) {
-    flush_answers();
-    return 0;
-  }
+  const uint16_t n = rte_eth_rx_burst(port_, q, pkts, kRxBurst);
+  if (n == 0) return 0;
   const uint64_t now = rte_rdtsc();
   last_rx_tsc_ = now;
   rte_mbuf* done[kRxBurst];  // to free in one go
@@ -158,7 +165,6 @@ uint16_t Generator::receive() {
   if (tally.other) live_.other.add(tally.other);
   if (tally.late) live_.late.add(tally.late);
   if (tally.answer_drops) live_.answer_drops.add(tally.answer_drops);
-  flush_answers();
   return n;
 }
 
@@ -211,49 +217,75 @@ bool Generator::handle(rte_mbuf* m, uint64_t now, BurstTally& tally) {
     }
   }
   if (!opt_.answer || !make_answer(frame, p, our_mac_)) return false;
-  if (answer_count_ == kAnswerBacklog) {
+  // The answer's tuple is the received one swapped.
+  TxQueue& t = txq_[tx_queue_of(queues_, p.dst_ip, p.src_ip, p.dst_port, p.src_port, p.proto)];
+  if (t.answer_count == kAnswerBacklog) {
     ++tally.answer_drops;
     return false;
   }
-  answers_[answer_count_++] = m;
+  t.answers[t.answer_count++] = m;
   return true;
 }
 
 void Generator::flush_answers() {
-  if (!answer_count_) return;
-  const uint16_t sent = rte_eth_tx_burst(port_, 0, answers_, answer_count_);
-  live_.answered.add(sent);
-  if (sent && sent < answer_count_)
-    std::memmove(answers_, answers_ + sent, sizeof(rte_mbuf*) * (answer_count_ - sent));
-  answer_count_ = static_cast<uint16_t>(answer_count_ - sent);
+  for (uint16_t q = 0; q < queues_; ++q) {
+    TxQueue& t = txq_[q];
+    if (!t.answer_count) continue;
+    const uint16_t sent = rte_eth_tx_burst(port_, q, t.answers, t.answer_count);
+    live_.answered.add(sent);
+    if (sent && sent < t.answer_count)
+      std::memmove(t.answers, t.answers + sent, sizeof(rte_mbuf*) * (t.answer_count - sent));
+    t.answer_count = static_cast<uint16_t>(t.answer_count - sent);
+  }
 }
 
 // ---------------------------------------------------------------- send
 
 bool Generator::retry_held() {
-  if (!held_count_) return true;
-  const uint16_t sent = rte_eth_tx_burst(port_, 0, held_ + held_off_, held_count_);
-  live_.tx.add(sent);
-  held_off_ = static_cast<uint16_t>(held_off_ + sent);
-  held_count_ = static_cast<uint16_t>(held_count_ - sent);
-  return held_count_ == 0;
+  bool clear = true;
+  for (uint16_t q = 0; q < queues_; ++q) {
+    TxQueue& t = txq_[q];
+    if (!t.held_count) continue;
+    const uint16_t sent = rte_eth_tx_burst(port_, q, t.held + t.held_off, t.held_count);
+    live_.tx.add(sent);
+    t.held_off = static_cast<uint16_t>(t.held_off + sent);
+    t.held_count = static_cast<uint16_t>(t.held_count - sent);
+    clear = clear && t.held_count == 0;
+  }
+  return clear;
 }
 
 void Generator::free_held() {
-  if (!held_count_) return;
-  rte_pktmbuf_free_bulk(held_ + held_off_, held_count_);
-  measure_->unsent += held_count_;
-  held_count_ = 0;
+  for (TxQueue& t : txq_) {
+    if (!t.held_count) continue;
+    rte_pktmbuf_free_bulk(t.held + t.held_off, t.held_count);
+    measure_->unsent += t.held_count;
+    t.held_count = 0;
+  }
 }
 
-// Builds up to `want` packets (as the limiter allows) with fill(frame, now)
-// -> length (0: nothing more to send), transmits them, and keeps what the
-// port refused for the next call. Returns how many were built.
+// Sends our own packets on queue q; what the port refuses is held (the
+// queue's held list is empty here: send() retried it first).
+void Generator::transmit(uint16_t q, rte_mbuf** pkts, uint16_t n) {
+  const uint16_t sent = rte_eth_tx_burst(port_, q, pkts, n);
+  live_.tx.add(sent);
+  if (sent < n) {
+    TxQueue& t = txq_[q];
+    t.held_count = static_cast<uint16_t>(n - sent);
+    t.held_off = 0;
+    std::memcpy(t.held, pkts + sent, sizeof(rte_mbuf*) * t.held_count);
+  }
+}
+
+// Builds up to `want` packets (as the limiter allows) with fill(frame, now,
+// queue) -> length (0: nothing more to send; `queue` := its TX queue),
+// transmits them, and keeps what the port refused for the next call.
+// Returns how many were built.
 template <class Fill>
 uint32_t Generator::send(uint64_t now, uint32_t want, RateLimiter& limiter, Fill&& fill) {
   // Answers the port refused go first: new load waits while the DUT is
   // behind, so a stalled DUT costs rate, not our own answers.
-  if (answer_count_ || !retry_held()) return 0;
+  if (answers_pending() || !retry_held()) return 0;
   if (opt_.window) {
     // Closed loop: at most `window` of our packets unanswered at a time.
     // Late answers of an earlier phase may make `back` run ahead of `sent`.
@@ -278,10 +310,11 @@ uint32_t Generator::send(uint64_t now, uint32_t want, RateLimiter& limiter, Fill
     live_.alloc_failures.add();
     return 0;
   }
+  uint16_t queue_of[kTxBurst];
   uint32_t built = 0;
   for (; built < n; ++built) {
     rte_mbuf* m = pkts[built];
-    const uint16_t len = fill(rte_pktmbuf_mtod(m, uint8_t*), now);
+    const uint16_t len = fill(rte_pktmbuf_mtod(m, uint8_t*), now, queue_of[built]);
     if (len == 0) break;
     m->data_len = len;
     m->pkt_len = len;
@@ -289,12 +322,17 @@ uint32_t Generator::send(uint64_t now, uint32_t want, RateLimiter& limiter, Fill
   if (built < n) rte_pktmbuf_free_bulk(pkts + built, n - built);
   if (built == 0) return 0;
   limiter.consume(built);
-  const uint16_t sent = rte_eth_tx_burst(port_, 0, pkts, static_cast<uint16_t>(built));
-  live_.tx.add(sent);
-  if (sent < built) {
-    held_count_ = static_cast<uint16_t>(built - sent);
-    held_off_ = 0;
-    std::memcpy(held_, pkts + sent, sizeof(rte_mbuf*) * held_count_);
+  if (queues_ == 1) {
+    transmit(0, pkts, static_cast<uint16_t>(built));
+  } else {
+    // One burst per queue, each in the order built (a flow keeps its order).
+    rte_mbuf* group[kTxBurst];
+    for (uint16_t q = 0; q < queues_; ++q) {
+      uint16_t g = 0;
+      for (uint32_t i = 0; i < built; ++i)
+        if (queue_of[i] == q) group[g++] = pkts[i];
+      if (g) transmit(q, group, g);
+    }
   }
   return built;
 }
@@ -316,7 +354,7 @@ void Generator::drain(const std::atomic<bool>& stop, const Counter& counter, uin
     retry_held();
     if (receive()) quiet_since = rte_rdtsc();
     const uint64_t now = rte_rdtsc();
-    if (counter.get() >= target && answer_count_ == 0 && held_count_ == 0) break;
+    if (counter.get() >= target && !answers_pending() && !held_pending()) break;
     if (now - quiet_since > quiet_cycles || now - start > max_cycles) break;
   }
 }
@@ -340,7 +378,7 @@ void Generator::run_warmup(const std::atomic<bool>& stop) {
     uint64_t cursor = 0;
     limiter.start(rte_rdtsc());
     open_window(live_.ended);
-    auto opener = [&](uint8_t* frame, uint64_t now) -> uint16_t {
+    auto opener = [&](uint8_t* frame, uint64_t now, uint16_t& queue) -> uint16_t {
       while (cursor < flows) {
         const uint64_t word = opened_[cursor >> 6];
         if (word == ~0ull && (cursor & 63) == 0) {
@@ -352,7 +390,9 @@ void Generator::run_warmup(const std::atomic<bool>& stop) {
       }
       if (cursor >= flows) return 0;
       const uint64_t i = cursor++;
-      opener_.build(frame, flows_.client_tuple(i), now, 0, static_cast<uint32_t>(i), seq_++);
+      const Tuple t = flows_.client_tuple(i);
+      queue = tx_queue_of(queues_, t.src_ip, t.dst_ip, t.src_port, t.dst_port, opt_.proto);
+      opener_.build(frame, t, now, 0, static_cast<uint32_t>(i), seq_++);
       return opener_.length();
     };
     while (!stop.load(std::memory_order_relaxed)) {
@@ -396,21 +436,25 @@ void Generator::run_measure(const std::atomic<bool>& stop) {
   const uint64_t flows = flows_.flows();
   const uint64_t capacity = flows_.capacity();
 
-  auto established = [&](uint8_t* frame, uint64_t now) -> uint16_t {
+  auto established = [&](uint8_t* frame, uint64_t now, uint16_t& queue) -> uint16_t {
     const uint64_t i = next_index();
-    data_.build(frame, flows_.client_tuple(i), now, 0, static_cast<uint32_t>(i), seq_++);
+    const Tuple t = flows_.client_tuple(i);
+    queue = tx_queue_of(queues_, t.src_ip, t.dst_ip, t.src_port, t.dst_port, opt_.proto);
+    data_.build(frame, t, now, 0, static_cast<uint32_t>(i), seq_++);
     return data_.length();
   };
-  auto fresh = [&](uint8_t* frame, uint64_t now) -> uint16_t {
+  auto fresh = [&](uint8_t* frame, uint64_t now, uint16_t& queue) -> uint16_t {
     const uint64_t i = new_next_;
     if (++new_next_ == capacity) {
       new_next_ = flows;
       ++r.new_wrapped;
     }
-    syn_new_.build(frame, flows_.client_tuple(i), now, kStampRefuse, static_cast<uint32_t>(i), seq_++);
+    const Tuple t = flows_.client_tuple(i);
+    queue = tx_queue_of(queues_, t.src_ip, t.dst_ip, t.src_port, t.dst_port, opt_.proto);
+    syn_new_.build(frame, t, now, kStampRefuse, static_cast<uint32_t>(i), seq_++);
     return syn_new_.length();
   };
-  auto from_backend = [&](uint8_t* frame, uint64_t now) -> uint16_t {
+  auto from_backend = [&](uint8_t* frame, uint64_t now, uint16_t& queue) -> uint16_t {
     // Skip flows whose tuple the warm-up did not learn (bounded, counted).
     for (int tries = 0; tries < 8; ++tries) {
       const uint64_t i = next_index();
@@ -424,6 +468,7 @@ void Generator::run_measure(const std::atomic<bool>& stop) {
       t.dst_ip = l.peer_ip;
       t.src_port = l.backend_port;
       t.dst_port = l.peer_port;
+      queue = tx_queue_of(queues_, t.src_ip, t.dst_ip, t.src_port, t.dst_port, opt_.proto);
       backend_.build(frame, t, now, 0, static_cast<uint32_t>(i), seq_++);
       return backend_.length();
     }

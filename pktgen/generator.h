@@ -1,4 +1,5 @@
-// The poll loop: one lcore, one port, RX and TX queue 0. It sends client
+// The poll loop: one lcore, one port, every RX and TX queue of it
+// (--queues N, 1 by default). It sends client
 // traffic for a mode, answers as a backend what the DUT forwards to a backend,
 // and counts and times what the DUT returns to a client:
 //
@@ -17,6 +18,14 @@
 //             50 ms, or --drain seconds
 // Fast path rules: no allocation, lock, syscall or log in the loop; bursts of
 // 32 (TX) / 64 (RX); the next packets' headers are prefetched.
+//
+// Several queues (--queues N > 1): each RX queue is polled in turn, and every
+// packet, originated or answered, goes out on TX queue tx_queue_of(its
+// 5-tuple): one direction of a flow always uses the same queue (the DUT's
+// receiving worker owns the flows it opens, DESIGN §4), while the answers a
+// backend sends, addressed to the DUT's SNAT address and port, pick their
+// queue by their own tuple, so without steering about (N-1)/N of them reach
+// a worker that does not own the flow and must be handed over.
 #pragma once
 
 #include <atomic>
@@ -95,6 +104,20 @@ struct MeasureResult {
   LatencyHistogram backend;    // forwarded packets: stamp -> at the backend
 };
 
+// Fast path: the TX queue, of `queues`, of a packet with this wire-order
+// 5-tuple. A fixed mix of the tuple (not symmetric: each direction picks its
+// own queue), reduced by multiply-shift (no division).
+inline uint16_t tx_queue_of(uint16_t queues, uint32_t src_ip, uint32_t dst_ip, uint16_t src_port,
+                            uint16_t dst_port, uint8_t proto) {
+  if (queues <= 1) return 0;
+  uint64_t h = (uint64_t{src_ip} << 32 | dst_ip) * 0x9e3779b97f4a7c15ull;
+  h ^= (uint64_t{proto} << 32 | uint64_t{src_port} << 16 | dst_port) * 0xc2b2ae3d27d4eb4full;
+  h ^= h >> 31;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return static_cast<uint16_t>(((h & 0xffffffffull) * queues) >> 32);
+}
+
 class Generator {
  public:
   // Slow path: allocates the flow bitmaps, learned tuples and Zipf sequence.
@@ -133,9 +156,31 @@ class Generator {
     uint32_t answer_drops = 0;
   };
 
-  uint16_t receive();
+  // One TX queue's packets the port refused: our own (sent first next time)
+  // and answers (sent before any new load).
+  struct TxQueue {
+    rte_mbuf* held[kTxBurst];
+    uint16_t held_off = 0;
+    uint16_t held_count = 0;
+    uint16_t answer_count = 0;
+    rte_mbuf* answers[kAnswerBacklog];
+  };
+
+  uint32_t receive();  // every RX queue once, then the answers
+  uint16_t receive_queue(uint16_t q);
   bool handle(rte_mbuf* m, uint64_t now, BurstTally& tally);
   void flush_answers();
+  bool answers_pending() const {
+    for (const TxQueue& t : txq_)
+      if (t.answer_count) return true;
+    return false;
+  }
+  bool held_pending() const {
+    for (const TxQueue& t : txq_)
+      if (t.held_count) return true;
+    return false;
+  }
+  void transmit(uint16_t q, rte_mbuf** pkts, uint16_t n);  // our packets; the refused are held
   bool retry_held();
   template <class Fill>
   uint32_t send(uint64_t now, uint32_t want, RateLimiter& limiter, Fill&& fill);
@@ -188,11 +233,8 @@ class Generator {
   bool measuring_ = false;
   uint64_t last_rx_tsc_ = 0;
 
-  rte_mbuf* held_[kTxBurst];  // built, refused by the port, sent first next time
-  uint16_t held_off_ = 0;
-  uint16_t held_count_ = 0;
-  rte_mbuf* answers_[kAnswerBacklog];
-  uint16_t answer_count_ = 0;
+  uint16_t queues_ = 1;
+  std::vector<TxQueue> txq_;  // one per TX queue
 
   LiveCounters live_;
   WarmupResult warmup_;

@@ -109,11 +109,11 @@ void print_progress(const Generator& gen, const Options& o, double elapsed, cons
 int run(const Options& o, const std::vector<std::string>& eal_args) {
   Eal eal(eal_args);
   const uint64_t hz = rte_get_tsc_hz();
-  GenPort port(o.port, o.mbufs, o.descriptors);
+  GenPort port(o.port, o.mbufs, o.descriptors, o.queues);
   Mac our_mac;
   std::memcpy(our_mac.bytes, port.mac().addr_bytes, 6);
-  std::fprintf(stderr, "l4lb-pktgen: port %u (%s) MAC %s, waiting up to %.0f s for the link\n", port.id(),
-               port.name().c_str(), format_mac(our_mac.bytes).c_str(), o.link_timeout_s);
+  std::fprintf(stderr, "l4lb-pktgen: port %u (%s) MAC %s, %u rx/tx queue(s), waiting up to %.0f s for the link\n",
+               port.id(), port.name().c_str(), format_mac(our_mac.bytes).c_str(), port.queues(), o.link_timeout_s);
   if (!port.wait_link(o.link_timeout_s)) {
     std::fprintf(stderr, "l4lb-pktgen: link of %s still down after %.0f s (is the peer running?)\n",
                  port.name().c_str(), o.link_timeout_s);

@@ -173,6 +173,10 @@ Options parse_options(const std::vector<std::string>& args) {
       o.mbufs = static_cast<unsigned>(std::min<uint64_t>(parse_count(a, need()), 1u << 24));
     } else if (a == "--descriptors") {
       o.descriptors = static_cast<uint16_t>(std::min<uint64_t>(parse_count(a, need()), 16384));
+    } else if (a == "--queues") {
+      const uint64_t v = parse_count(a, need());
+      if (v < 1 || v > kMaxQueues) throw std::invalid_argument("--queues: 1.." + std::to_string(kMaxQueues));
+      o.queues = static_cast<uint16_t>(v);
     } else if (a == "--link-timeout") {
       o.link_timeout_s = parse_seconds(a, need());
     } else if (a == "--drain") {
@@ -262,6 +266,10 @@ std::string usage(const std::string& program) {
          "  --dst-mac MAC     the DUT's MAC (default broadcast)\n"
          "  --mbufs N         mbuf pool size (default 32768)\n"
          "  --descriptors N   RX/TX ring size (default 1024)\n"
+         "  --queues N        RX and TX queues (default 1): every RX queue is polled,\n"
+         "                    and each packet (sent or answered) goes out on TX queue\n"
+         "                    hash(its 5-tuple) mod N, so one flow direction keeps one\n"
+         "                    queue (memif: the peer needs N queues too)\n"
          "  --link-timeout S  wait this long for the link (the memif peer; default 30)\n"
          "  --progress S      a progress line on stderr every S seconds (0 = none)\n"
          "  --json FILE       write the report as JSON (- = stdout)\n"

@@ -11,6 +11,8 @@
 
 namespace l4lb::pktgen {
 
+inline constexpr uint16_t kMaxQueues = 16;  // --queues
+
 enum class Mode { kEstablished, kNew, kReverse };
 enum class Pattern { kRoundRobin, kZipf };
 
@@ -39,6 +41,7 @@ struct Options {
   std::string port;                                   // name or index; empty = first port
   unsigned mbufs = 32768;
   uint16_t descriptors = 1024;
+  uint16_t queues = 1;  // RX and TX queues; a packet goes out on hash(5-tuple) % queues
   double link_timeout_s = 30.0;
   double drain_s = 1.0;     // longest wait for answers after sending stops
   double progress_s = 1.0;  // 0 = no progress lines

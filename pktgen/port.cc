@@ -35,7 +35,8 @@ uint16_t find_port(const std::string& name_or_index) {
 }
 }  // namespace
 
-GenPort::GenPort(const std::string& name_or_index, unsigned mbufs, uint16_t descriptors) {
+GenPort::GenPort(const std::string& name_or_index, unsigned mbufs, uint16_t descriptors, uint16_t queues)
+    : queues_(queues) {
   id_ = find_port(name_or_index);
   char name[RTE_ETH_NAME_MAX_LEN] = {};
   rte_eth_dev_get_name_by_port(id_, name);
@@ -49,19 +50,26 @@ GenPort::GenPort(const std::string& name_or_index, unsigned mbufs, uint16_t desc
   try {
     rte_eth_dev_info info{};
     if (int rc = rte_eth_dev_info_get(id_, &info); rc != 0) fail(name_, "dev_info_get", rc);
+    if (queues_ > info.max_rx_queues || queues_ > info.max_tx_queues)
+      throw std::runtime_error("port " + name_ + " (" + (info.driver_name ? info.driver_name : "?") +
+                               ") offers " + std::to_string(info.max_rx_queues) + " rx / " +
+                               std::to_string(info.max_tx_queues) + " tx queues, --queues asks for " +
+                               std::to_string(queues_));
     rte_eth_conf conf{};
     if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
       conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
-    if (int rc = rte_eth_dev_configure(id_, 1, 1, &conf); rc != 0) fail(name_, "configure", rc);
+    if (int rc = rte_eth_dev_configure(id_, queues_, queues_, &conf); rc != 0) fail(name_, "configure", rc);
     uint16_t rxd = descriptors, txd = descriptors;
     if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(id_, &rxd, &txd); rc != 0)
       fail(name_, "adjust descriptors", rc);
-    if (int rc = rte_eth_rx_queue_setup(id_, 0, rxd, socket, nullptr, pool_); rc != 0)
-      fail(name_, "rx queue setup", rc);
+    for (uint16_t q = 0; q < queues_; ++q)
+      if (int rc = rte_eth_rx_queue_setup(id_, q, rxd, socket, nullptr, pool_); rc != 0)
+        fail(name_, "rx queue setup", rc);
     rte_eth_txconf txconf = info.default_txconf;
     txconf.offloads = conf.txmode.offloads;
-    if (int rc = rte_eth_tx_queue_setup(id_, 0, txd, socket, &txconf); rc != 0)
-      fail(name_, "tx queue setup", rc);
+    for (uint16_t q = 0; q < queues_; ++q)
+      if (int rc = rte_eth_tx_queue_setup(id_, q, txd, socket, &txconf); rc != 0)
+        fail(name_, "tx queue setup", rc);
     if (int rc = rte_eth_dev_start(id_); rc != 0) fail(name_, "start", rc);
     started_ = true;
     rte_eth_promiscuous_enable(id_);  // not every PMD has it; fine either way

@@ -86,8 +86,8 @@ std::string report_json(const Options& o, const RunInfo& info, const WarmupResul
   s += fmt("  \"rate_limit_pps\": %" PRIu64 ", \"window\": %" PRIu64
            ", \"duration_s\": %.3f, \"count\": %" PRIu64 ", \"answer\": %s,\n",
            o.rate_pps, o.window, o.duration_s, o.count, o.answer ? "true" : "false");
-  s += fmt("  \"port\": \"%s\", \"port_mac\": \"%s\", \"tsc_hz\": %" PRIu64 ",\n", info.port_name.c_str(),
-           format_mac(info.port_mac.bytes).c_str(), info.tsc_hz);
+  s += fmt("  \"port\": \"%s\", \"port_mac\": \"%s\", \"queues\": %u, \"tsc_hz\": %" PRIu64 ",\n",
+           info.port_name.c_str(), format_mac(info.port_mac.bytes).c_str(), o.queues, info.tsc_hz);
   s +=
       fmt("  \"warmup\": {\"ran\": %s, \"flows\": %" PRIu64 ", \"opened\": %" PRIu64 ", \"learned\": %" PRIu64
           ", \"passes\": %u, \"seconds\": %.3f, \"tx_packets\": %" PRIu64 ", \"returned\": %" PRIu64 "},\n",

@@ -487,8 +487,8 @@ std::string ManagementCore::render_metrics() const {
                  from->counters().handoffs_out[to->index()].get());
   w.family("l4lb_mbufs_in_use", "gauge", "Packet buffers taken from the pool");
   w.sample("l4lb_mbufs_in_use", {}, uint64_t{rte_mempool_in_use_count(pool_)});
-  w.family("l4lb_mbufs_total", "gauge", "Packet buffers in the pool");
-  w.sample("l4lb_mbufs_total", {}, uint64_t{pool_->size});
+  w.family("l4lb_mbufs_capacity", "gauge", "Packet buffers in the pool");
+  w.sample("l4lb_mbufs_capacity", {}, uint64_t{pool_->size});
   w.family("l4lb_port_packets_total", "counter", "Data port counters from the PMD");
   w.sample("l4lb_port_packets_total", {{"kind", "rx"}}, control_.port_rx_packets.load());
   w.sample("l4lb_port_packets_total", {{"kind", "tx"}}, control_.port_tx_packets.load());

@@ -112,14 +112,17 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     spdlog::info("port {} steering: {}", port.id(), steering.detail);
   }
 
-  // Worker -> worker rings for packets that reached the wrong core.
+  // Worker -> worker rings for packets that reached the wrong core. Deep
+  // enough to ride out the owner being descheduled for a few ms at line
+  // rate (lcores sharing a CPU), which a 1K ring could not (memif e2e test).
+  constexpr unsigned kHandoffRingSize = 8192;
   rte_ring* handoff[dataplane::kMaxWorkers][dataplane::kMaxWorkers] = {};
   for (uint32_t from = 0; from < workers; ++from)
     for (uint32_t to = 0; to < workers; ++to)
       if (from != to)
         handoff[from][to] = owned_rings
                                 .emplace_back(dpdk::make_spsc_ring(
-                                    "l4lb_ho_" + std::to_string(from) + "_" + std::to_string(to), 1024, socket))
+                                    "l4lb_ho_" + std::to_string(from) + "_" + std::to_string(to), kHandoffRingSize, socket))
                                 .get();
 
   controlplane::ManagementCore mgmt(config, options.config_path, port.id(), port.mac(), pool.get(), rings);
