@@ -7,6 +7,7 @@
 // value and accepts some floats for integers.
 #include "l4lb/config/config_loader.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -699,11 +700,57 @@ class ConfigReader {
   std::map<uint32_t, std::string> own_addresses_;  // address -> key of the port entry declaring it
 };
 
+// Guard against a yaml-cpp 0.7.0 bug (Debian 12's; yaml-cpp issue #1040, fixed
+// upstream after 0.8.0 by PR #1319): a ',' outside any [ ] or { } (",",
+// "[a]\n,") makes the parser return an empty document without consuming the
+// token, forever, and YAML::LoadAll keeps every one until memory runs out
+// (found by tests/fuzz/config_fuzz). So first walk the events and stop at the
+// second document: LoadAll then only ever sees text holding at most one.
+// Returns the line of the second document's first node, or -1 if none.
+class SecondDocumentFinder : public YAML::EventHandler {
+ public:
+  int find(const std::string& text) {
+    std::istringstream stream(text);
+    YAML::Parser parser(stream);
+    while (documents_ < 2 && parser.HandleNextDocument(*this)) {
+    }
+    return documents_ < 2 ? -1 : line_;
+  }
+
+ private:
+  void node(const YAML::Mark& mark) {
+    if (documents_ == 2 && line_ < 0) line_ = line_of(mark);
+  }
+  void OnDocumentStart(const YAML::Mark&) override { ++documents_; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+    node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnMapEnd() override {}
+
+  int documents_ = 0;
+  int line_ = -1;
+};
+
 }  // namespace
 
 Config parse_config(const std::string& yaml_text, const std::string& source_name) {
   const std::string document_key(kDocumentKey);
   try {
+    if (const int line = SecondDocumentFinder().find(yaml_text); line >= 0) {
+      throw ConfigError(source_name, document_key, line, "more than one YAML document; expected exactly one");
+    }
     const std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
     if (documents.empty() || documents[0].IsNull()) {
       throw ConfigError(source_name, document_key, 0, "empty document");

@@ -18,6 +18,7 @@ L4LB_PACKAGES=(
     libgtest-dev libbenchmark-dev
     python3 iproute2 curl wrk iperf3 ncat procps iputils-ping tcpdump
     python3-matplotlib  # tools/bench: the PNG plot (Debian's /usr/bin/python3)
+    clang libclang-rt-14-dev llvm  # tools/fuzz: libFuzzer runtime, llvm-symbolizer for stacks
 )
 
 l4lb_phase() {

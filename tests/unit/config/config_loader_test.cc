@@ -176,6 +176,14 @@ metrics: {listen: 0.0.0.0:9100}
   EXPECT_EQ(c.metrics_listen, "0.0.0.0:9100");
 }
 
+// yaml-cpp 0.7 loops forever, growing, on a ',' outside any flow collection
+// (found by tests/fuzz/config_fuzz): the loader must answer with an error.
+TEST(ConfigLoader, StrayCommaIsAnErrorNotAHang) {
+  for (const std::string& text : {std::string(","), std::string("[a]\n,"), kPorts + ",\n"}) {
+    EXPECT_THROW(parse_config(text), ConfigError) << text;
+  }
+}
+
 TEST(ConfigLoader, IdleSleep) {
   EXPECT_EQ(parse_config(kPorts).dataplane.idle_sleep_us, 0u);
   EXPECT_EQ(parse_config("dataplane: {idle_sleep_us: 250}\n" + kPorts).dataplane.idle_sleep_us, 250u);

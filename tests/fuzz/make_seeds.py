@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/).
+
+  tests/fuzz/make_seeds.py            (re)write the generated seeds
+
+packet/seed-*: a 16-byte control block (see packet_fuzz.cc) + a frame:
+valid TCP/UDP/ICMP to each VIP of the fuzzer's snapshot and to other
+addresses, backend replies to SNAT addresses and DNAT clients, ARP, IPv6,
+VLAN, padding, UDP without checksum, and truncated or malformed variants.
+config/seed-*: the repo's config/*.yaml and tests/e2e/configs/*.yaml, plus a
+few small hand-written documents (valid and not).
+
+Files not named seed-* (crash-* reproducers, inputs the fuzzers added) are
+left alone. Deterministic: running it again rewrites the same bytes.
+"""
+import pathlib
+import struct
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "fuzz" / "corpus"
+
+
+def csum(data: bytes, start: int = 0) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    s = start
+    for (w,) in struct.iter_unpack("!H", data):
+        s += w
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def ip4(dotted: str) -> bytes:
+    return bytes(int(x) for x in dotted.split("."))
+
+
+def frame(proto="tcp", src="10.99.0.10", dst="10.99.0.100", sport=40000, dport=8080,
+          flags=0x02, payload=b"", vlan=False, udp_zero=False, pad=0, ihl=5, frag=0x4000,
+          bad_ip_sum=False, bad_l4_sum=False, doff=5):
+    eth = bytes.fromhex("020000000001") + bytes.fromhex("020000000010")
+    if vlan:
+        eth += b"\x81\x00\x00\x64"
+    eth += b"\x08\x00"
+    opts = b"\x01" * ((ihl - 5) * 4)
+    pnum = {"tcp": 6, "udp": 17, "icmp": 1}.get(proto, proto if isinstance(proto, int) else 99)
+    if pnum == 6:
+        opts_tcp = b"\x01" * max(0, (doff - 5) * 4)
+        l4 = struct.pack("!HHIIBBHHH", sport, dport, 0x11000000, 0x22000000 if flags & 0x10 else 0,
+                         doff << 4, flags, 0xFFFF, 0, 0) + opts_tcp + payload
+        at = 16
+    elif pnum == 17:
+        l4 = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+        at = 6
+    else:
+        l4 = struct.pack("!BBHHH", 8, 0, 0, 0x1234, 1) + payload
+        at = 2
+    total = 20 + len(opts) + len(l4)
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, total, 0x1234, frag, 64, pnum, 0, ip4(src), ip4(dst)) + opts
+    s = csum(hdr) ^ (0x5555 if bad_ip_sum else 0)
+    hdr = hdr[:10] + struct.pack("!H", s) + hdr[12:]
+    if pnum in (6, 17):
+        pseudo = ip4(src) + ip4(dst) + struct.pack("!BBH", 0, pnum, len(l4))
+        c = csum(pseudo + l4)
+        if pnum == 17 and c == 0:
+            c = 0xFFFF
+        if udp_zero:
+            c = 0
+        if bad_l4_sum:
+            c ^= 0x0F0F
+    else:
+        c = csum(l4)
+    l4 = l4[:at] + struct.pack("!H", c) + l4[at + 2:]
+    return eth + hdr + l4 + b"\0" * pad
+
+
+def control(src="10.99.0.1", dst="10.99.0.21", sport=10240, dport=8080, workers=1, index=0, preset=0,
+            keep_udp_zero=False, mac=b"\x11\x22\x33"):
+    b12 = (workers - 1) | (index << 2) | (preset << 4) | (0x40 if keep_udp_zero else 0)
+    return ip4(src) + ip4(dst) + struct.pack("!HHB", sport, dport, b12) + mac
+
+
+def packet_seeds():
+    c = control()
+    c4 = control(workers=4, index=1)
+    c2 = control(workers=2, index=1, preset=1)
+    c3 = control(workers=3, index=2, preset=2, keep_udp_zero=True)
+    syn = frame()
+    seeds = {
+        # Forward to each VIP of packet_fuzz.cc's config.
+        "tcp-syn-web": c + syn,
+        "tcp-syn-web-4workers": c4 + syn,
+        "tcp-ack-web": c + frame(flags=0x10, payload=b"GET / HTTP/1.1\r\n\r\n"),
+        "tcp-fin-web": c2 + frame(flags=0x11),
+        "tcp-rst-web": c + frame(flags=0x04),
+        "tcp-syn-strict": c + frame(dport=8443),
+        "tcp-ack-strict": c4 + frame(dport=8443, flags=0x18, payload=b"x" * 7),
+        "udp-dns": c + frame("udp", dport=53, payload=b"\x12\x34\x01\x00"),
+        "udp-dns-zero-sum": c3 + frame("udp", dport=53, payload=b"abc", udp_zero=True),
+        "tcp-syn-dnat-api": c4 + frame(dst="10.99.0.101", dport=80),
+        "udp-dnat": c2 + frame("udp", dst="10.99.0.101", dport=4000, payload=b"ping"),
+        "udp-drained": c + frame("udp", dst="10.99.0.102", dport=80),
+        "tcp-syn-web-vlan": c + frame(vlan=True),
+        "tcp-syn-web-padded": c + frame(pad=6),
+        "tcp-syn-web-options": c + frame(doff=8),
+        "tcp-web-bad-sums": c + frame(flags=0x10, bad_ip_sum=True, bad_l4_sum=True),
+        # Replies: backend -> SNAT address (FNAT), backend -> client (DNAT).
+        "tcp-reply-fnat": c + frame(src="10.99.0.21", dst="10.99.0.1", sport=8080, dport=10240, flags=0x12),
+        "tcp-reply-fnat-4workers": c4 + frame(src="10.99.0.22", dst="10.99.0.1", sport=8080, dport=20000,
+                                               flags=0x12),
+        "udp-reply-fnat": c + frame("udp", src="10.99.0.21", dst="10.99.0.2", sport=53, dport=10300),
+        "tcp-reply-dnat": c4 + frame(src="10.99.0.31", dst="10.98.0.10", sport=80, dport=40000, flags=0x12),
+        # Slow path and not for us.
+        "tcp-to-own-address": c + frame(dst="10.99.0.1", dport=22),
+        "icmp-echo-vip": c + frame("icmp", dst="10.99.0.100", payload=b"abcdefgh"),
+        "icmp-echo-other": c + frame("icmp", dst="10.1.2.3"),
+        "tcp-not-for-us": c + frame(dst="192.0.2.1"),
+        "gre-to-vip": c + frame(47, dst="10.99.0.100", payload=b"\0" * 8),
+        "arp": c + bytes.fromhex("ffffffffffff0200000000100806") + bytes.fromhex(
+            "0001080006040001020000000010" + "0a63000a" + "000000000000" + "0a630064"),
+        "ipv6": c + bytes.fromhex("020000000001020000000010" + "86dd") + bytes(40),
+        "qinq": c + bytes.fromhex("020000000001020000000010" + "81000064" + "81000065" + "0800") + bytes(20),
+        # Malformed.
+        "empty": c,
+        "truncated-eth": c + syn[:13],
+        "truncated-vlan": c + frame(vlan=True)[:16],
+        "truncated-ipv4": c + syn[:30],
+        "truncated-tcp": c + syn[:40],
+        "ip-options": c + frame(ihl=6),
+        "bad-ihl": c + frame(ihl=4)[:54],
+        "fragment": c + frame(frag=0x2000),
+        "bad-version": c + syn[:14] + b"\x65" + syn[15:],
+        "bad-tcp-offset": c + frame(doff=2),
+        "bad-udp-length": c + frame("udp", dport=53)[:-8] + frame("udp", dport=53)[-8:-4] + b"\0\x30\0\0",
+        "ip-length-too-long": c + syn[:16] + b"\x01\x00" + syn[18:],
+    }
+    return seeds
+
+
+def config_seeds():
+    seeds = {}
+    for path in sorted((ROOT / "config").glob("*.yaml")) + sorted((ROOT / "tests/e2e/configs").glob("*.yaml")):
+        prefix = "e2e-" if "e2e" in path.parts else "config-"
+        seeds[prefix + path.stem] = path.read_bytes()
+    seeds.update({
+        "minimal": b"ports: [{name: p0, address: 10.0.0.1/24}]\n",
+        "minimal-vip": (b"ports:\n  - {name: p0, address: [10.0.0.1/24], gateway: 10.0.0.254}\n"
+                        b"neighbors:\n  - {address: 10.0.0.254, mac: '02:00:00:00:00:fe'}\n"
+                        b"vips:\n  - {name: v, address: 10.1.0.1, port: 80, snat: 10.0.0.1, table_size: 7,\n"
+                        b"     backends: [{address: 10.2.0.1, port: 80, weight: 3}]}\n"),
+        "dnat-health": (b"dataplane: {workers: 2, snat_port_range: [2000, 2001]}\n"
+                        b"ports: [{name: p0, address: 10.0.0.1/24}]\n"
+                        b"vips:\n  - name: v\n    address: 10.0.0.9\n    port: 53\n    protocol: udp\n"
+                        b"    mode: dnat\n    health: {type: http, path: /h, expect: 204, interval_ms: 100,"
+                        b" timeout_ms: 50}\n    backends: [{address: 10.0.0.2, port: 53}]\n"),
+        "bad-port": b"ports: [{name: p0, address: 10.0.0.1/24}]\nvips: [{name: v, address: 10.1.0.1, port: 70000}]\n",
+        "bad-syntax": b"ports: [{name: p0, address: 10.0.0.1/24}\n",
+        "two-documents": b"ports: []\n---\nports: []\n",
+        "anchors": b"a: &x {name: p0}\nports: [*x, *x]\n",
+        "tags": b"ports: !!seq [ !!map {name: !!str p0, address: !!binary AAAA} ]\n",
+        "nested": b"ports: " + b"[" * 64 + b"]" * 64 + b"\n",
+        "crlf": b"ports:\r\n  - name: p0\r\n    address: 10.0.0.1/24\r\n",
+        "empty": b"",
+    })
+    return seeds
+
+
+def write(kind, seeds):
+    d = CORPUS / kind
+    d.mkdir(parents=True, exist_ok=True)
+    for old in d.glob("seed-*"):
+        old.unlink()
+    for name, data in seeds.items():
+        (d / f"seed-{name}").write_bytes(data)
+    print(f"{d.relative_to(ROOT)}: {len(seeds)} seeds")
+
+
+def main():
+    write("packet", packet_seeds())
+    write("config", config_seeds())
+
+
+if __name__ == "__main__":
+    main()
