@@ -22,6 +22,14 @@ constexpr uint16_t kPrefetchAhead = 4;
 
 // TCP state transitions seen from the middle of the path (DESIGN §3). We are
 // not an endpoint, so this is deliberately coarse: enough to pick a timeout.
+// A source address no host on the wire can legitimately use: 0.0.0.0/8,
+// 127.0.0.0/8, multicast and reserved 224.0.0.0/3 (incl. 255.255.255.255).
+// Wire order: the first octet is the lowest byte on little-endian hosts.
+inline bool is_valid_source(uint32_t ip_wire) {
+  const uint8_t first = reinterpret_cast<const uint8_t*>(&ip_wire)[0];
+  return first != 0 && first != 127 && first < 224;
+}
+
 inline FlowState next_tcp_state(FlowState state, uint8_t flags, bool reverse) {
   if (flags & (kTcpRst | kTcpFin)) return FlowState::kClosing;
   if (reverse) {
@@ -149,6 +157,19 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
         continue;
       case PacketKind::kIpv4:
         break;
+    }
+    // Sources no real peer can have: dropped before any state is touched.
+    if (!is_valid_source(p.src_ip)) {
+      drop(m, DropReason::kBadSourceAddress);
+      continue;
+    }
+    if (p.src_ip == p.dst_ip) {
+      drop(m, DropReason::kLand);
+      continue;
+    }
+    if (snap.local_addresses.find(address_key(p.src_ip)) != LookupTable::kNotFound) {
+      drop(m, DropReason::kSpoofedSource);
+      continue;
     }
     if (p.proto == kProtoTcp || p.proto == kProtoUdp) {
       const uint32_t vip = snap.vip_by_service.find(service_key(p.dst_ip, p.dst_port, p.proto));

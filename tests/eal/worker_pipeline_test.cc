@@ -417,6 +417,66 @@ TEST_F(Pipeline, MalformedPacketsAreDroppedCountedAndFreed) {
   // TearDown checks the mempool is back where it started.
 }
 
+TEST_F(Pipeline, HostileSourcesAndDocumentedPolicies) {
+  struct Case {
+    const char* name;
+    PacketSpec spec;
+    bool forwarded;
+    DropReason reason;  // when not forwarded
+  };
+  auto with = [](auto change) {
+    PacketSpec s;
+    change(s);
+    return s;
+  };
+  const Case cases[] = {
+      {"source is the VIP", with([](PacketSpec& s) { s.src_ip = ip("10.99.0.100"); s.dst_ip = ip("10.99.0.1"); }), false,
+       DropReason::kSpoofedSource},
+      {"source is our own (SNAT) address", with([](PacketSpec& s) { s.src_ip = ip("10.99.0.1"); }), false,
+       DropReason::kSpoofedSource},
+      {"LAND", with([](PacketSpec& s) { s.src_ip = s.dst_ip = ip("10.99.0.50"); }), false, DropReason::kLand},
+      {"multicast source", with([](PacketSpec& s) { s.src_ip = ip("224.0.0.5"); }), false,
+       DropReason::kBadSourceAddress},
+      {"broadcast source", with([](PacketSpec& s) { s.src_ip = ip("255.255.255.255"); }), false,
+       DropReason::kBadSourceAddress},
+      {"zero source", with([](PacketSpec& s) { s.src_ip = ip("0.0.0.0"); }), false, DropReason::kBadSourceAddress},
+      {"loopback source", with([](PacketSpec& s) { s.src_ip = ip("127.0.0.1"); }), false,
+       DropReason::kBadSourceAddress},
+      // Policy: l4lbd rewrites addresses but is not a routing hop, so TTL is
+      // neither checked nor decremented (the backend's kernel judges it).
+      {"TTL 0", with([](PacketSpec& s) { s.ttl = 0; s.src_port = port(45000); }), true, DropReason::kCount},
+      {"TTL 1", with([](PacketSpec& s) { s.ttl = 1; s.src_port = port(45001); }), true, DropReason::kCount},
+  };
+  for (const auto& c : cases) {
+    const uint64_t before = c.forwarded ? 0 : drops(c.reason);
+    send(build_packet(c.spec));
+    const auto out = sent();
+    EXPECT_EQ(!out.empty(), c.forwarded) << c.name;
+    if (!c.forwarded) {
+      EXPECT_EQ(drops(c.reason), before + 1) << c.name;
+    }
+  }
+  // Policy: checksums are not verified (the backend's stack does that); an
+  // incremental update keeps a bad checksum bad, never makes it valid.
+  PacketSpec bad;
+  bad.src_port = port(45002);
+  auto frame = build_packet(bad);
+  frame[50] ^= 0xFF;
+  send(frame);
+  const auto out = sent();
+  ASSERT_FALSE(out.empty());
+  EXPECT_FALSE(test::checksums_valid(out.data(), out.size()));
+  // A stack of two VLAN tags is not parsed past the first.
+  PacketSpec qinq;
+  qinq.vlan = true;
+  auto tagged = build_packet(qinq);
+  tagged.insert(tagged.begin() + 16, {0x81, 0x00, 0x00, 0x0A});
+  const uint64_t unsupported = drops(DropReason::kUnsupportedEthertype);
+  send(tagged);
+  EXPECT_EQ(drops(DropReason::kUnsupportedEthertype), unsupported + 1);
+  EXPECT_EQ(worker_->counters().flows_created.get(), 3u) << "only the forwarded cases made flows";
+}
+
 TEST_F(Pipeline, SwitchesSnapshotAndAcknowledges) {
   EXPECT_EQ(worker_->acked_generation(), 1u);
   config_.vips[0].backends.resize(1);  // only 10.99.0.21 left

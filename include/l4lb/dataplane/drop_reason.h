@@ -19,6 +19,9 @@ enum class DropReason : uint8_t {
   kBadTcpOffset,
   kBadUdpLength,
   kUnsupportedEthertype,
+  kBadSourceAddress,   // multicast, broadcast, 0.0.0.0/8 or loopback source
+  kSpoofedSource,      // source is one of our own addresses or a VIP
+  kLand,               // source == destination
   // classify / flow: well-formed but nothing to do with it
   kNotForUs,
   kReverseNoFlow,
@@ -40,6 +43,7 @@ inline constexpr const char* kDropReasonNames[] = {
     "truncated_ethernet", "truncated_vlan",  "truncated_ipv4",    "bad_ip_version",
     "bad_ihl",            "ip_options",      "bad_ip_length",     "fragment",
     "truncated_l4",       "bad_tcp_offset",  "bad_udp_length",    "unsupported_ethertype",
+    "bad_source_address", "spoofed_source",  "land",
     "not_for_us",         "reverse_no_flow", "tcp_miss_policy",   "flow_table_full",
     "snat_exhausted",     "no_backend",      "neighbour_unresolved", "backend_down",         "syn_limit",
     "slow_path_full",
