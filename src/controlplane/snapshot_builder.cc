@@ -187,6 +187,7 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
   using dataplane::FlowState;
   snap->timeout_tsc[static_cast<size_t>(FlowState::kFree)] = ~0ull;
   snap->timeout_tsc[static_cast<size_t>(FlowState::kSynSent)] = cycles(cfg.timeouts.tcp_syn_s);
+  snap->timeout_tsc[static_cast<size_t>(FlowState::kSynRecv)] = cycles(cfg.timeouts.tcp_syn_s);
   snap->timeout_tsc[static_cast<size_t>(FlowState::kEstablished)] = cycles(cfg.timeouts.tcp_established_s);
   snap->timeout_tsc[static_cast<size_t>(FlowState::kClosing)] = cycles(cfg.timeouts.tcp_closing_s);
   snap->timeout_tsc[static_cast<size_t>(FlowState::kUdp)] = cycles(cfg.timeouts.udp_s);

@@ -33,7 +33,9 @@ inline bool is_valid_source(uint32_t ip_wire) {
 inline FlowState next_tcp_state(FlowState state, uint8_t flags, bool reverse) {
   if (flags & (kTcpRst | kTcpFin)) return FlowState::kClosing;
   if (reverse) {
-    if (state == FlowState::kSynSent && (flags & kTcpSyn) && (flags & kTcpAck)) return FlowState::kEstablished;
+    if (state == FlowState::kSynSent && (flags & kTcpSyn) && (flags & kTcpAck)) return FlowState::kSynRecv;
+  } else if ((flags & (kTcpSyn | kTcpAck)) == kTcpAck && state == FlowState::kSynRecv) {
+    return FlowState::kEstablished;  // the client's ACK completes the handshake
   } else if ((flags & (kTcpSyn | kTcpAck)) == kTcpSyn && state == FlowState::kClosing) {
     return FlowState::kSynSent;  // the client reuses a closing tuple
   }
@@ -292,7 +294,7 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
   // An earlier packet of this burst may already have created the flow.
   const FlowKey key = make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto);
   if (const uint32_t v = flows_.lookup(key); v != FlowTable::kMiss) return handle_flow_packet(m, p, v, now);
-  if (state == FlowState::kSynSent && vip.max_embryonic && embryonic_by_vip_[vip.id] >= vip.max_embryonic)
+  if (is_embryonic(state) && vip.max_embryonic && embryonic_by_vip_[vip.id] >= vip.max_embryonic)
     return drop(m, DropReason::kSynLimit);
 
   const std::vector<uint16_t>& table = *vip.maglev;
@@ -377,7 +379,8 @@ void Worker::age_flows(uint64_t now, uint32_t budget) {
 
 void Worker::set_state(uint32_t index, FlowState next) {
   FlowEntry& e = flows_.entry(index);
-  if (e.state == FlowState::kSynSent) {  // unlink
+  const bool was = is_embryonic(e.state), will = is_embryonic(next);
+  if (was && !will) {  // unlink
     --embryonic_by_vip_[e.vip_id];
     counters_.flows_embryonic.sub();
     if (e.embryonic_prev != FlowTable::kMiss)
@@ -389,7 +392,7 @@ void Worker::set_state(uint32_t index, FlowState next) {
     else
       embryonic_tail_ = e.embryonic_prev;
   }
-  if (next == FlowState::kSynSent) {  // append: the newest is the last to go
+  if (will && !was) {  // append: the newest is the last to go
     ++embryonic_by_vip_[e.vip_id];
     counters_.flows_embryonic.add();
     e.embryonic_prev = embryonic_tail_;

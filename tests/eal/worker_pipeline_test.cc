@@ -155,6 +155,17 @@ class Pipeline : public ::testing::Test {
     return sent();
   }
 
+  // SYN-ACK from the backend, then the client's ACK: the flow is established.
+  void complete_handshake(const std::vector<uint8_t>& fwd, uint16_t client_port, uint64_t now = 1000) {
+    send(reply_to(fwd, kTcpSyn | kTcpAck), now);
+    sent();
+    PacketSpec ack;
+    ack.src_port = port(client_port);
+    ack.tcp_flags = kTcpAck;
+    send(build_packet(ack), now);
+    sent();
+  }
+
   // The backend's answer to a forwarded frame (addresses swapped).
   static std::vector<uint8_t> reply_to(const std::vector<uint8_t>& forwarded, uint8_t flags,
                                        const std::string& payload = "") {
@@ -273,8 +284,7 @@ TEST_F(Pipeline, RstClosesAndEstablishedIdleExpires) {
   EXPECT_EQ(worker_->counters().flows_closed.get(), 1u);
 
   const auto fwd2 = open_flow(40004, 1000);
-  send(reply_to(fwd2, kTcpSyn | kTcpAck), 1000);
-  sent();
+  complete_handshake(fwd2, 40004);
   worker_->age_flows(1000 + 99 * kSecond, 1024);
   EXPECT_EQ(worker_->flows().active(), 1u) << "established flow kept before tcp_established_s";
   worker_->age_flows(1000 + 101 * kSecond, 1024);
@@ -563,8 +573,7 @@ TEST_F(Pipeline, FullTableEvictsTheOldestEmbryonicFlowNeverAnEstablishedOne) {
   for (uint16_t i = 0; i < 1000; ++i) {
     const auto fwd = open_flow(static_cast<uint16_t>(20000 + i));
     ASSERT_FALSE(fwd.empty());
-    send(reply_to(fwd, kTcpSyn | kTcpAck));
-    sent();
+    complete_handshake(fwd, static_cast<uint16_t>(20000 + i));
   }
   for (uint16_t i = 0; i < 24; ++i) ASSERT_FALSE(open_flow(static_cast<uint16_t>(30000 + i)).empty());
   ASSERT_EQ(worker_->flows().active(), 1024u);
@@ -596,12 +605,20 @@ TEST_F(Pipeline, MaxEmbryonicLimitsSynsPerVip) {
   for (uint16_t i = 0; i < 15; ++i) opened.push_back(open_flow(static_cast<uint16_t>(50000 + i)));
   EXPECT_EQ(worker_->counters().flows_created.get(), 10u);
   EXPECT_EQ(drops(DropReason::kSynLimit), 5u);
-  // One handshake completes: room for one more SYN.
+  // The backend's SYN-ACK alone does not free the quota (a spoofed SYN
+  // gets one too); the client's ACK completing the handshake does.
   send(reply_to(opened[0], kTcpSyn | kTcpAck));
+  sent();
+  EXPECT_TRUE(open_flow(50099).empty());
+  EXPECT_EQ(drops(DropReason::kSynLimit), 6u);
+  PacketSpec ack;
+  ack.src_port = port(50000);
+  ack.tcp_flags = kTcpAck;
+  send(build_packet(ack));
   sent();
   EXPECT_FALSE(open_flow(50100).empty());
   EXPECT_TRUE(open_flow(50101).empty());
-  EXPECT_EQ(drops(DropReason::kSynLimit), 6u);
+  EXPECT_EQ(drops(DropReason::kSynLimit), 7u);
   // The embryonic flows age out after tcp_syn_s (5 s), freeing the quota.
   worker_->age_flows(1000 + 6 * kSecond, 1024);
   EXPECT_EQ(worker_->counters().flows_embryonic.get(), 0u);
