@@ -17,7 +17,8 @@
 // any byte read outside it.
 //
 // Classification mirrors Worker::process_burst and handle_new_flow
-// (src/dataplane/worker.cc) with the same pure lookups, on snapshots built by
+// (src/dataplane/worker.cc, as of "Drop packets with impossible or spoofed
+// sources") with the same pure lookups, on snapshots built by
 // controlplane::build_snapshot from a fixed config (FNAT and DNAT, TCP and
 // UDP, a drained VIP, an unresolved backend). Keep the two in step.
 #include <arpa/inet.h>
@@ -219,6 +220,23 @@ Classified classify(const World& w, const SnatPartition& partition, uint32_t wor
       return c;
     case PacketKind::kIpv4:
       break;
+  }
+  // Sources no real peer can have (worker.cc is_valid_source), LAND, and
+  // spoofed own addresses or VIPs: dropped before any lookup by destination.
+  const uint8_t src_first = reinterpret_cast<const uint8_t*>(&p.src_ip)[0];
+  if (src_first == 0 || src_first == 127 || src_first >= 224) {
+    c.drop = DropReason::kBadSourceAddress;
+    return c;
+  }
+  if (p.src_ip == p.dst_ip) {
+    c.drop = DropReason::kLand;
+    return c;
+  }
+  const bool spoofed = snap.local_addresses.find(address_key(p.src_ip)) != LookupTable::kNotFound;
+  L4LB_FUZZ_CHECK(spoofed == scan_local(w, p.src_ip));
+  if (spoofed) {
+    c.drop = DropReason::kSpoofedSource;
+    return c;
   }
   const uint32_t local = snap.local_addresses.find(address_key(p.dst_ip));
   L4LB_FUZZ_CHECK((local != LookupTable::kNotFound) == scan_local(w, p.dst_ip));
@@ -455,8 +473,10 @@ void forward_and_reply(const World& w, const SnatPartition& partition, uint32_t 
       rewrite_and_check(out.get(), len, fp, Ipv4Tuple{fwd.dst_ip, fwd.src_ip, fwd.dst_port, fwd.src_port},
                         snap.port_mac, backend_mac, rp);
   // Where the reply's destination is itself a VIP, or (DNAT) a client that
-  // picked an SNAT address and port, the config is ambiguous: skip.
+  // picked an SNAT address and port, the config is ambiguous, and a client
+  // using the backend's own address makes the reply a LAND: skip.
   if (scan_vip(snap, rp.dst_ip, rp.dst_port, rp.proto) != LookupTable::kNotFound) return;
+  if (rp.src_ip == rp.dst_ip) return;
   if (vip.mode == NatMode::kDnat && partition.contains(ntohs(rp.dst_port)) && scan_snat(snap, rp.dst_ip))
     return;
   // Every worker sends the reply to the flow's owner (DESIGN §4).

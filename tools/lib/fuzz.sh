@@ -100,7 +100,7 @@ l4lb_fuzz_run() {
     local what="exit $rc"
     ((rc == 124 || rc == 137)) && what="hung, killed after $((seconds + 300)) s"
     if [[ -n $after ]]; then
-        what+=", input saved as $(echo "$after" | sed "s|^$root/||" | tr '\n' ' ')"
+        what+=", input saved as $(echo "$after" | sed "s|^$root/||" | paste -sd ' ')"
     fi
     echo "fuzz $target: FAILED ($what) after ${execs:-?} executions in $took s (${rate:-?} exec/s)"
     return 1
