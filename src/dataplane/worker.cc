@@ -427,6 +427,57 @@ void Worker::expire(uint32_t index, bool closed) {
   (closed ? counters_.flows_closed : counters_.flows_expired).add();
 }
 
+std::vector<std::string> Worker::audit() const {
+  std::vector<std::string> problems;
+  const uint32_t first = snat_.first_port();
+  const uint32_t span = uint32_t{snat_.last_port()} - first + 1;
+  std::vector<std::vector<uint8_t>> holders(kMaxSnatAddresses);  // per slot, per port: flows + free
+  uint64_t embryonic = 0, active = 0;
+  for (uint32_t i = 0; i < flows_.capacity(); ++i) {
+    const FlowEntry& e = flows_.entry(i);
+    if (e.state == FlowState::kFree) continue;
+    ++active;
+    embryonic += is_embryonic(e.state);
+    if (e.snat_slot >= kMaxSnatAddresses) continue;
+    const uint32_t port = rte_be_to_cpu_16(e.snat_port);
+    if (port < first || port - first >= span) {
+      problems.push_back("flow " + std::to_string(i) + " holds SNAT port " + std::to_string(port) +
+                         " outside this worker's slice");
+      continue;
+    }
+    auto& h = holders[e.snat_slot];
+    if (h.empty()) h.assign(span, 0);
+    ++h[port - first];
+  }
+  for (uint32_t slot = 0; slot < kMaxSnatAddresses; ++slot) {
+    auto& h = holders[slot];
+    uint64_t held = 0;
+    for (uint8_t n : h) held += n;
+    if (held != counters_.snat_in_use[slot].get())
+      problems.push_back("slot " + std::to_string(slot) + ": " + std::to_string(held) + " ports held by flows, " +
+                         std::to_string(counters_.snat_in_use[slot].get()) + " counted in use");
+    if (h.empty()) h.assign(span, 0);
+    snat_.fifo(static_cast<uint8_t>(slot)).for_each_free([&](uint16_t port) { ++h[port - first]; });
+    for (uint32_t p = 0; p < span; ++p)
+      if (h[p] != 1)
+        problems.push_back("slot " + std::to_string(slot) + " port " + std::to_string(first + p) + ": " +
+                           std::to_string(h[p]) + " owners (flows + free list), want exactly 1");
+  }
+  uint64_t listed = 0;
+  for (uint32_t i = embryonic_head_; i != FlowTable::kMiss && listed <= active; i = flows_.entry(i).embryonic_next) {
+    ++listed;
+    if (!is_embryonic(flows_.entry(i).state))
+      problems.push_back("flow " + std::to_string(i) + " is on the embryonic list but not embryonic");
+  }
+  if (listed != embryonic) problems.push_back(std::to_string(listed) + " flows on the embryonic list, " +
+                                              std::to_string(embryonic) + " embryonic flows");
+  if (embryonic != counters_.flows_embryonic.get()) problems.push_back("flows_embryonic counter disagrees");
+  if (active != flows_.active() || active != counters_.flows_active.get())
+    problems.push_back("active flows: " + std::to_string(active) + " in use, table says " +
+                       std::to_string(flows_.active()) + ", counter " + std::to_string(counters_.flows_active.get()));
+  return problems;
+}
+
 void Worker::drop(rte_mbuf* m, DropReason reason) {
   counters_.drop(reason);
   rte_pktmbuf_free(m);

@@ -105,6 +105,9 @@ class Pipeline : public ::testing::Test {
   }
 
   void TearDown() override {
+    // Whatever the test did, table, SNAT pool and counters must agree.
+    if (worker_)
+      for (const auto& problem : worker_->audit()) ADD_FAILURE() << "audit: " << problem;
     worker_.reset();  // frees the flow table
     drain(tx_);
     drain(slow_);

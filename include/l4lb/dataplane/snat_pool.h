@@ -32,6 +32,11 @@ class SnatPortFifo {
   }
   uint32_t free_count() const { return count_; }
   uint32_t capacity() const { return capacity_; }
+  // Slow path (audits): calls f(port) for every free port.
+  template <typename F>
+  void for_each_free(F&& f) const {
+    for (uint32_t i = 0; i < count_; ++i) f(ports_[(head_ + i) % capacity_]);
+  }
 
  private:
   std::unique_ptr<uint16_t[]> ports_;
@@ -49,6 +54,7 @@ class SnatPool {
   bool take(uint8_t slot, uint16_t& port) { return fifos_[slot].take(port); }
   void give_back(uint8_t slot, uint16_t port) { fifos_[slot].give_back(port); }
   uint32_t free_count(uint8_t slot) const { return fifos_[slot].free_count(); }
+  const SnatPortFifo& fifo(uint8_t slot) const { return fifos_[slot]; }
   uint32_t size() const { return uint32_t{last_} - first_ + 1; }
   uint16_t first_port() const { return first_; }
   uint16_t last_port() const { return last_; }

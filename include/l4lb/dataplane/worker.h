@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "l4lb/dataplane/flow_owner.h"
 #include "l4lb/dataplane/flow_table.h"
@@ -74,6 +75,13 @@ class Worker {
   // management core may free any older snapshot once every worker's ack has
   // passed it.
   uint64_t acked_generation() const { return acked_generation_.load(std::memory_order_acquire); }
+
+  // Debug check that the flow table, the SNAT pool and the counters agree:
+  // every SNAT port is either free or held by exactly one flow, per-slot
+  // in-use counters match, the embryonic list holds exactly the embryonic
+  // flows. Returns the disagreements found (empty = consistent). Scans the
+  // whole table: only on a stopped worker or from its own lcore.
+  std::vector<std::string> audit() const;
 
   const WorkerCounters& counters() const { return counters_; }
   const FlowTable& flows() const { return flows_; }
