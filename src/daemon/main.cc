@@ -178,6 +178,11 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
   rte_pdump_uninit();
   rte_eal_mp_wait_lcore();
   for (const auto& w : worker_objs) {
+    // Stopped workers: a full consistency check is safe now and cheap next to a restart.
+    const auto problems = w->audit();
+    if (problems.empty())
+      spdlog::info("worker {}: flow table, SNAT pool and counters agree", w->index());
+    for (const auto& problem : problems) spdlog::error("worker {} audit: {}", w->index(), problem);
     const auto& c = w->counters();
     spdlog::info("worker {}: rx {} tx {} forward {} reverse {} slow-path {} flows created {} active {}", w->index(),
                  c.rx_packets.get(), c.tx_packets.get(), c.forward_packets.get(), c.reverse_packets.get(),
