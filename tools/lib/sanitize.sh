@@ -44,7 +44,10 @@ l4lb_asan_build() {
                 -Dcpp_args=-fno-sanitize-recover=undefined -Dbuildtype=debugoptimized || exit 1
         fi
         # Only what the unit/EAL suites run and l4lbd: the benchmarks and
-        # the packet generator are not worth the compile time here.
+        # the packet generator are not worth the compile time here. First
+        # let ninja regenerate the build files, so tests added to meson.build
+        # since the last run are in the introspection data.
+        ninja -C "$b" build.ninja >/dev/null || exit 1
         local targets
         targets=$(meson introspect "$b" --tests | python3 -c '
 import json, os, sys
