@@ -549,6 +549,18 @@ class Lab:
                                               for r in rows))
             time.sleep(0.1)
 
+    def finish(self, problems):
+        """The common end of a test body: print the counters, stop l4lbd
+        (a hang or a non-zero exit is one more problem), and fail with every
+        problem collected."""
+        self.print_stats()
+        try:
+            self.stop_daemon_checked()
+        except TestFailure as e:
+            problems.append(str(e))
+        if problems:
+            raise TestFailure("; ".join(problems))
+
     def stop_daemon_checked(self, timeout=10):
         """SIGTERM l4lbd and require exit code 0 within timeout s. If it hangs,
         first log what each of its threads is doing (state, kernel wait

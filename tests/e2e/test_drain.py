@@ -155,13 +155,7 @@ def body(lab):
         problems.append("draining an unknown backend exited 0")
     session.close()
     time.sleep(0.2)
-    lab.print_stats()
-    try:
-        lab.stop_daemon_checked()
-    except e2e.TestFailure as e:
-        problems.append(str(e))
-    if problems:
-        raise e2e.TestFailure("; ".join(problems))
+    lab.finish(problems)
 
 
 if __name__ == "__main__":

@@ -108,13 +108,7 @@ def body(lab):
         problems.append(f"{len(failures)} of {N} curls failed after {SICK} recovered, e.g. {failures[0]}")
     if not counts.get(SICK):
         problems.append(f"control: {SICK} healthy again but got none of {N} curls: {dict(counts)}")
-    lab.print_stats()
-    try:
-        lab.stop_daemon_checked()
-    except e2e.TestFailure as e:
-        problems.append(str(e))
-    if problems:
-        raise e2e.TestFailure("; ".join(problems))
+    lab.finish(problems)
 
 
 if __name__ == "__main__":

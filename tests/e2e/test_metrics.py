@@ -162,13 +162,7 @@ def body(lab):
         problems.append(f"l4lb_backend_up not 1 for every healthy backend: {ups}")
     if applied != 1:
         problems.append(f"l4lb_config_reloads_total{{result=\"applied\"}} rose by {applied:.0f} after one reload")
-    lab.print_stats()
-    try:
-        lab.stop_daemon_checked()
-    except e2e.TestFailure as e:
-        problems.append(str(e))
-    if problems:
-        raise e2e.TestFailure("; ".join(problems))
+    lab.finish(problems)
 
 
 if __name__ == "__main__":

@@ -111,13 +111,7 @@ def body(lab):
     e2e.log(f"{N} curls after the capture ended: {dict(sorted(counts.items()))}, {len(failures)} failed")
     if failures:
         problems.append(f"{len(failures)} of {N} curls failed after the capture, e.g. {failures[0]}")
-    lab.print_stats()
-    try:
-        lab.stop_daemon_checked()
-    except e2e.TestFailure as e:
-        problems.append(str(e))
-    if problems:
-        raise e2e.TestFailure("; ".join(problems))
+    lab.finish(problems)
 
 
 if __name__ == "__main__":

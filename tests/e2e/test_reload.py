@@ -287,13 +287,7 @@ def body(lab):
     if p.returncode != 0:
         problems.append(f"reload of the restored valid file failed: {(p.stdout + p.stderr).strip()}")
     echoes.close()
-    lab.print_stats()
-    try:
-        lab.stop_daemon_checked()
-    except e2e.TestFailure as e:
-        problems.append(str(e))
-    if problems:
-        raise e2e.TestFailure("; ".join(problems))
+    lab.finish(problems)
 
 
 if __name__ == "__main__":
