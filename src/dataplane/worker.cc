@@ -53,6 +53,7 @@ Worker::Worker(const WorkerSetup& setup, const Snapshot* initial)
   if (setup.worker_count == 0 || setup.worker_count > kMaxWorkers || setup.index >= setup.worker_count)
     throw std::invalid_argument("worker " + std::to_string(setup.index) + " of " + std::to_string(setup.worker_count));
   embryonic_by_vip_ = std::make_unique<uint32_t[]>(kMaxVips);
+  aging_sweep_tsc_ = std::max<uint64_t>(1, static_cast<uint64_t>(kAgingSweepSeconds * static_cast<double>(rte_get_tsc_hz())));
   acked_generation_.store(initial->generation, std::memory_order_release);
   counters_.snapshot_generation.add(initial->generation);
 }
@@ -81,7 +82,7 @@ unsigned Worker::poll_once(uint64_t now_tsc) {
     process_burst(pkts, n, now_tsc);
   }
   moved += n + receive_handoffs(now_tsc);
-  age_flows(now_tsc, kAgingBudget);
+  age_flows(now_tsc, aging_due(now_tsc));
   return moved;
 }
 
@@ -214,16 +215,20 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
 
   if (key_count) {
     uint32_t values[kBurstSize];
+    // Hit entries come back in cache: the lookup confirmed each against it.
     const uint64_t hits = flows_.lookup_bulk(key_ptrs, key_count, values);
-    // Entries of a large table are cold: start every load of the burst
-    // before the first rewrite needs one.
-    for (uint16_t k = 0; k < key_count; ++k)
-      if (hits & (1ull << k)) rte_prefetch0(&flows_.entry(FlowTable::entry_of(values[k])));
+    created_in_burst_ = removed_in_burst_ = 0;
     for (uint16_t k = 0; k < key_count; ++k) {
       rte_mbuf* m = pkts[packet_of[k]];
       const ParsedPacket& p = parsed[packet_of[k]];
-      if (hits & (1ull << k))
-        handle_flow_packet(m, p, values[k], now);
+      // The burst was looked up before any of it ran. Once an earlier packet
+      // created a flow a miss may have become a hit; once one removed a flow
+      // (reset, eviction) a hit's entry may be gone or reused. Look again.
+      const bool hit = hits & (1ull << k);
+      uint32_t value = hit ? values[k] : FlowTable::kMiss;
+      if (hit ? removed_in_burst_ : created_in_burst_) value = flows_.lookup(keys[k]);
+      if (value != FlowTable::kMiss)
+        handle_flow_packet(m, p, value, now);
       else if (vip_of[k] != LookupTable::kNotFound)
         handle_new_flow(m, p, vip_of[k], now);
       else
@@ -291,9 +296,6 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
       state = FlowState::kEstablished;
     }
   }
-  // An earlier packet of this burst may already have created the flow.
-  const FlowKey key = make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto);
-  if (const uint32_t v = flows_.lookup(key); v != FlowTable::kMiss) return handle_flow_packet(m, p, v, now);
   if (is_embryonic(state) && vip.max_embryonic && embryonic_by_vip_[vip.id] >= vip.max_embryonic)
     return drop(m, DropReason::kSynLimit);
 
@@ -357,12 +359,26 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
     return drop(m, DropReason::kFlowTableFull);
   }
   set_state(index, state);
+  ++created_in_burst_;
   counters_.flows_created.add();
   counters_.flows_active.add();
   counters_.vips[e.vip_id].new_flows.add();
   counters_.backends[e.backend_id].new_flows.add();
   counters_.backends[e.backend_id].active_flows.add();
   handle_flow_packet(m, p, index << 1, now);
+}
+
+uint32_t Worker::aging_due(uint64_t now) {
+  if (now <= aging_last_tsc_ || aging_last_tsc_ == 0) {  // first call, or a clock a test set back
+    aging_last_tsc_ = now;
+    return 0;
+  }
+  const uint64_t capacity = flows_.capacity();
+  const uint64_t elapsed = std::min(now - aging_last_tsc_, aging_sweep_tsc_);
+  const uint64_t due = elapsed * capacity / aging_sweep_tsc_;
+  if (due < kAgingStep && due < capacity) return 0;
+  aging_last_tsc_ = now;
+  return static_cast<uint32_t>(due);
 }
 
 void Worker::age_flows(uint64_t now, uint32_t budget) {
@@ -423,6 +439,7 @@ void Worker::expire(uint32_t index, bool closed) {
   }
   counters_.backends[e.backend_id].active_flows.sub();
   flows_.remove(index);
+  ++removed_in_burst_;
   counters_.flows_active.sub();
   (closed ? counters_.flows_closed : counters_.flows_expired).add();
 }

@@ -19,6 +19,7 @@ L4LB_PACKAGES=(
     python3 iproute2 curl wrk iperf3 ncat procps iputils-ping tcpdump
     python3-matplotlib  # tools/bench: the PNG plot (Debian's /usr/bin/python3)
     clang libclang-rt-14-dev llvm  # tools/fuzz: libFuzzer runtime, llvm-symbolizer for stacks
+    linux-perf  # tools/bench --perf: the worker CPU's profile
 )
 
 l4lb_phase() {

@@ -48,7 +48,11 @@ struct WorkerSetup {
 
 class Worker {
  public:
-  static constexpr uint32_t kAgingBudget = 64;  // flow entries examined per loop
+  // Aging sweeps the whole table once per second whatever the packet rate
+  // (a flow goes at most 1 s past its timeout), in steps of at least
+  // kAgingStep entries so the scan runs in runs the prefetcher can follow.
+  static constexpr double kAgingSweepSeconds = 1.0;
+  static constexpr uint32_t kAgingStep = 32;
 
   // Slow path: allocates the flow table and SNAT pool. `initial` must stay
   // alive until the worker acknowledges a newer generation.
@@ -70,6 +74,8 @@ class Worker {
   // Examines up to `budget` flow entries and removes those idle past their
   // state's timeout.
   void age_flows(uint64_t now_tsc, uint32_t budget);
+  // How many entries the sweep owes at `now_tsc` (0 until a step is due).
+  uint32_t aging_due(uint64_t now_tsc);
 
   // The newest snapshot generation this worker has switched to. The
   // management core may free any older snapshot once every worker's ack has
@@ -112,6 +118,11 @@ class Worker {
   FlowTable flows_;
   SnatPool snat_;
   uint32_t aging_cursor_ = 0;
+  uint64_t aging_last_tsc_ = 0;
+  uint64_t aging_sweep_tsc_ = 0;  // one pass over the whole table takes this long
+  // Table changes made by the burst being handled (see process_burst).
+  uint32_t created_in_burst_ = 0;
+  uint32_t removed_in_burst_ = 0;
   // Embryonic accounting: per VIP id, and the list of syn_sent flows
   // (FlowEntry::embryonic_prev/next), oldest at the head.
   std::unique_ptr<uint32_t[]> embryonic_by_vip_;
