@@ -98,11 +98,27 @@ uint64_t FlowTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t
     rte_prefetch0(&buckets_[first_bucket(hashes[i])]);
   }
   // Stage 2: the first tag match of each bucket; start loading its entry.
+  // A key absent from a bucket that overflowed may be in its second one:
+  // start loading that bucket too.
+  uint64_t second = 0;
   for (uint32_t i = 0; i < n; ++i) {
     const FlowBucket& b = buckets_[first_bucket(hashes[i])];
     const uint32_t m = tag_matches(b, tag_of(hashes[i]));
     candidate[i] = kMiss;
     if (m) {
+      candidate[i] = b.values[std::countr_zero(m)];
+      rte_prefetch0(&entries_[entry_of(candidate[i])]);
+    } else if (b.overflowed) {
+      second |= 1ull << i;
+      rte_prefetch0(&buckets_[other_bucket(first_bucket(hashes[i]), tag_of(hashes[i]))]);
+    }
+  }
+  // Stage 2b: the same in the second buckets, for the few keys that need it.
+  for (uint64_t rest = second; rest; rest &= rest - 1) {
+    const uint32_t i = static_cast<uint32_t>(std::countr_zero(rest));
+    const uint32_t tag = tag_of(hashes[i]);
+    const FlowBucket& b = buckets_[other_bucket(first_bucket(hashes[i]), tag)];
+    if (const uint32_t m = tag_matches(b, tag)) {
       candidate[i] = b.values[std::countr_zero(m)];
       rte_prefetch0(&entries_[entry_of(candidate[i])]);
     }
@@ -112,10 +128,9 @@ uint64_t FlowTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t
   uint64_t hits = 0;
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t v = candidate[i];
-    if (v == kMiss || !matches(v, *keys[i])) {
-      const uint32_t first = first_bucket(hashes[i]);
-      v = (v == kMiss && buckets_[first].overflowed == 0) ? kMiss : find(*keys[i], hashes[i]);
-    }
+    // Both buckets were searched (or the first sufficed) unless a candidate
+    // turned out to be another key with the same tag: then search fully.
+    if (v != kMiss && !matches(v, *keys[i])) v = find(*keys[i], hashes[i]);
     if (v != kMiss) {
       values[i] = v;
       hits |= 1ull << i;
@@ -125,9 +140,8 @@ uint64_t FlowTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t
 }
 
 int FlowTable::free_slot(const FlowBucket& b) {
-  for (uint32_t s = 0; s < FlowBucket::kSlots; ++s)
-    if (b.values[s] == FlowBucket::kEmpty) return static_cast<int>(s);
-  return -1;
+  const uint32_t free = tag_matches(b, 0);  // free slots hold tag 0
+  return free ? std::countr_zero(free) : -1;
 }
 
 void FlowTable::put(uint32_t bucket, int slot, uint32_t tag, uint32_t value, bool away) {

@@ -24,6 +24,8 @@
 #include <emmintrin.h>
 #endif
 
+#include <rte_prefetch.h>
+
 #include "l4lb/dataplane/flow_key.h"
 #include "l4lb/dataplane/flow_state.h"
 #include "l4lb/dataplane/nat_rewrite.h"
@@ -114,7 +116,13 @@ class FlowTable {
 
   // Fast path. Takes a free entry, or kMiss when the table is full. The
   // caller fills it, then calls insert(); or release_unused() to give it back.
-  uint32_t allocate() { return free_count_ ? free_list_[--free_count_] : kMiss; }
+  // The entry after it starts loading now: the next new flow writes it cold.
+  uint32_t allocate() {
+    if (free_count_ == 0) return kMiss;
+    const uint32_t index = free_list_[--free_count_];
+    if (free_count_) rte_prefetch0(&entries_[free_list_[free_count_ - 1]]);
+    return index;
+  }
   void release_unused(uint32_t index) {
     entries_[index].state = FlowState::kFree;
     free_list_[free_count_++] = index;
