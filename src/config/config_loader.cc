@@ -20,10 +20,13 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "l4lb/common/limits.h"
 
 namespace l4lb::config {
 
@@ -506,6 +509,11 @@ class ConfigReader {
     const std::vector<Field> items = reader_.list(field);
     for (size_t index = 0; index < items.size(); ++index) {
       const Field& item = items[index];
+      // Each VIP name takes a lifetime id (controlplane/snapshot_builder).
+      if (index == kMaxVips) {
+        reader_.fail(item, "the data plane holds at most " + std::to_string(kMaxVips) +
+                               " vips; this is vip " + std::to_string(index + 1));
+      }
       const Mapping m(reader_, item,
                       {"name", "address", "port", "protocol", "mode", "snat", "table_size", "tcp_miss", "down_policy", "max_embryonic",
                        "health", "backends"});
@@ -576,7 +584,7 @@ class ConfigReader {
     }
   }
 
-  void read_snat(const Mapping& m, VipConfig& vip) const {
+  void read_snat(const Mapping& m, VipConfig& vip) {
     const std::optional<Field> snat = m.get("snat");
     if (vip.mode == NatMode::kDnat) {
       // DNAT keeps the client's address; a snat list would be silently ignored.
@@ -588,6 +596,16 @@ class ConfigReader {
       const uint32_t address = reader_.unicast_ipv4(a);
       if (std::find(vip.snat.begin(), vip.snat.end(), address) != vip.snat.end()) {
         reader_.fail(a, "duplicate snat address " + format_ipv4(address));
+      }
+      // Each distinct address takes a lifetime slot, shared by every VIP
+      // that lists it (controlplane/snapshot_builder).
+      if (snat_addresses_.count(address) == 0) {
+        if (snat_addresses_.size() == kMaxSnatAddresses) {
+          reader_.fail(a, "the data plane holds at most " + std::to_string(kMaxSnatAddresses) +
+                              " distinct snat addresses across all vips; " + format_ipv4(address) +
+                              " would be number " + std::to_string(kMaxSnatAddresses + 1));
+        }
+        snat_addresses_.insert(address);
       }
       vip.snat.push_back(address);
     }
@@ -627,7 +645,7 @@ class ConfigReader {
     return health;
   }
 
-  void read_backends(const Field& field, VipConfig& vip) const {
+  void read_backends(const Field& field, VipConfig& vip) {
     const std::vector<Field> items = reader_.list(field);
     if (items.empty()) reader_.fail(field, "at least one backend is required");
     for (size_t index = 0; index < items.size(); ++index) {
@@ -649,6 +667,15 @@ class ConfigReader {
                                  std::to_string(other) + "], line " + std::to_string(prev.line) + ")");
         }
       }
+      // Each (vip, address:port) takes a lifetime id (controlplane/snapshot_builder):
+      // an address:port listed under two vips counts twice.
+      if (backend_count_ == kMaxBackends) {
+        reader_.fail(item, "the data plane holds at most " + std::to_string(kMaxBackends) +
+                               " backends in total across all vips (an address:port under two vips counts "
+                               "twice); this is backend " +
+                               std::to_string(backend_count_ + 1));
+      }
+      ++backend_count_;
       vip.backends.push_back(backend);
     }
   }
@@ -698,6 +725,9 @@ class ConfigReader {
   Reader reader_;
   Config config_;
   std::map<uint32_t, std::string> own_addresses_;  // address -> key of the port entry declaring it
+  // Against the data plane's id limits (common/limits.h).
+  std::set<uint32_t> snat_addresses_;  // distinct, across all vips
+  uint32_t backend_count_ = 0;         // across all vips
 };
 
 // Guard against a yaml-cpp 0.7.0 bug (Debian 12's; yaml-cpp issue #1040, fixed
