@@ -20,10 +20,13 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "l4lb/common/limits.h"
 
 namespace l4lb::config {
 
@@ -506,6 +509,11 @@ class ConfigReader {
     const std::vector<Field> items = reader_.list(field);
     for (size_t index = 0; index < items.size(); ++index) {
       const Field& item = items[index];
+      // Each VIP name takes a lifetime id (controlplane/snapshot_builder).
+      if (index == kMaxVips) {
+        reader_.fail(item, "the data plane holds at most " + std::to_string(kMaxVips) +
+                               " vips; this is vip " + std::to_string(index + 1));
+      }
       const Mapping m(reader_, item,
                       {"name", "address", "port", "protocol", "mode", "snat", "table_size", "tcp_miss", "down_policy", "max_embryonic",
                        "health", "backends"});
@@ -576,7 +584,7 @@ class ConfigReader {
     }
   }
 
-  void read_snat(const Mapping& m, VipConfig& vip) const {
+  void read_snat(const Mapping& m, VipConfig& vip) {
     const std::optional<Field> snat = m.get("snat");
     if (vip.mode == NatMode::kDnat) {
       // DNAT keeps the client's address; a snat list would be silently ignored.
@@ -588,6 +596,16 @@ class ConfigReader {
       const uint32_t address = reader_.unicast_ipv4(a);
       if (std::find(vip.snat.begin(), vip.snat.end(), address) != vip.snat.end()) {
         reader_.fail(a, "duplicate snat address " + format_ipv4(address));
+      }
+      // Each distinct address takes a lifetime slot, shared by every VIP
+      // that lists it (controlplane/snapshot_builder).
+      if (snat_addresses_.count(address) == 0) {
+        if (snat_addresses_.size() == kMaxSnatAddresses) {
+          reader_.fail(a, "the data plane holds at most " + std::to_string(kMaxSnatAddresses) +
+                              " distinct snat addresses across all vips; " + format_ipv4(address) +
+                              " would be number " + std::to_string(kMaxSnatAddresses + 1));
+        }
+        snat_addresses_.insert(address);
       }
       vip.snat.push_back(address);
     }
@@ -627,7 +645,7 @@ class ConfigReader {
     return health;
   }
 
-  void read_backends(const Field& field, VipConfig& vip) const {
+  void read_backends(const Field& field, VipConfig& vip) {
     const std::vector<Field> items = reader_.list(field);
     if (items.empty()) reader_.fail(field, "at least one backend is required");
     for (size_t index = 0; index < items.size(); ++index) {
@@ -649,6 +667,15 @@ class ConfigReader {
                                  std::to_string(other) + "], line " + std::to_string(prev.line) + ")");
         }
       }
+      // Each (vip, address:port) takes a lifetime id (controlplane/snapshot_builder):
+      // an address:port listed under two vips counts twice.
+      if (backend_count_ == kMaxBackends) {
+        reader_.fail(item, "the data plane holds at most " + std::to_string(kMaxBackends) +
+                               " backends in total across all vips (an address:port under two vips counts "
+                               "twice); this is backend " +
+                               std::to_string(backend_count_ + 1));
+      }
+      ++backend_count_;
       vip.backends.push_back(backend);
     }
   }
@@ -698,30 +725,61 @@ class ConfigReader {
   Reader reader_;
   Config config_;
   std::map<uint32_t, std::string> own_addresses_;  // address -> key of the port entry declaring it
+  // Against the data plane's id limits (common/limits.h).
+  std::set<uint32_t> snat_addresses_;  // distinct, across all vips
+  uint32_t backend_count_ = 0;         // across all vips
 };
 
 // Guard against a yaml-cpp 0.7.0 bug (Debian 12's; yaml-cpp issue #1040, fixed
 // upstream after 0.8.0 by PR #1319): a ',' outside any [ ] or { } (",",
 // "[a]\n,") makes the parser return an empty document without consuming the
 // token, forever, and YAML::LoadAll keeps every one until memory runs out
-// (found by tests/fuzz/config_fuzz). So first walk the events and stop at the
-// second document: LoadAll then only ever sees text holding at most one.
-// Returns the line of the second document's first node, or -1 if none.
-class SecondDocumentFinder : public YAML::EventHandler {
+// (found by tests/fuzz/config_fuzz). So first walk the events of up to three
+// documents; LoadAll then only ever sees text holding at most one:
+//  - two documents in a row whose first nodes sit at the same mark: the
+//    first of them consumed nothing, so the parser is stuck on a token it
+//    cannot use there (every real document consumes at least one token);
+//  - otherwise a second document is a real one ("---", or text after "...").
+// The third document is read only to tell the two apart.
+class ExtraDocumentFinder : public YAML::EventHandler {
  public:
-  int find(const std::string& text) {
+  struct Found {
+    bool stuck = false;  // the parser stopped advancing at `mark`
+    YAML::Mark mark;     // else the second document's first node
+  };
+
+  std::optional<Found> find(const std::string& text) {
     std::istringstream stream(text);
     YAML::Parser parser(stream);
-    while (documents_ < 2 && parser.HandleNextDocument(*this)) {
+    int completed = 0;
+    try {
+      while (completed < 3 && parser.HandleNextDocument(*this)) {
+        ++completed;
+        if (completed >= 2 && same(first_[completed - 1], first_[completed - 2])) {
+          return Found{true, first_[completed - 1]};
+        }
+      }
+    } catch (const YAML::Exception&) {
+      // A syntax error past a whole second document: that one was real (a
+      // stuck one would have repeated, not thrown). Report it, as before.
+      if (completed < 2) throw;
     }
-    return documents_ < 2 ? -1 : line_;
+    if (completed < 2) return std::nullopt;
+    return Found{false, first_[1]};
   }
 
  private:
-  void node(const YAML::Mark& mark) {
-    if (documents_ == 2 && line_ < 0) line_ = line_of(mark);
+  static bool same(const YAML::Mark& a, const YAML::Mark& b) {
+    return a.pos == b.pos && a.line == b.line && a.column == b.column;
   }
-  void OnDocumentStart(const YAML::Mark&) override { ++documents_; }
+  void node(const YAML::Mark& mark) {
+    if (!seen_node_ && documents_ <= static_cast<int>(first_.size())) first_[documents_ - 1] = mark;
+    seen_node_ = true;
+  }
+  void OnDocumentStart(const YAML::Mark&) override {
+    ++documents_;
+    seen_node_ = false;
+  }
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
@@ -740,16 +798,40 @@ class SecondDocumentFinder : public YAML::EventHandler {
   void OnMapEnd() override {}
 
   int documents_ = 0;
-  int line_ = -1;
+  bool seen_node_ = false;
+  std::array<YAML::Mark, 3> first_{};  // first node of documents 1..3
 };
+
+// The byte at a yaml-cpp mark of UTF-8 text ('\0' if it cannot be found).
+// Marks count lines at '\n' and columns in bytes, after a UTF-8 BOM.
+char char_at(const std::string& text, const YAML::Mark& mark) {
+  size_t pos = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
+  for (int line = 0; line < mark.line; ++line) {
+    pos = text.find('\n', pos);
+    if (pos == std::string::npos) return '\0';
+    ++pos;
+  }
+  pos += static_cast<size_t>(mark.column);
+  return pos < text.size() ? text[pos] : '\0';
+}
+
+// Why the parser is stuck at `mark`: in yaml-cpp 0.7 only a ',' gets there,
+// but say so only when that is what the text holds.
+std::string stuck_message(const std::string& text, const YAML::Mark& mark) {
+  if (char_at(text, mark) == ',')
+    return "YAML syntax error: unexpected ',' outside a flow collection ([ ] or { })";
+  return "YAML syntax error: the parser cannot read past this point";
+}
 
 }  // namespace
 
 Config parse_config(const std::string& yaml_text, const std::string& source_name) {
   const std::string document_key(kDocumentKey);
   try {
-    if (const int line = SecondDocumentFinder().find(yaml_text); line >= 0) {
-      throw ConfigError(source_name, document_key, line, "more than one YAML document; expected exactly one");
+    if (const auto extra = ExtraDocumentFinder().find(yaml_text)) {
+      throw ConfigError(source_name, document_key, line_of(extra->mark),
+                        extra->stuck ? stuck_message(yaml_text, extra->mark)
+                                     : "more than one YAML document; expected exactly one");
     }
     const std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
     if (documents.empty() || documents[0].IsNull()) {

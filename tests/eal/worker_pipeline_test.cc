@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../common/packet_builder.h"
+#include "forwarding_config.h"
 #include "l4lb/controlplane/snapshot_builder.h"
 #include "l4lb/dataplane/packet_parser.h"
 #include "l4lb/dataplane/worker.h"
@@ -24,7 +25,10 @@
 using namespace l4lb;
 using namespace l4lb::dataplane;
 using test::build_packet;
+using test::host_ip;
 using test::ip;
+using test::make_config;
+using test::neighbours;
 using test::PacketSpec;
 using test::port;
 
@@ -34,39 +38,6 @@ constexpr uint64_t kHz = 1'000'000;  // fake TSC: one tick per microsecond
 constexpr uint64_t kSecond = kHz;
 
 rte_mempool* g_pool;
-
-uint32_t host_ip(const char* s) { return ntohl(ip(s)); }
-
-config::Config make_config(config::TcpMissPolicy miss = config::TcpMissPolicy::kForward) {
-  config::Config c;
-  c.dataplane.flows_per_worker = 1024;
-  config::PortConfig p;
-  p.name = "ring";
-  p.addresses = {{host_ip("10.99.0.1"), 24}};
-  c.ports.push_back(p);
-  config::VipConfig web;
-  web.name = "web";
-  web.address = host_ip("10.99.0.100");
-  web.port = 8080;
-  web.snat = {host_ip("10.99.0.1")};
-  web.table_size = 251;
-  web.tcp_miss = miss;
-  for (const char* b : {"10.99.0.21", "10.99.0.22", "10.99.0.23"}) web.backends.push_back({host_ip(b), 80, 1, 0});
-  c.vips.push_back(web);
-  config::VipConfig dns = web;
-  dns.name = "dns";
-  dns.port = 53;
-  dns.protocol = config::Protocol::kUdp;
-  c.vips.push_back(dns);
-  c.timeouts = {5, 100, 10, 30};
-  return c;
-}
-
-controlplane::NeighbourMap neighbours() {
-  controlplane::NeighbourMap n;
-  for (uint8_t i : {21, 22, 23}) n[host_ip(("10.99.0." + std::to_string(i)).c_str())] = {{0x02, 0, 0, 0, 0, i}};
-  return n;
-}
 
 class Pipeline : public ::testing::Test {
  protected:

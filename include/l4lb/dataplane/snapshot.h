@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "l4lb/common/limits.h"
 #include "l4lb/dataplane/flow_state.h"
 #include "l4lb/dataplane/lookup_table.h"
 #include "l4lb/dataplane/nat_rewrite.h"
@@ -20,12 +21,13 @@ enum class NatMode : uint8_t { kFnat, kDnat };
 
 inline constexpr uint16_t kNoBackendSlot = 0xFFFF;
 // SNAT addresses get a stable slot for the life of the process, so a worker's
-// port pools survive reloads (see controlplane/snapshot_builder).
-inline constexpr uint32_t kMaxSnatAddresses = 64;
-// VIPs and backends also get ids that stay the same across snapshots, so
-// per-worker counters and flows refer to them by id (never reused).
-inline constexpr uint32_t kMaxVips = 1024;
-inline constexpr uint32_t kMaxBackends = 16384;
+// port pools survive reloads (see controlplane/snapshot_builder). VIPs and
+// backends also get ids that stay the same across snapshots, so per-worker
+// counters and flows refer to them by id (never reused). The limits live in
+// common/limits.h so the config loader (no DPDK) enforces the same numbers.
+using l4lb::kMaxBackends;
+using l4lb::kMaxSnatAddresses;
+using l4lb::kMaxVips;
 
 struct SnapshotBackend {
   uint32_t ip = 0;    // wire order

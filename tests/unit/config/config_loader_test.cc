@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "../../common/limit_configs.h"
+#include "l4lb/common/limits.h"
+
 namespace l4lb::config {
 namespace {
 
@@ -177,10 +180,54 @@ metrics: {listen: 0.0.0.0:9100}
 }
 
 // yaml-cpp 0.7 loops forever, growing, on a ',' outside any flow collection
-// (found by tests/fuzz/config_fuzz): the loader must answer with an error.
+// (found by tests/fuzz/config_fuzz): the loader must answer with an error
+// that names the ',' and its line. (After a block mapping yaml-cpp itself
+// reports the ','.)
 TEST(ConfigLoader, StrayCommaIsAnErrorNotAHang) {
-  for (const std::string& text : {std::string(","), std::string("[a]\n,"), kPorts + ",\n"}) {
-    EXPECT_THROW(parse_config(text), ConfigError) << text;
+  const std::string stray = "YAML syntax error: unexpected ',' outside a flow collection ([ ] or { })";
+  const struct {
+    std::string text;
+    int line;
+    std::string message;
+  } cases[] = {
+      {",", 1, stray},
+      {"[a]\n,", 2, stray},
+      {"  &x ,\n", 1, stray},
+      {"# comment\n{a: 1}, \n", 2, stray},
+      {"[a]\n---\n,\n", 3, stray},                            // a second document, but the ',' is the error
+      {"\xEF\xBB\xBFports: []\r\n---\r\n  ,\r\n", 3, stray},  // UTF-8 BOM, CRLF
+      {kPorts + ",\n", 3, "YAML syntax error: end of map not found"},
+  };
+  for (const auto& c : cases) {
+    const ConfigError e = expect_error(c.text);
+    EXPECT_EQ(e.key(), "(document)") << c.text;
+    EXPECT_EQ(e.line(), c.line) << c.text;
+    EXPECT_EQ(e.message(), c.message) << c.text;
+  }
+}
+
+// The guard against that loop must not take a real second document for a
+// stray ',' or the other way round: same shapes, different errors.
+TEST(ConfigLoader, SecondDocumentAndStrayCommaAreToldApart) {
+  const std::string two = "more than one YAML document; expected exactly one";
+  const std::string stray = "YAML syntax error: unexpected ',' outside a flow collection ([ ] or { })";
+  const struct {
+    std::string text;
+    int line;
+    std::string message;
+  } cases[] = {
+      {"[a]\n---\n[b]\n", 3, two},
+      {"[a]\n,\n", 2, stray},
+      {kPorts + "---\n" + kPorts, 4, two},
+      {kPorts + "...\n" + kPorts, 4, two},   // text after "..." is a new document
+      {"[a]\n--- [b, c]\n", 2, two},         // a ',' inside a flow collection is not stray
+      {"[a]\n---\n[b]\n---\n[c\n", 3, two},  // a broken third document: still the second is reported
+      {"{a: 1},\n", 1, stray},
+  };
+  for (const auto& c : cases) {
+    const ConfigError e = expect_error(c.text);
+    EXPECT_EQ(e.line(), c.line) << c.text;
+    EXPECT_EQ(e.message(), c.message) << c.text;
   }
 }
 
@@ -716,6 +763,54 @@ const ErrorCase kOtherCases[] = {
 };
 INSTANTIATE_TEST_SUITE_P(Other, ConfigErrorTest, testing::ValuesIn(kOtherCases),
                          case_name);
+
+// ---------------------------------------------------------------------------
+// The data plane's lifetime id limits (common/limits.h): exactly at the limit
+// is accepted; one more is refused at the entry that passes it, with its key
+// and line. tests/unit/controlplane/snapshot_limits_test.cc checks that the
+// snapshot builder counts the same way.
+
+void expect_limit_error(const test::LimitDoc& doc, const std::string& message_part) {
+  const ConfigError e = expect_error(doc.yaml);
+  EXPECT_EQ(e.key(), doc.last_key) << e.what();
+  EXPECT_EQ(e.line(), doc.last_line) << e.what();
+  EXPECT_NE(e.message().find(message_part), std::string::npos) << e.what();
+  EXPECT_EQ(std::string(e.what()),
+            "test.yaml:" + std::to_string(doc.last_line) + ": " + doc.last_key + ": " + e.message());
+}
+
+TEST(ConfigLimits, AtMost1024Vips) {
+  ASSERT_EQ(kMaxVips, 1024u);
+  EXPECT_EQ(parse_config(test::vips_doc(kMaxVips).yaml).vips.size(), kMaxVips);
+  const test::LimitDoc over = test::vips_doc(kMaxVips + 1);
+  EXPECT_EQ(over.last_key, "vips[1024]");
+  EXPECT_EQ(over.last_line, 1028);
+  expect_limit_error(over, "the data plane holds at most 1024 vips; this is vip 1025");
+}
+
+// Backend ids are per (vip, address:port): the same 8192 address:ports under
+// two vips are 16384 backends.
+TEST(ConfigLimits, AtMost16384BackendsAcrossVips) {
+  ASSERT_EQ(kMaxBackends, 16384u);
+  const Config c = parse_config(test::backends_doc(kMaxBackends).yaml);
+  ASSERT_EQ(c.vips.size(), 2u);
+  EXPECT_EQ(c.vips[0].backends.size() + c.vips[1].backends.size(), kMaxBackends);
+  const test::LimitDoc over = test::backends_doc(kMaxBackends + 1);
+  EXPECT_EQ(over.last_key, "vips[1].backends[8192]");
+  expect_limit_error(over, "at most 16384 backends in total across all vips");
+}
+
+// SNAT slots are per distinct address: an address two vips share is one.
+TEST(ConfigLimits, AtMost64DistinctSnatAddressesAcrossVips) {
+  ASSERT_EQ(kMaxSnatAddresses, 64u);
+  const Config c = parse_config(test::snat_doc(kMaxSnatAddresses).yaml);
+  ASSERT_EQ(c.vips.size(), 2u);
+  EXPECT_EQ(c.vips[0].snat.size() + c.vips[1].snat.size(), kMaxSnatAddresses + 20);
+  const test::LimitDoc over = test::snat_doc(kMaxSnatAddresses + 1);
+  EXPECT_EQ(over.last_key, "vips[1].snat[44]");
+  expect_limit_error(over,
+                     "at most 64 distinct snat addresses across all vips; 10.3.0.65 would be number 65");
+}
 
 // ---------------------------------------------------------------------------
 // Address helpers.
