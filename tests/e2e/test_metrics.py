@@ -12,8 +12,10 @@
     increased (the latter by at least the 60 new connections), the flows of
     every backend add up to the VIP's, l4lb_backend_up is 1 for each
     (healthy) backend, and a valid reload counts in
-    l4lb_config_reloads_total{result="applied"}.
+    l4lb_config_reloads_total{result="applied"};
+  - `l4lbctl stats` shows the port's rx_nombuf and the mbufs in use.
 Prints the first 30 l4lb_ samples."""
+import json
 import re
 import sys
 from pathlib import Path
@@ -162,6 +164,18 @@ def body(lab):
         problems.append(f"l4lb_backend_up not 1 for every healthy backend: {ups}")
     if applied != 1:
         problems.append(f"l4lb_config_reloads_total{{result=\"applied\"}} rose by {applied:.0f} after one reload")
+
+    # The same accounting through l4lbctl: the port's rx_nombuf and the pool.
+    port = json.loads(lab.ctl("stats", "--json").stdout).get("port", {})
+    e2e.log(f"l4lbctl stats --json port: {port}")
+    missing = [k for k in ("port_rx_nombuf", "mbufs_in_use", "mbufs_total") if k not in port]
+    if missing:
+        problems.append(f"l4lbctl stats --json has no port {missing}")
+    elif not 0 < port["mbufs_in_use"] <= port["mbufs_total"]:
+        problems.append(f"l4lbctl stats: mbufs in use {port['mbufs_in_use']} of {port['mbufs_total']}")
+    text = lab.ctl("stats").stdout
+    if "rx_nombuf" not in text:
+        problems.append("l4lbctl stats (text) does not show the port's rx_nombuf")
     lab.finish(problems)
 
 
