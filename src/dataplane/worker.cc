@@ -8,6 +8,7 @@
 #include <rte_ring.h>
 
 #include <algorithm>
+#include <bit>
 
 #include "l4lb/dataplane/flow_key.h"
 #include "l4lb/dataplane/nat_rewrite.h"
@@ -54,6 +55,7 @@ Worker::Worker(const WorkerSetup& setup, const Snapshot* initial)
     throw std::invalid_argument("worker " + std::to_string(setup.index) + " of " + std::to_string(setup.worker_count));
   embryonic_by_vip_ = std::make_unique<uint32_t[]>(kMaxVips);
   aging_sweep_tsc_ = std::max<uint64_t>(1, static_cast<uint64_t>(kAgingSweepSeconds * static_cast<double>(rte_get_tsc_hz())));
+  aging_step_tsc_ = aging_sweep_tsc_ * std::min<uint64_t>(kAgingStep, setup.flow_capacity) / std::max<uint64_t>(1, setup.flow_capacity);
   acked_generation_.store(initial->generation, std::memory_order_release);
   counters_.snapshot_generation.add(initial->generation);
 }
@@ -217,6 +219,8 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
     uint32_t values[kBurstSize];
     // Hit entries come back in cache: the lookup confirmed each against it.
     const uint64_t hits = flows_.lookup_bulk(key_ptrs, key_count, values);
+    if (const uint64_t misses = ~hits & ((key_count == 64 ? 0 : (1ull << key_count)) - 1))
+      prefetch_reverse_buckets(misses, keys, vip_of);
     created_in_burst_ = removed_in_burst_ = 0;
     for (uint16_t k = 0; k < key_count; ++k) {
       rte_mbuf* m = pkts[packet_of[k]];
@@ -236,6 +240,43 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
     }
   }
   flush();
+}
+
+void Worker::prefetch_reverse_buckets(uint64_t misses, const FlowKey* keys, const uint32_t* vip_of) {
+  // A new flow's insert writes two buckets: its forward key's, warm from the
+  // lookup, and its reverse key's, cold. Predict each reverse key now (the
+  // Maglev pick, and for FNAT the port the SNAT FIFO will hand out next) and
+  // start the loads, so the burst's inserts overlap them. Only a hint: a
+  // wrong guess costs a wasted load, never a wrong flow.
+  const Snapshot& snap = *snapshot_;
+  uint16_t taken[kMaxSnatAddresses];
+  bool counting = false;
+  for (; misses; misses &= misses - 1) {
+    const uint32_t k = static_cast<uint32_t>(std::countr_zero(misses));
+    if (vip_of[k] == LookupTable::kNotFound) continue;
+    const SnapshotVip& vip = snap.vips[vip_of[k]];
+    const std::vector<uint16_t>& table = *vip.maglev;
+    if (table.empty()) continue;
+    const FlowKey& key = keys[k];
+    const uint64_t hash = maglev_flow_hash(key.src_ip, key.src_port, key.dst_ip, key.dst_port, key.proto);
+    const uint16_t b = table[hash % table.size()];
+    if (b == kNoBackendSlot) continue;
+    const SnapshotBackend& backend = vip.backends[b];
+    if (vip.mode == NatMode::kDnat) {
+      flows_.prefetch(make_flow_key(backend.ip, key.src_ip, backend.port, key.src_port, key.proto));
+      continue;
+    }
+    if (vip.snat_slots.empty()) continue;
+    if (!counting) {
+      std::fill(std::begin(taken), std::end(taken), uint16_t{0});
+      counting = true;
+    }
+    const uint8_t slot = vip.snat_slots[(hash >> 32) % vip.snat_slots.size()];
+    uint16_t port;
+    if (snat_.peek(slot, taken[slot]++, port))
+      flows_.prefetch(make_flow_key(backend.ip, snap.snat_addresses[slot], backend.port, rte_cpu_to_be_16(port),
+                                    key.proto));
+  }
 }
 
 void Worker::handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint64_t now) {
@@ -373,10 +414,10 @@ uint32_t Worker::aging_due(uint64_t now) {
     aging_last_tsc_ = now;
     return 0;
   }
+  const uint64_t elapsed = now - aging_last_tsc_;
+  if (elapsed < aging_step_tsc_) return 0;  // the common case: no division per poll
   const uint64_t capacity = flows_.capacity();
-  const uint64_t elapsed = std::min(now - aging_last_tsc_, aging_sweep_tsc_);
-  const uint64_t due = elapsed * capacity / aging_sweep_tsc_;
-  if (due < kAgingStep && due < capacity) return 0;
+  const uint64_t due = std::min(elapsed, aging_sweep_tsc_) * capacity / aging_sweep_tsc_;
   aging_last_tsc_ = now;
   return static_cast<uint32_t>(due);
 }

@@ -113,6 +113,8 @@ class FlowTable {
   // stage rather than per key. Hit entries are in cache on return.
   uint64_t lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* values) const;
   uint32_t lookup(const FlowKey& key) const { return find(key, hash(key)); }
+  // Starts loading the bucket an insert of `key` will write.
+  void prefetch(const FlowKey& key) const { rte_prefetch0(&buckets_[first_bucket(hash(key))]); }
 
   // Fast path. Takes a free entry, or kMiss when the table is full. The
   // caller fills it, then calls insert(); or release_unused() to give it back.

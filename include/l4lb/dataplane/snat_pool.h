@@ -22,13 +22,20 @@ class SnatPortFifo {
   bool take(uint16_t& port_host_order) {
     if (count_ == 0) return false;
     port_host_order = ports_[head_];
-    head_ = (head_ + 1) % capacity_;
+    if (++head_ == capacity_) head_ = 0;  // no division on the fast path
     --count_;
     return true;
   }
   void give_back(uint16_t port_host_order) {
-    ports_[(head_ + count_) % capacity_] = port_host_order;
+    ports_[wrap(head_ + count_)] = port_host_order;
     ++count_;
+  }
+  // Fast path: the port the n-th take() from now would return, if any. A
+  // hint for prefetching; takes nothing.
+  bool peek(uint32_t n, uint16_t& port_host_order) const {
+    if (n >= count_) return false;
+    port_host_order = ports_[wrap(head_ + n)];
+    return true;
   }
   uint32_t free_count() const { return count_; }
   uint32_t capacity() const { return capacity_; }
@@ -39,6 +46,8 @@ class SnatPortFifo {
   }
 
  private:
+  uint32_t wrap(uint32_t i) const { return i >= capacity_ ? i - capacity_ : i; }  // i < 2 * capacity_
+
   std::unique_ptr<uint16_t[]> ports_;
   uint32_t capacity_ = 0;
   uint32_t head_ = 0;
@@ -52,6 +61,7 @@ class SnatPool {
   SnatPool(const SnatPartition& partition, uint32_t worker_index);
 
   bool take(uint8_t slot, uint16_t& port) { return fifos_[slot].take(port); }
+  bool peek(uint8_t slot, uint32_t n, uint16_t& port) const { return fifos_[slot].peek(n, port); }
   void give_back(uint8_t slot, uint16_t port) { fifos_[slot].give_back(port); }
   uint32_t free_count(uint8_t slot) const { return fifos_[slot].free_count(); }
   const SnatPortFifo& fifo(uint8_t slot) const { return fifos_[slot]; }

@@ -100,6 +100,7 @@ class Worker {
   unsigned receive_handoffs(uint64_t now);
   void hand_off(rte_mbuf* m, uint32_t owner) { handoff_[owner][handoff_count_[owner]++] = m; }
   void handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint64_t now);
+  void prefetch_reverse_buckets(uint64_t misses, const FlowKey* keys, const uint32_t* vip_of);
   void handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index, uint64_t now);
   void reset_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t index, bool reverse);
   // Every state change goes through here, so the embryonic (syn_sent)
@@ -120,6 +121,7 @@ class Worker {
   uint32_t aging_cursor_ = 0;
   uint64_t aging_last_tsc_ = 0;
   uint64_t aging_sweep_tsc_ = 0;  // one pass over the whole table takes this long
+  uint64_t aging_step_tsc_ = 0;   // the time kAgingStep entries are due in
   // Table changes made by the burst being handled (see process_burst).
   uint32_t created_in_burst_ = 0;
   uint32_t removed_in_burst_ = 0;
