@@ -38,6 +38,14 @@ inline uint32_t csum_partial(const void* data, size_t len, uint32_t sum = 0) {
   return (sum & 0xFFFF) + (sum >> 16);
 }
 
+// Folds a 64-bit accumulator of 16- or 32-bit words into 16 bits: the
+// ones'-complement sum may be taken over wider words (RFC 1071 §2(C)).
+inline uint16_t csum_fold64(uint64_t sum) {
+  sum = (sum & 0xFFFFFFFF) + (sum >> 32);
+  sum = (sum & 0xFFFFFFFF) + (sum >> 32);
+  return csum_fold(static_cast<uint32_t>(sum));
+}
+
 // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for one 16-bit field change.
 inline uint16_t csum_update16(uint16_t check, uint16_t old_word, uint16_t new_word) {
   uint32_t sum = static_cast<uint16_t>(~check);
