@@ -4,6 +4,8 @@
 // lookup touches one or two cache lines and never allocates.
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <vector>
 
@@ -22,6 +24,7 @@ class LookupTable {
     while (capacity < expected * 2) capacity <<= 1;
     slots_.assign(capacity, Slot{kEmptyKey, 0});
     mask_ = capacity - 1;
+    shift_ = shift_for(capacity);
     size_ = 0;
   }
 
@@ -48,6 +51,18 @@ class LookupTable {
 
   size_t size() const { return size_; }
 
+  // Slow path (tests, diagnostics): the most slots any present key's lookup
+  // examines, 1 when no key collides.
+  size_t longest_probe() const {
+    size_t longest = 0;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].key == kEmptyKey) continue;
+      const size_t home = index_of(slots_[i].key);
+      longest = std::max(longest, ((i - home) & mask_) + 1);
+    }
+    return longest;
+  }
+
  private:
   struct Slot {
     uint64_t key;
@@ -55,14 +70,19 @@ class LookupTable {
   };
 
   size_t index_of(uint64_t key) const {
-    // Fibonacci hashing: multiply by 2^64/phi and keep the high bits.
-    return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 40) & mask_;
+    // Fibonacci hashing: multiply by 2^64/phi and keep the top log2(size)
+    // bits, the only ones every key bit reaches. (A fixed middle slice
+    // ignored the key's top byte: the last octet of a wire-order address,
+    // so every backend of a /24 landed on one probe chain.)
+    return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);
   }
+  static unsigned shift_for(size_t capacity) { return 64 - static_cast<unsigned>(std::countr_zero(capacity)); }
 
   void grow() {
     std::vector<Slot> old = std::move(slots_);
     slots_.assign(old.size() * 2, Slot{kEmptyKey, 0});
     mask_ = slots_.size() - 1;
+    shift_ = shift_for(slots_.size());
     size_ = 0;
     for (const Slot& s : old)
       if (s.key != kEmptyKey) insert(s.key, s.value);
@@ -70,6 +90,7 @@ class LookupTable {
 
   std::vector<Slot> slots_;
   size_t mask_ = 0;
+  unsigned shift_ = 64;
   size_t size_ = 0;
 };
 

@@ -174,6 +174,21 @@ TEST(NatRewrite, UdpWithoutChecksumStaysWithout) {
   EXPECT_TRUE(test::checksums_valid(f.data(), f.size()));
 }
 
+TEST(LookupTable, AddressesOfOneSubnetDoNotShareAProbeChain) {
+  // Wire-order addresses of a /24 differ only in their top byte as loaded
+  // on a little-endian host: the hash must still spread them.
+  LookupTable services, addresses;
+  for (uint32_t host = 1; host <= 64; ++host) {
+    const uint32_t wire = ip("10.99.1.0") | (host << 24);
+    ASSERT_TRUE(services.insert(service_key(wire, port(8080), kProtoTcp), host));
+    ASSERT_TRUE(addresses.insert(address_key(wire), host));
+  }
+  EXPECT_LE(services.longest_probe(), 8u);
+  EXPECT_LE(addresses.longest_probe(), 8u);
+  for (uint32_t host = 1; host <= 64; ++host)
+    EXPECT_EQ(services.find(service_key(ip("10.99.1.0") | (host << 24), port(8080), kProtoTcp)), host);
+}
+
 TEST(LookupTable, FindsWhatWasInsertedAndNothingElse) {
   LookupTable t;
   for (uint32_t i = 0; i < 1000; ++i) ASSERT_TRUE(t.insert(service_key(i * 7919, static_cast<uint16_t>(i), 6), i));
