@@ -33,9 +33,13 @@ def main(src, out):
                 ax.annotate("dnat", (r["flows"], r["mpps"]), textcoords="offset points",
                             xytext=(6, (8, -12, -12)[k]), fontsize=8)
     base = [r for r in rows if r["scenario"] == "baseline"]
+    runs = meta.get("baseline_runs_mpps") or [r["mpps"] for r in base]
     if base:
         ax.axhline(base[0]["mpps"], linestyle="--", color="grey",
-                   label=f"baseline: testpmd macswap ({base[0]['mpps']:.2f} Mpps)")
+                   label=f"baseline: testpmd macswap, median of {len(runs)} runs ({base[0]['mpps']:.2f} Mpps)")
+    if len(runs) > 1:
+        ax.axhspan(min(runs), max(runs), color="grey", alpha=0.12,
+                   label=f"baseline range {min(runs):.2f}-{max(runs):.2f} (each case's ratio uses the run before it)")
     ax.set_xscale("log")
     ax.set_xlabel("concurrent flows")
     ax.set_ylabel("Mpps through the DUT (both directions, 1 worker)")
