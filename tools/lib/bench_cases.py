@@ -137,7 +137,17 @@ class Case:
         return "\n".join(lines) + "\n"
 
 
-def plan(scenarios, flow_counts, new_budget, nat):
+def plan(scenarios, flow_counts, new_budget, nat, repeat=1):
+    """`repeat` rounds of plan_round(): round-robin, so slow drift of the
+    machine spreads over every case instead of landing on one."""
+    rounds = [plan_round(scenarios, flow_counts, new_budget, nat) for _ in range(max(1, repeat))]
+    for r, cases in enumerate(rounds):
+        for c in cases:
+            c.round = r
+    return [c for cases in rounds for c in cases]
+
+
+def plan_round(scenarios, flow_counts, new_budget, nat):
     """Cases in run order: scenario x flows, each right after a baseline run
     of its own. The speed of a shared VM drifts (testpmd alone has measured
     12.6 and 22.4 Mpps minutes apart), so a ratio is only fair against a

@@ -18,7 +18,9 @@ DEFINITIONS = {
     "ratio": "mpps / base_mpps, where base_mpps is a baseline run made just before this case (dpdk-testpmd "
              "macswap on the same memif link, same generator, same lcore placement, same frame size and rate "
              "limit). Every case gets its own, because a shared VM's speed drifts within minutes; the "
-             "baseline row shows the median of those runs, and meta.baseline_runs_mpps lists them all",
+             "baseline row shows the median of those runs, and meta.baseline_runs_mpps lists them all. "
+             "With --repeat N each case runs N times round-robin; its row is the run with the median ratio, "
+             "range is the lowest and highest ratio of its runs",
     "latency": "from the TSC stamp the generator wrote when building a packet to its return to a client "
                "address, TSC at receive minus stamp: established/new = client->DUT->backend(generator "
                "answers)->DUT->client, two DUT passes; reverse = backend->DUT->client, one pass; "
@@ -32,7 +34,8 @@ DEFINITIONS = {
               "rate the DUT is kept busy without overflowing the memif rings",
 }
 
-CSV_COLUMNS = ["scenario", "nat", "flows", "status", "mpps", "ratio", "base_mpps", "seconds", "tx_mpps", "forwarded_mpps",
+CSV_COLUMNS = ["scenario", "nat", "flows", "status", "mpps", "ratio", "base_mpps", "runs", "ratio_min",
+               "ratio_max", "seconds", "tx_mpps", "forwarded_mpps",
                "returned_mpps", "p50_ns", "p99_ns", "p999_ns", "sent", "lost", "loss_ratio",
                "warmup_opened", "l4lbd_drops", "reason"]
 
@@ -44,17 +47,23 @@ def fmt_flows(n):
     return str(n)
 
 
+def ratio_range(r):
+    if r.get("runs", 1) < 2 or r["scenario"] == "baseline":
+        return "-"
+    return f"{r['ratio_min']:.2f}-{r['ratio_max']:.2f}"
+
+
 def table(rows):
-    head = (f"{'scenario':<12} {'nat':<5} {'flows':>6} {'Mpps':>8} {'ratio':>6} {'base':>7} {'secs':>5} {'tx Mpps':>8} "
+    head = (f"{'scenario':<12} {'nat':<5} {'flows':>6} {'Mpps':>8} {'ratio':>6} {'range':>11} {'base':>7} {'secs':>5} {'tx Mpps':>8} "
             f"{'p50 us':>8} {'p99 us':>8} {'loss':>10}  status")
     out = [head, "-" * len(head)]
     for r in rows:
         if "mpps" not in r:
-            out.append(f"{r['scenario']:<12} {r['nat']:<5} {fmt_flows(r['flows']):>6} {'-':>8} {'-':>6} {'-':>7} {'-':>5} "
+            out.append(f"{r['scenario']:<12} {r['nat']:<5} {fmt_flows(r['flows']):>6} {'-':>8} {'-':>6} {'-':>11} {'-':>7} {'-':>5} "
                        f"{'-':>8} {'-':>8} {'-':>8} {'-':>10}  {r['status']}: {r['reason']}")
             continue
         out.append(f"{r['scenario']:<12} {r['nat']:<5} {fmt_flows(r['flows']):>6} {r['mpps']:>8.3f} "
-                   f"{r['ratio']:>6.3f} {r.get('base_mpps', 0):>7.2f} {r['seconds']:>5.1f} {r['tx_mpps']:>8.3f} {r['p50_ns'] / 1000:>8.1f} "
+                   f"{r['ratio']:>6.3f} {ratio_range(r):>11} {r.get('base_mpps', 0):>7.2f} {r['seconds']:>5.1f} {r['tx_mpps']:>8.3f} {r['p50_ns'] / 1000:>8.1f} "
                    f"{r['p99_ns'] / 1000:>8.1f} "
                    f"{r['loss_ratio']:>10.2e}  {r['status']}" + (f" ({r['reason']})" if r.get("reason") else ""))
     return "\n".join(out)
