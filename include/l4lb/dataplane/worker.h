@@ -23,7 +23,7 @@ struct rte_ring;
 
 namespace l4lb::dataplane {
 
-inline constexpr uint16_t kBurstSize = 32;
+inline constexpr uint16_t kBurstSize = 64;
 
 struct WorkerSetup {
   uint32_t index = 0;        // 0-based worker index
