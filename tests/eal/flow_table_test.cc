@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "l4lb/dataplane/flow_table.h"
+#include "test_eal.h"
 
 namespace l4lb::dataplane {
 namespace {
@@ -153,12 +154,7 @@ TEST(FlowTable, MemoryPerFlowWithinBudget) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  const char* eal_args[] = {"flow_table_test", "--no-huge", "--no-pci", "-m", "512", "--no-shconf",
-                            "--log-level", "lib.eal:warning", "-l", "0"};
-  if (rte_eal_init(static_cast<int>(std::size(eal_args)), const_cast<char**>(eal_args)) < 0) {
-    std::fprintf(stderr, "FAIL: cannot start the EAL\n");
-    return 1;
-  }
+  if (!l4lb::test::start_test_eal("flow_table_test", "512", "0")) return 1;
   const int rc = RUN_ALL_TESTS();
   rte_eal_cleanup();
   return rc;

@@ -59,6 +59,7 @@
 #include "l4lb/dataplane/packet_parser.h"
 #include "l4lb/dataplane/worker.h"
 #include "l4lb/dpdk/port.h"
+#include "test_eal.h"
 
 using namespace l4lb;
 using namespace std::chrono_literals;
@@ -395,12 +396,7 @@ TEST_F(MbufExhaustion, RxStallsCountsAndRecovers) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  const char* eal_args[] = {"mbuf_exhaustion_test", "--no-huge",   "--no-pci",        "-m", "256",
-                            "--no-shconf",          "--log-level", "lib.eal:warning", "-l", "0,1"};
-  if (rte_eal_init(static_cast<int>(std::size(eal_args)), const_cast<char**>(eal_args)) < 0) {
-    std::fprintf(stderr, "FAIL: cannot start the EAL\n");
-    return 1;  // an EAL test that cannot start fails; it never skips
-  }
+  if (!l4lb::test::start_test_eal("mbuf_exhaustion_test", "256", "0,1")) return 1;
   // No per-lcore cache: see the top of the file.
   g_pool = rte_pktmbuf_pool_create("mbx_mbufs", kPoolSize, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
   if (!g_pool) {

@@ -10,6 +10,7 @@
 
 #include "l4lb/controlplane/snapshot_builder.h"
 #include "l4lb/controlplane/snapshot_publisher.h"
+#include "test_eal.h"
 
 using namespace l4lb;
 
@@ -178,12 +179,7 @@ TEST_F(Handoff, FullRingDefersAndNewestWins) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  const char* eal_args[] = {"snapshot_handoff_test", "--no-huge", "--no-pci", "-m", "128", "--no-shconf",
-                            "--log-level", "lib.eal:warning", "-l", "0"};
-  if (rte_eal_init(static_cast<int>(std::size(eal_args)), const_cast<char**>(eal_args)) < 0) {
-    std::fprintf(stderr, "FAIL: cannot start the EAL\n");
-    return 1;
-  }
+  if (!l4lb::test::start_test_eal("snapshot_handoff_test", "128", "0")) return 1;
   const int rc = RUN_ALL_TESTS();
   rte_eal_cleanup();
   return rc;

@@ -21,6 +21,7 @@
 #include "l4lb/dataplane/packet_parser.h"
 #include "l4lb/dataplane/worker.h"
 #include "l4lb/dpdk/port.h"
+#include "test_eal.h"
 
 using namespace l4lb;
 using namespace l4lb::dataplane;
@@ -787,12 +788,7 @@ TEST_F(TwoWorkers, DnatFlowLivesOnTheClientHashOwnerInBothDirections) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  const char* eal_args[] = {"worker_pipeline_test", "--no-huge", "--no-pci", "-m", "512", "--no-shconf",
-                            "--log-level", "lib.eal:warning", "-l", "0"};
-  if (rte_eal_init(static_cast<int>(std::size(eal_args)), const_cast<char**>(eal_args)) < 0) {
-    std::fprintf(stderr, "FAIL: cannot start the EAL\n");
-    return 1;  // an EAL test that cannot start fails; it never skips
-  }
+  if (!l4lb::test::start_test_eal("worker_pipeline_test", "512", "0")) return 1;
   g_pool = rte_pktmbuf_pool_create("test_mbufs", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
   if (!g_pool) {
     std::fprintf(stderr, "FAIL: cannot create mbuf pool\n");
