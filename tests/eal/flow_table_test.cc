@@ -142,6 +142,36 @@ TEST(FlowTable, BulkLookupAgreesWithSingle) {
   }
 }
 
+TEST(FlowTable, SameTagSameBucketIsConfirmedAgainstTheEntry) {
+  // Two keys whose 32 tag bits and first bucket agree: the index alone
+  // cannot tell them apart, the entry must. Found by search over a table of
+  // two buckets (the tag is the hash's high half with its low bit set).
+  Model m(2, 77);
+  ASSERT_EQ(m.table.bucket_count(), 2u);
+  auto tag = [&](uint32_t i) { return static_cast<uint32_t>(m.table.hash_of(forward_key(flow(i))) >> 32) | 1; };
+  auto bucket = [&](uint32_t i) { return static_cast<uint32_t>(m.table.hash_of(forward_key(flow(i)))) >> 31; };
+  std::map<uint64_t, uint32_t> seen;
+  uint32_t a = 0, b = 0;
+  for (uint32_t i = 0; i < 2000000 && !b; ++i) {
+    auto [it, fresh] = seen.emplace((uint64_t{tag(i)} << 1) | bucket(i), i);
+    if (!fresh) a = it->second, b = i;
+  }
+  ASSERT_NE(b, 0u) << "no colliding pair found";
+  const FlowKey ka = forward_key(flow(a)), kb = forward_key(flow(b));
+  ASSERT_TRUE(m.add(a));
+  EXPECT_EQ(m.table.lookup(kb), FlowTable::kMiss);
+  const FlowKey* both[] = {&kb, &ka};
+  uint32_t values[2];
+  EXPECT_EQ(m.table.lookup_bulk(both, 2, values), 0b10u);
+  ASSERT_TRUE(m.add(b));
+  EXPECT_EQ(m.table.lookup_bulk(both, 2, values), 0b11u);
+  EXPECT_EQ(values[0], m.live.at(b) << 1);
+  EXPECT_EQ(values[1], m.live.at(a) << 1);
+  m.drop(a);
+  EXPECT_EQ(m.table.lookup_bulk(both, 2, values), 0b01u);
+  EXPECT_EQ(values[0], m.live.at(b) << 1);
+}
+
 TEST(FlowTable, MemoryPerFlowWithinBudget) {
   FlowTable t("mem", 1u << 20, SOCKET_ID_ANY, 1);
   const double per_flow = static_cast<double>(t.memory_bytes()) / t.capacity();

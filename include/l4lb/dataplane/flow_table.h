@@ -144,6 +144,8 @@ class FlowTable {
   size_t memory_bytes() const;
   // Keys living in their second bucket: a health figure for tests and stats.
   uint64_t overflowed_keys() const;
+  // The 64-bit hash behind a key's buckets and tag (tests, diagnostics).
+  uint64_t hash_of(const FlowKey& key) const { return hash(key); }
   // Buckets by number of used slots (0..kSlots): how even the layout is.
   std::array<uint64_t, FlowBucket::kSlots + 1> fill_histogram() const;
 
