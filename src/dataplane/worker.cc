@@ -43,6 +43,15 @@ inline FlowState next_tcp_state(FlowState state, uint8_t flags, bool reverse) {
   return state;
 }
 
+// A new flow's choices both come from one hash of its tuple (DESIGN §5): the
+// Maglev slot, and the first SNAT address FNAT tries. handle_new_flow decides
+// with these and prefetch_reverse_buckets predicts with them, so the two
+// cannot drift apart.
+inline uint16_t maglev_choice(const std::vector<uint16_t>& table, uint64_t hash) {
+  return table[hash % table.size()];
+}
+inline size_t first_snat_choice(uint64_t hash, size_t snat_count) { return (hash >> 32) % snat_count; }
+
 }  // namespace
 
 Worker::Worker(const WorkerSetup& setup, const Snapshot* initial)
@@ -259,7 +268,7 @@ void Worker::prefetch_reverse_buckets(uint64_t misses, const FlowKey* keys, cons
     if (table.empty()) continue;
     const FlowKey& key = keys[k];
     const uint64_t hash = maglev_flow_hash(key.src_ip, key.src_port, key.dst_ip, key.dst_port, key.proto);
-    const uint16_t b = table[hash % table.size()];
+    const uint16_t b = maglev_choice(table, hash);
     if (b == kNoBackendSlot) continue;
     const SnapshotBackend& backend = vip.backends[b];
     if (vip.mode == NatMode::kDnat) {
@@ -271,7 +280,7 @@ void Worker::prefetch_reverse_buckets(uint64_t misses, const FlowKey* keys, cons
       std::fill(std::begin(taken), std::end(taken), uint16_t{0});
       counting = true;
     }
-    const uint8_t slot = vip.snat_slots[(hash >> 32) % vip.snat_slots.size()];
+    const uint8_t slot = vip.snat_slots[first_snat_choice(hash, vip.snat_slots.size())];
     uint16_t port;
     if (snat_.peek(slot, taken[slot]++, port))
       flows_.prefetch(make_flow_key(backend.ip, snap.snat_addresses[slot], backend.port, rte_cpu_to_be_16(port),
@@ -343,7 +352,7 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
   const std::vector<uint16_t>& table = *vip.maglev;
   if (table.empty()) return drop(m, DropReason::kNoBackend);
   const uint64_t hash = maglev_flow_hash(p.src_ip, p.src_port, p.dst_ip, p.dst_port, p.proto);
-  const uint16_t b = table[hash % table.size()];
+  const uint16_t b = maglev_choice(table, hash);
   if (b == kNoBackendSlot) return drop(m, DropReason::kNoBackend);
   const SnapshotBackend& backend = vip.backends[b];
   if (!backend.has_mac) return drop(m, DropReason::kNeighbourUnresolved);
@@ -370,7 +379,7 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
   e.snat_slot = kMaxSnatAddresses;
   if (vip.mode == NatMode::kFnat) {
     const size_t count = vip.snat_slots.size();
-    const size_t first = (hash >> 32) % count;
+    const size_t first = first_snat_choice(hash, count);
     for (size_t k = 0; k < count; ++k) {
       const uint8_t slot = vip.snat_slots[(first + k) % count];
       uint16_t port;

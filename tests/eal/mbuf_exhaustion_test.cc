@@ -398,11 +398,8 @@ int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   if (!l4lb::test::start_test_eal("mbuf_exhaustion_test", "256", "0,1")) return 1;
   // No per-lcore cache: see the top of the file.
-  g_pool = rte_pktmbuf_pool_create("mbx_mbufs", kPoolSize, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-  if (!g_pool) {
-    std::fprintf(stderr, "FAIL: cannot create mbuf pool\n");
-    return 1;
-  }
+  g_pool = l4lb::test::make_test_pool("mbx_mbufs", kPoolSize);
+  if (!g_pool) return 1;
   const int rc = RUN_ALL_TESTS();
   rte_mempool_free(g_pool);
   rte_eal_cleanup();

@@ -789,11 +789,8 @@ TEST_F(TwoWorkers, DnatFlowLivesOnTheClientHashOwnerInBothDirections) {
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   if (!l4lb::test::start_test_eal("worker_pipeline_test", "512", "0")) return 1;
-  g_pool = rte_pktmbuf_pool_create("test_mbufs", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-  if (!g_pool) {
-    std::fprintf(stderr, "FAIL: cannot create mbuf pool\n");
-    return 1;
-  }
+  g_pool = l4lb::test::make_test_pool("test_mbufs", 4095);
+  if (!g_pool) return 1;
   const int rc = RUN_ALL_TESTS();
   rte_mempool_free(g_pool);
   rte_eal_cleanup();
