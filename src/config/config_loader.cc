@@ -23,6 +23,7 @@
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -75,6 +76,7 @@ constexpr uint16_t kMinSnatPort = 1024;  // below are privileged, well-known por
 constexpr uint32_t kMinTableSize = 7;
 constexpr uint32_t kMaxTableSize = 16777213;  // largest prime below 2^24
 constexpr uint32_t kMaxTimeoutS = 86400;
+constexpr uint32_t kMaxSnatPoolsPerWorker = 65535;  // a pool's index is 16 bits
 constexpr size_t kMaxIfaceNameLen = 15;  // IFNAMSIZ - 1
 
 // yaml-cpp marks are 0-based; errors and the *.line fields are 1-based.
@@ -378,7 +380,7 @@ class ConfigReader {
  private:
   void read_dataplane(const Field& field) {
     const Mapping m(reader_, field, {"workers", "flows_per_worker", "mbufs", "snat_port_range", "idle_sleep_us",
-                                     "table_full"});
+                                     "table_full", "closed_vip_ports", "snat_pools_per_worker"});
     DataplaneConfig& dp = config_.dataplane;
     if (auto f = m.get("workers")) dp.workers = reader_.u32(*f, 1, 64);
     if (auto f = m.get("flows_per_worker")) dp.flows_per_worker = reader_.u32(*f, 1024, 67108864);
@@ -388,6 +390,11 @@ class ConfigReader {
       dp.table_full = reader_.choice<TableFullPolicy>(
           *f, {{"evict_embryonic", TableFullPolicy::kEvictEmbryonic}, {"refuse", TableFullPolicy::kRefuse}});
     }
+    if (auto f = m.get("closed_vip_ports")) {
+      dp.closed_vip_ports = reader_.choice<ClosedVipPortPolicy>(
+          *f, {{"drop", ClosedVipPortPolicy::kDrop}, {"reject", ClosedVipPortPolicy::kReject}});
+    }
+    if (auto f = m.get("snat_pools_per_worker")) dp.snat_pools_per_worker = reader_.u32(*f, 1, kMaxSnatPoolsPerWorker);
     const std::optional<Field> range = m.get("snat_port_range");
     if (range) {
       const std::vector<Field> bounds = reader_.list(*range);
@@ -580,7 +587,24 @@ class ConfigReader {
                      "table_size " + std::to_string(vip.table_size) + " is smaller than the " +
                          std::to_string(vip.backends.size()) + " backends");
       }
+      count_snat_pools(backends, vip);
       config_.vips.push_back(std::move(vip));
+    }
+  }
+
+  // Each worker keeps an SNAT port pool per (SNAT address, backend
+  // address:port) that FNAT flows use (dataplane/snat_pool.h), out of a
+  // preallocated number: a config needing more is refused here rather than
+  // refusing flows later.
+  void count_snat_pools(const Field& backends, const VipConfig& vip) {
+    if (vip.mode != NatMode::kFnat) return;
+    for (uint32_t snat : vip.snat)
+      for (const BackendConfig& b : vip.backends) snat_pools_.insert({snat, b.address, b.port});
+    const uint32_t limit = config_.dataplane.snat_pools_per_worker;
+    if (snat_pools_.size() > limit) {
+      reader_.fail(backends, "FNAT needs " + std::to_string(snat_pools_.size()) +
+                                 " SNAT port pools (one per SNAT address and backend address:port) up to this vip, "
+                                 "more than dataplane.snat_pools_per_worker (" + std::to_string(limit) + ")");
     }
   }
 
@@ -681,12 +705,26 @@ class ConfigReader {
   }
 
   void read_timeouts(const Field& field) {
-    const Mapping m(reader_, field, {"tcp_syn_s", "tcp_established_s", "tcp_closing_s", "udp_s"});
+    const Mapping m(reader_, field,
+                    {"tcp_syn_s", "tcp_syn_recv_s", "tcp_established_s", "tcp_fin_wait_s", "tcp_time_wait_s",
+                     "tcp_close_s", "tcp_closing_s", "udp_s", "udp_unreplied_s", "snat_port_hold_s"});
     Timeouts& t = config_.timeouts;
-    if (auto f = m.get("tcp_syn_s")) t.tcp_syn_s = reader_.u32(*f, 1, kMaxTimeoutS);
-    if (auto f = m.get("tcp_established_s")) t.tcp_established_s = reader_.u32(*f, 1, kMaxTimeoutS);
-    if (auto f = m.get("tcp_closing_s")) t.tcp_closing_s = reader_.u32(*f, 1, kMaxTimeoutS);
-    if (auto f = m.get("udp_s")) t.udp_s = reader_.u32(*f, 1, kMaxTimeoutS);
+    const auto read = [&](const char* key, uint32_t& value) {
+      if (auto f = m.get(key)) value = reader_.u32(*f, 1, kMaxTimeoutS);
+    };
+    // The old key first: the states' own keys, where given, override it.
+    if (auto f = m.get("tcp_closing_s")) {
+      t.tcp_fin_wait_s = t.tcp_time_wait_s = t.tcp_close_s = reader_.u32(*f, 1, kMaxTimeoutS);
+    }
+    read("tcp_syn_s", t.tcp_syn_s);
+    read("tcp_syn_recv_s", t.tcp_syn_recv_s);
+    read("tcp_established_s", t.tcp_established_s);
+    read("tcp_fin_wait_s", t.tcp_fin_wait_s);
+    read("tcp_time_wait_s", t.tcp_time_wait_s);
+    read("tcp_close_s", t.tcp_close_s);
+    read("udp_s", t.udp_s);
+    read("udp_unreplied_s", t.udp_unreplied_s);
+    read("snat_port_hold_s", t.snat_port_hold_s);
   }
 
   void read_logging(const Field& field) {
@@ -728,6 +766,7 @@ class ConfigReader {
   // Against the data plane's id limits (common/limits.h).
   std::set<uint32_t> snat_addresses_;  // distinct, across all vips
   uint32_t backend_count_ = 0;         // across all vips
+  std::set<std::tuple<uint32_t, uint32_t, uint16_t>> snat_pools_;  // (snat, backend address, port)
 };
 
 // Guard against a yaml-cpp 0.7.0 bug (Debian 12's; yaml-cpp issue #1040, fixed

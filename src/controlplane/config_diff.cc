@@ -12,6 +12,9 @@ std::string restart_only_change(const config::Config& a, const config::Config& b
   if (a.dataplane.mbufs != b.dataplane.mbufs) return "dataplane.mbufs";
   if (a.dataplane.idle_sleep_us != b.dataplane.idle_sleep_us) return "dataplane.idle_sleep_us";
   if (a.dataplane.table_full != b.dataplane.table_full) return "dataplane.table_full";
+  if (a.dataplane.snat_pools_per_worker != b.dataplane.snat_pools_per_worker)
+    return "dataplane.snat_pools_per_worker";
+  if (a.dataplane.closed_vip_ports != b.dataplane.closed_vip_ports) return "dataplane.closed_vip_ports";
   if (a.dataplane.snat_port_min != b.dataplane.snat_port_min ||
       a.dataplane.snat_port_max != b.dataplane.snat_port_max)
     return "dataplane.snat_port_range";

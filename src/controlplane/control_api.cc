@@ -17,7 +17,8 @@ std::atomic<const ControlState*> g_state{nullptr};
 struct Totals {
   uint64_t rx = 0, tx = 0, fwd = 0, rev = 0, slow = 0, injected = 0;
   uint64_t created = 0, expired = 0, closed = 0, active = 0, handoffs_in = 0;
-  uint64_t reset = 0, evicted = 0, embryonic = 0;
+  uint64_t reset = 0, evicted = 0, evicted_for_port = 0, embryonic = 0, control = 0, rejects = 0;
+  uint64_t by_state[static_cast<size_t>(dataplane::FlowState::kCount)] = {};
   uint64_t handoffs_out[dataplane::kMaxWorkers] = {};
   uint32_t workers = 0;
   uint64_t drops[static_cast<size_t>(dataplane::DropReason::kCount)] = {};
@@ -28,6 +29,7 @@ struct Totals {
     fwd += c.forward_packets.get();
     rev += c.reverse_packets.get();
     slow += c.slow_path_packets.get();
+    control += c.control_packets.get();
     injected += c.injected_packets.get();
     created += c.flows_created.get();
     expired += c.flows_expired.get();
@@ -36,7 +38,10 @@ struct Totals {
     handoffs_in += c.handoffs_in.get();
     reset += c.flows_reset.get();
     evicted += c.flows_evicted.get();
+    evicted_for_port += c.flows_evicted_for_port.get();
     embryonic += c.flows_embryonic.get();
+    rejects += c.closed_port_rejects.get();
+    for (size_t st = 1; st < std::size(by_state); ++st) by_state[st] += c.flows_by_state[st].get();
     for (uint32_t w = 0; w < workers; ++w) handoffs_out[w] += c.handoffs_out[w].get();
     for (size_t i = 0; i < std::size(drops); ++i) drops[i] += c.drops[i].get();
   }
@@ -48,6 +53,7 @@ struct Totals {
     rte_tel_data_add_dict_u64(d, "forward_packets", fwd);
     rte_tel_data_add_dict_u64(d, "reverse_packets", rev);
     rte_tel_data_add_dict_u64(d, "slow_path_packets", slow);
+    rte_tel_data_add_dict_u64(d, "control_packets", control);
     rte_tel_data_add_dict_u64(d, "injected_packets", injected);
     rte_tel_data_add_dict_u64(d, "flows_created", created);
     rte_tel_data_add_dict_u64(d, "flows_expired", expired);
@@ -55,7 +61,11 @@ struct Totals {
     rte_tel_data_add_dict_u64(d, "flows_active", active);
     rte_tel_data_add_dict_u64(d, "flows_reset", reset);
     rte_tel_data_add_dict_u64(d, "flows_evicted", evicted);
-    rte_tel_data_add_dict_u64(d, "flows_embryonic", embryonic);
+    rte_tel_data_add_dict_u64(d, "flows_evicted_for_port", evicted_for_port);
+    rte_tel_data_add_dict_u64(d, "flows_embryonic", embryonic);  // unconfirmed, any state
+    for (size_t st = 1; st < std::size(by_state); ++st)
+      rte_tel_data_add_dict_u64(d, (std::string("flows_") + dataplane::kFlowStateNames[st]).c_str(), by_state[st]);
+    rte_tel_data_add_dict_u64(d, "closed_port_rejects", rejects);
     rte_tel_data_add_dict_u64(d, "handoffs_in", handoffs_in);
     uint64_t out = 0;
     for (uint32_t w = 0; w < workers; ++w) out += handoffs_out[w];
@@ -289,6 +299,32 @@ int vips_cb(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+int snat_cb(const char*, const char*, rte_tel_data* d) {
+  const ControlState* s = g_state.load(std::memory_order_acquire);
+  if (!s) return -1;
+  std::vector<ControlRow> rows;
+  for (uint32_t slot = 0; slot < kMaxSnatAddresses; ++slot) {
+    const uint32_t address = s->snat_address_by_slot[slot].load(std::memory_order_relaxed);
+    if (!address) continue;
+    uint64_t pools = 0, capacity = 0, in_use = 0;
+    for (const auto* w : s->workers) {
+      const uint64_t n = w->counters().snat_pools[slot].get();
+      pools += n;
+      capacity += n * w->snat_pools().slice();
+      in_use += w->counters().snat_in_use[slot].get();
+    }
+    const uint32_t host = ntohl(address);
+    rows.push_back({{"address", std::to_string(host >> 24) + "." + std::to_string((host >> 16) & 0xFF) + "." +
+                                    std::to_string((host >> 8) & 0xFF) + "." + std::to_string(host & 0xFF)},
+                    {"pools", pools},
+                    {"ports", capacity},
+                    {"in_use", in_use},
+                    {"free", capacity >= in_use ? capacity - in_use : 0}});
+  }
+  write_rows(d, rows);
+  return 0;
+}
+
 int backends_cb(const char*, const char* params, rte_tel_data* d) {
   const ControlState* s = g_state.load(std::memory_order_acquire);
   if (!s) return -1;
@@ -316,6 +352,8 @@ void install_control_api(const ControlState* state) {
   rte_telemetry_register_cmd("/l4lb/vips", vips_cb, "VIPs with their counters. No parameters");
   rte_telemetry_register_cmd("/l4lb/backends", backends_cb,
                              "Backends: state, weights, flows, probe results. Parameters: [VIP]");
+  rte_telemetry_register_cmd("/l4lb/snat", snat_cb,
+                             "Per SNAT address: pools (one per backend), ports, in use, free. No parameters");
   rte_telemetry_register_cmd("/l4lb/flows", flows_cb, "Flow table occupancy per worker and state. No parameters");
   rte_telemetry_register_cmd("/l4lb/flow_list", flow_list_cb,
                              "Flows of one worker: client vip snat backend state. Parameters: worker[,start]");

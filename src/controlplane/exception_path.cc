@@ -39,19 +39,28 @@ ExceptionPath::~ExceptionPath() {
   rte_vdev_uninit(vdev_name_.c_str());
 }
 
-unsigned ExceptionPath::relay(std::span<rte_ring* const> slow_path_rings, rte_ring* inject_ring) {
+unsigned ExceptionPath::relay(std::span<rte_ring* const> control_rings, std::span<rte_ring* const> slow_path_rings,
+                              rte_ring* inject_ring) {
   constexpr unsigned kBurst = dataplane::kBurstSize;
+  // Control (ARP, probe answers) drains several bursts a loop, the rest one:
+  // a flood to the appliance fills its own ring and is dropped there.
+  constexpr unsigned kControlBursts = 4;
   rte_mbuf* pkts[kBurst];
   unsigned moved = 0;
-  for (rte_ring* ring : slow_path_rings) {
+  const auto to_kernel = [&](rte_ring* ring) {
     const unsigned n = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(pkts), kBurst, nullptr);
-    if (!n) continue;
+    if (!n) return 0u;
     const uint16_t sent = rte_eth_tx_burst(port_->id(), 0, pkts, static_cast<uint16_t>(n));
     if (sent < n) rte_pktmbuf_free_bulk(pkts + sent, n - sent);
     to_kernel_ += sent;
     dropped_ += n - sent;
     moved += n;
-  }
+    return n;
+  };
+  for (rte_ring* ring : control_rings)
+    for (unsigned b = 0; b < kControlBursts && to_kernel(ring) == kBurst; ++b) {
+    }
+  for (rte_ring* ring : slow_path_rings) to_kernel(ring);
   const uint16_t n = rte_eth_rx_burst(port_->id(), 0, pkts, kBurst);
   if (n) {
     const unsigned queued = rte_ring_sp_enqueue_burst(inject_ring, reinterpret_cast<void**>(pkts), n, nullptr);

@@ -1,5 +1,6 @@
 #include "l4lb/controlplane/mgmt_core.h"
 
+#include <arpa/inet.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
@@ -11,6 +12,7 @@
 #include <ctime>
 #include <set>
 #include <thread>
+#include <variant>
 
 #include "l4lb/config/config_loader.h"
 #include "l4lb/controlplane/config_diff.h"
@@ -60,7 +62,10 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
           }(),
           [this](size_t i) { return workers_.at(i)->acked_generation(); }) {
   std::memcpy(port_mac_.bytes, port_mac.addr_bytes, 6);
-  for (const auto& w : rings_) slow_path_rings_.push_back(w.slow_path);
+  for (const auto& w : rings_) {
+    slow_path_rings_.push_back(w.slow_path);
+    if (w.control) control_rings_.push_back(w.control);
+  }
   const auto vips = vip_addresses(config_);
   exception_ = std::make_unique<ExceptionPath>(kernel_iface_of(config_), port_mac, pool, config_.ports[0].addresses,
                                                std::vector<uint32_t>(vips.begin(), vips.end()));
@@ -78,6 +83,7 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
   set_health_targets(now_ms());
   ++generation_;
   publisher_.adopt_initial(build_snapshot(inputs(), build_state_));
+  show_snat_addresses();
   if (!config_.metrics_listen.empty()) {
     metrics_ = std::make_unique<MetricsServer>(config_.metrics_listen, [this] { return render_metrics(); });
     spdlog::info("metrics: Prometheus text at http://{}:{}/metrics", config_.metrics_listen.substr(
@@ -123,6 +129,7 @@ void ManagementCore::publish_snapshot() {
       spdlog::info("VIP {}: a backend is up again; health applies", config_.vips[i].name);
   }
   publisher_.publish(std::move(next));
+  show_snat_addresses();
   rebuild_due_ = false;
   update_status();
 }
@@ -250,6 +257,30 @@ uint64_t ManagementCore::vip_counter(uint16_t vip_id, dataplane::Counter datapla
   uint64_t sum = 0;
   for (const auto* w : workers_) sum += (w->counters().vips[vip_id].*field).get();
   return sum;
+}
+
+void ManagementCore::show_snat_addresses() {
+  for (const auto& [address, slot] : build_state_.snat.slots())
+    control_.snat_address_by_slot[slot].store(htonl(address), std::memory_order_relaxed);
+}
+
+std::vector<ControlRow> ManagementCore::snat_rows() const {
+  std::vector<ControlRow> rows;
+  for (const auto& [address, slot] : build_state_.snat.slots()) {
+    uint64_t pools = 0, capacity = 0, in_use = 0;
+    for (const auto* wk : workers_) {
+      const uint64_t n = wk->counters().snat_pools[slot].get();
+      pools += n;
+      capacity += n * wk->snat_pools().slice();
+      in_use += wk->counters().snat_in_use[slot].get();
+    }
+    rows.push_back({{"address", config::format_ipv4(address)},
+                    {"pools", pools},
+                    {"ports", capacity},
+                    {"in_use", in_use},
+                    {"free", capacity >= in_use ? capacity - in_use : 0}});
+  }
+  return rows;
 }
 
 std::vector<ControlRow> ManagementCore::vip_rows() const {
@@ -424,6 +455,7 @@ std::string ManagementCore::render_metrics() const {
     w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "rx"}}, c.rx_packets.get());
     w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "tx"}}, c.tx_packets.get());
     w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "slow_path"}}, c.slow_path_packets.get());
+    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "control"}}, c.control_packets.get());
     w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "injected"}}, c.injected_packets.get());
   }
   w.family("l4lb_drops_total", "counter", "Packets dropped, by reason");
@@ -449,23 +481,34 @@ std::string ManagementCore::render_metrics() const {
   w.sample("l4lb_port_packets_total", {{"kind", "rx_nombuf"}}, control_.port_rx_nombuf.load());
   w.sample("l4lb_port_packets_total", {{"kind", "rx_errors"}}, control_.port_rx_errors.load());
   w.sample("l4lb_port_packets_total", {{"kind", "tx_errors"}}, control_.port_tx_errors.load());
-  w.family("l4lb_flows_embryonic", "gauge", "Flows in syn_sent per worker");
+  w.family("l4lb_flows_embryonic", "gauge",
+           "Unconfirmed flows per worker: handshake not complete in both directions (any state)");
   for (const auto* wk : workers_)
     w.sample("l4lb_flows_embryonic", {{"worker", std::to_string(wk->index())}}, wk->counters().flows_embryonic.get());
+  w.family("l4lb_flows", "gauge", "Flows per worker and state");
+  for (const auto* wk : workers_)
+    for (size_t st = 1; st < static_cast<size_t>(dataplane::FlowState::kCount); ++st)
+      w.sample("l4lb_flows", {{"worker", std::to_string(wk->index())}, {"state", dataplane::kFlowStateNames[st]}},
+               wk->counters().flows_by_state[st].get());
+  w.family("l4lb_flows_evicted_for_port_total", "counter",
+           "Unconfirmed flows evicted so a new flow could have their SNAT port");
+  for (const auto* wk : workers_)
+    w.sample("l4lb_flows_evicted_for_port_total", {{"worker", std::to_string(wk->index())}},
+             wk->counters().flows_evicted_for_port.get());
+  w.family("l4lb_closed_port_rejects_total", "counter", "RSTs and ICMP port unreachables sent for closed VIP ports");
+  for (const auto* wk : workers_)
+    w.sample("l4lb_closed_port_rejects_total", {{"worker", std::to_string(wk->index())}},
+             wk->counters().closed_port_rejects.get());
+  w.family("l4lb_snat_pools", "gauge", "FNAT source port pools (one per backend reached) per SNAT address, all workers");
   w.family("l4lb_snat_ports_in_use", "gauge", "FNAT source ports held by flows, per SNAT address");
-  w.family("l4lb_snat_ports_capacity", "gauge", "FNAT source ports per SNAT address (all workers)");
-  {
-    std::set<uint32_t> seen;
-    for (const auto& v : config_.vips)
-      for (uint32_t a : v.snat) {
-        if (!seen.insert(a).second) continue;
-        const uint8_t slot = build_state_.snat.slot_of(a);
-        uint64_t in_use = 0;
-        for (const auto* wk : workers_) in_use += wk->counters().snat_in_use[slot].get();
-        w.sample("l4lb_snat_ports_in_use", {{"address", config::format_ipv4(a)}}, in_use);
-        w.sample("l4lb_snat_ports_capacity", {{"address", config::format_ipv4(a)}},
-                 uint64_t{config_.dataplane.snat_port_max} - config_.dataplane.snat_port_min + 1);
-      }
+  w.family("l4lb_snat_ports_capacity", "gauge", "FNAT source ports in the SNAT address's pools (all workers)");
+  w.family("l4lb_snat_ports_free", "gauge", "FNAT source ports of the SNAT address's pools no flow holds");
+  for (const auto& row : snat_rows()) {
+    const std::string& address = std::get<std::string>(row[0].second);
+    w.sample("l4lb_snat_pools", {{"address", address}}, std::get<uint64_t>(row[1].second));
+    w.sample("l4lb_snat_ports_capacity", {{"address", address}}, std::get<uint64_t>(row[2].second));
+    w.sample("l4lb_snat_ports_in_use", {{"address", address}}, std::get<uint64_t>(row[3].second));
+    w.sample("l4lb_snat_ports_free", {{"address", address}}, std::get<uint64_t>(row[4].second));
   }
   w.family("l4lb_snapshot_generation", "gauge", "Config snapshot generation in force");
   w.sample("l4lb_snapshot_generation", {}, snap->generation);
@@ -499,7 +542,7 @@ void ManagementCore::run(const std::atomic<bool>& stop, std::atomic<bool>& reloa
   uint64_t next_neighbour_ms = 0;
   size_t last_resolved = ~size_t{0};
   while (!stop.load(std::memory_order_relaxed)) {
-    const unsigned moved = exception_->relay(slow_path_rings_, rings_.at(0).inject);
+    const unsigned moved = exception_->relay(control_rings_, slow_path_rings_, rings_.at(0).inject);
     const uint64_t now = now_ms();
     if (now >= next_neighbour_ms) {
       next_neighbour_ms = now + kNeighbourPeriodMs;

@@ -115,9 +115,12 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
   snap->snat_port_min = cfg.dataplane.snat_port_min;
   snap->snat_port_max = cfg.dataplane.snat_port_max;
 
+  snap->reject_closed_ports = cfg.dataplane.closed_vip_ports == config::ClosedVipPortPolicy::kReject;
   snap->vip_by_service.reserve(cfg.vips.size());
-  for (const auto& port : cfg.ports)
-    for (const auto& cidr : port.addresses) snap->local_addresses.insert(htonl(cidr.address), 1);
+  for (const auto& port : cfg.ports) {
+    for (const auto& cidr : port.addresses) snap->own_addresses.insert(htonl(cidr.address), 1);
+    if (port.gateway) snap->control_sources.insert(htonl(*port.gateway), 1);
+  }
 
   std::vector<uint16_t> alive_ids;
   for (const auto& vc : cfg.vips) {
@@ -136,8 +139,6 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
     for (uint32_t s : vc.snat) {
       const uint8_t slot = state.snat.slot_for(s);
       vip.snat_slots.push_back(slot);
-      snap->snat_addresses[slot] = htonl(s);
-      snap->snat_slot_by_address.insert(htonl(s), slot);
     }
     std::vector<BackendView> views;
     bool any_in_service = false, any_could_serve = false;
@@ -163,7 +164,9 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
       if (view.resolved) {
         b.has_mac = true;
         b.mac = in.neighbours->at(next_hop_for(cfg, bc.address));
+        state.last_next_hop[b.id] = b.mac;
       }
+      snap->control_sources.insert(b.ip, 1);
       if (view.healthy) alive_ids.push_back(b.id);
       const uint32_t effective = view.effective;
       ring.emplace_back(endpoint(bc.address, bc.port), effective);
@@ -173,24 +176,39 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
     vip.maglev = state.maglev.get(cache_key, vc.table_size, ring);
     const auto index = static_cast<uint32_t>(snap->vips.size());
     snap->vip_by_service.insert(dataplane::service_key(vip.ip, vip.port, vip.proto), index);
-    snap->local_addresses.insert(vip.ip, 1);  // ping to a VIP: the kernel answers
+    snap->vip_addresses.insert(vip.ip, 1);
     if (vip.mode == dataplane::NatMode::kDnat)
-      for (const auto& b : vip.backends)
-        snap->dnat_vip_by_backend.insert(dataplane::service_key(b.ip, b.port, vip.proto), index);
+      for (const auto& b : vip.backends) state.dnat_backends[dataplane::service_key(b.ip, b.port, vip.proto)] = index;
     snap->vips.push_back(std::move(vip));
   }
   state.maglev.keep_only_used();
+  // Removed DNAT backends and SNAT addresses stay known, so the replies of
+  // their flows are still recognised while those drain.
+  for (const auto& [key, index] : state.dnat_backends) snap->dnat_vip_by_backend.insert(key, index);
+  for (const auto& [address, slot] : state.snat.slots()) {
+    snap->snat_addresses[slot] = htonl(address);
+    snap->snat_slot_by_address.insert(htonl(address), slot);
+  }
   snap->backend_alive.assign(state.ids.backend_count(), 0);
   for (uint16_t id : alive_ids) snap->backend_alive[id] = 1;
+  snap->next_hop.assign(state.ids.backend_count(), {});
+  for (const auto& [id, mac] : state.last_next_hop) snap->next_hop[id] = {mac, true};
 
-  const auto cycles = [&](uint32_t seconds) { return uint64_t{seconds} * in.tsc_hz; };
+  const auto ticks = [&](uint32_t seconds) { return dataplane::flow_clock_ticks(seconds, in.tsc_hz); };
+  const config::Timeouts& t = cfg.timeouts;
   using dataplane::FlowState;
-  snap->timeout_tsc[static_cast<size_t>(FlowState::kFree)] = ~0ull;
-  snap->timeout_tsc[static_cast<size_t>(FlowState::kSynSent)] = cycles(cfg.timeouts.tcp_syn_s);
-  snap->timeout_tsc[static_cast<size_t>(FlowState::kSynRecv)] = cycles(cfg.timeouts.tcp_syn_s);
-  snap->timeout_tsc[static_cast<size_t>(FlowState::kEstablished)] = cycles(cfg.timeouts.tcp_established_s);
-  snap->timeout_tsc[static_cast<size_t>(FlowState::kClosing)] = cycles(cfg.timeouts.tcp_closing_s);
-  snap->timeout_tsc[static_cast<size_t>(FlowState::kUdp)] = cycles(cfg.timeouts.udp_s);
+  const auto set = [&](FlowState s, uint32_t value) { snap->timeout_ticks[static_cast<size_t>(s)] = value; };
+  set(FlowState::kFree, ~0u);
+  set(FlowState::kSynSent, ticks(t.tcp_syn_s));
+  set(FlowState::kSynRecv, ticks(t.tcp_syn_recv_s));
+  set(FlowState::kMidstream, ticks(t.tcp_syn_recv_s));
+  set(FlowState::kEstablished, ticks(t.tcp_established_s));
+  set(FlowState::kFinWait, ticks(t.tcp_fin_wait_s));
+  set(FlowState::kTimeWait, ticks(t.tcp_time_wait_s));
+  set(FlowState::kClose, ticks(t.tcp_close_s));
+  set(FlowState::kUdpUnreplied, ticks(t.udp_unreplied_s));
+  set(FlowState::kUdp, ticks(t.udp_s));
+  snap->snat_hold_ticks = ticks(t.snat_port_hold_s);
   return snap;
 }
 

@@ -96,6 +96,7 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     controlplane::WorkerRings r;
     r.snapshot = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_snap_" + n, 64, socket)).get();
     r.slow_path = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_slow_" + n, 1024, socket)).get();
+    r.control = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_ctrl_" + n, 1024, socket)).get();
     r.inject = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_inject_" + n, 1024, socket)).get();
     rings.push_back(r);
   }
@@ -138,6 +139,7 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     s.tx_queue = static_cast<uint16_t>(w);
     s.snapshot_ring = rings[w].snapshot;
     s.slow_path_ring = rings[w].slow_path;
+    s.control_ring = rings[w].control;
     s.inject_ring = rings[w].inject;
     for (uint32_t other = 0; other < workers; ++other) {
       s.handoff_out[other] = handoff[w][other];
@@ -148,7 +150,8 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     s.snat_port_max = config.dataplane.snat_port_max;
     s.socket_id = socket;
     s.idle_sleep_us = config.dataplane.idle_sleep_us;
-    s.evict_embryonic = config.dataplane.table_full == config::TableFullPolicy::kEvictEmbryonic;
+    s.snat_pools = config.dataplane.snat_pools_per_worker;
+    s.evict_unconfirmed = config.dataplane.table_full == config::TableFullPolicy::kEvictEmbryonic;
     worker_objs.push_back(std::make_unique<dataplane::Worker>(s, mgmt.initial_snapshot()));
     worker_views.push_back(worker_objs.back().get());
   }
@@ -160,8 +163,8 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     if (rte_eal_remote_launch(worker_main, w.get(), lcore) != 0)
       throw std::runtime_error("cannot launch worker on lcore " + std::to_string(lcore));
     spdlog::info("worker {} on lcore {}: port {} queue {}, {} flows, SNAT ports {}-{}", w->index(), lcore,
-                 port.id(), w->index(), config.dataplane.flows_per_worker, w->snat_pool().first_port(),
-                 w->snat_pool().last_port());
+                 port.id(), w->index(), config.dataplane.flows_per_worker, w->snat_pools().first_port(),
+                 w->snat_pools().last_port());
     launched.push_back(lcore);
     lcore = rte_get_next_lcore(lcore, 1, 0);
   }
@@ -191,6 +194,7 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
   // Packets still queued go back to the pool before it is freed.
   for (const auto& r : rings) {
     drain_mbufs(r.slow_path);
+    drain_mbufs(r.control);
     drain_mbufs(r.inject);
   }
   for (uint32_t from = 0; from < workers; ++from)

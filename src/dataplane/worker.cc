@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <bit>
 
+#include "l4lb/dataplane/classify.h"
 #include "l4lb/dataplane/flow_key.h"
+#include "l4lb/dataplane/icmp_unreachable.h"
 #include "l4lb/dataplane/nat_rewrite.h"
 #include "l4lb/dataplane/tcp_reset.h"
 
@@ -21,28 +23,6 @@ namespace {
 // How far ahead the parse loop prefetches packet data (l3fwd uses 3-8).
 constexpr uint16_t kPrefetchAhead = 4;
 
-// TCP state transitions seen from the middle of the path (DESIGN §3). We are
-// not an endpoint, so this is deliberately coarse: enough to pick a timeout.
-// A source address no host on the wire can legitimately use: 0.0.0.0/8,
-// 127.0.0.0/8, multicast and reserved 224.0.0.0/3 (incl. 255.255.255.255).
-// Wire order: the first octet is the lowest byte on little-endian hosts.
-inline bool is_valid_source(uint32_t ip_wire) {
-  const uint8_t first = reinterpret_cast<const uint8_t*>(&ip_wire)[0];
-  return first != 0 && first != 127 && first < 224;
-}
-
-inline FlowState next_tcp_state(FlowState state, uint8_t flags, bool reverse) {
-  if (flags & (kTcpRst | kTcpFin)) return FlowState::kClosing;
-  if (reverse) {
-    if (state == FlowState::kSynSent && (flags & kTcpSyn) && (flags & kTcpAck)) return FlowState::kSynRecv;
-  } else if ((flags & (kTcpSyn | kTcpAck)) == kTcpAck && state == FlowState::kSynRecv) {
-    return FlowState::kEstablished;  // the client's ACK completes the handshake
-  } else if ((flags & (kTcpSyn | kTcpAck)) == kTcpSyn && state == FlowState::kClosing) {
-    return FlowState::kSynSent;  // the client reuses a closing tuple
-  }
-  return state;
-}
-
 // A new flow's choices both come from one hash of its tuple (DESIGN §5): the
 // Maglev slot, and the first SNAT address FNAT tries. handle_new_flow decides
 // with these and prefetch_reverse_buckets predicts with them, so the two
@@ -52,6 +32,15 @@ inline uint16_t maglev_choice(const std::vector<uint16_t>& table, uint64_t hash)
 }
 inline size_t first_snat_choice(uint64_t hash, size_t snat_count) { return (hash >> 32) % snat_count; }
 
+// Whether the backend may still hold the tuple of a flow that ends now: it
+// sits in TIME_WAIT when it sent the first FIN, and may still have the
+// connection when an established flow just went idle. Not after a RST, a
+// close the client started, or a handshake that never completed.
+inline bool backend_may_hold_tuple(const FlowEntry& e) {
+  if (!e.confirmed() || e.state == FlowState::kClose) return false;
+  return (e.flags & kFlowBackendClosedFirst) || !(e.flags & kFlowFinClient);
+}
+
 }  // namespace
 
 Worker::Worker(const WorkerSetup& setup, const Snapshot* initial)
@@ -59,10 +48,13 @@ Worker::Worker(const WorkerSetup& setup, const Snapshot* initial)
       partition_(setup.snat_port_min, setup.snat_port_max, setup.worker_count),
       snapshot_(initial),
       flows_("l4lb_flows_" + std::to_string(setup.index), setup.flow_capacity, setup.socket_id),
-      snat_(partition_, setup.index) {
+      snat_(partition_, setup.index, setup.snat_pools, setup.socket_id, counters_.snat_pools) {
   if (setup.worker_count == 0 || setup.worker_count > kMaxWorkers || setup.index >= setup.worker_count)
     throw std::invalid_argument("worker " + std::to_string(setup.index) + " of " + std::to_string(setup.worker_count));
-  embryonic_by_vip_ = std::make_unique<uint32_t[]>(kMaxVips);
+  unconfirmed_by_vip_ = std::make_unique<uint32_t[]>(kMaxVips);
+  pool_unconfirmed_ = std::make_unique<AgeList[]>(snat_.max_pools());
+  reject_tsc_per_token_ = std::max<uint64_t>(1, rte_get_tsc_hz() / kRejectsPerSecond);
+  reject_tokens_ = kRejectBurst;
   aging_sweep_tsc_ = std::max<uint64_t>(1, static_cast<uint64_t>(kAgingSweepSeconds * static_cast<double>(rte_get_tsc_hz())));
   aging_step_tsc_ = aging_sweep_tsc_ * std::min<uint64_t>(kAgingStep, setup.flow_capacity) / std::max<uint64_t>(1, setup.flow_capacity);
   acked_generation_.store(initial->generation, std::memory_order_release);
@@ -146,6 +138,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
     n -= kBurstSize;
   }
   const Snapshot& snap = *snapshot_;
+  now_ = flow_clock(now);
 
   ParsedPacket parsed[kBurstSize];
   FlowKey keys[kBurstSize];
@@ -161,67 +154,33 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
     rte_mbuf* m = pkts[i];
     const ParsedPacket& p = parsed[i] =
         parse_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
-    switch (p.kind) {
-      case PacketKind::kDrop:
-        drop(m, p.drop);
+    const Classification c = classify(snap, p, partition_, setup_.worker_count);
+    switch (c.verdict) {
+      case Verdict::kDrop:
+        drop(m, c.drop);
         continue;
-      case PacketKind::kArp:
-      case PacketKind::kIpv6:
+      case Verdict::kControl:
+        to_control(m);
+        continue;
+      case Verdict::kSlowPath:
         to_slow_path(m);
         continue;
-      case PacketKind::kIpv4:
+      case Verdict::kClosedPort:
+        answer_closed_port(m, p, now);
+        continue;
+      case Verdict::kForward:
+      case Verdict::kReverse:
         break;
     }
-    // Sources no real peer can have: dropped before any state is touched.
-    if (!is_valid_source(p.src_ip)) {
-      drop(m, DropReason::kBadSourceAddress);
+    if (c.owner != kAnyOwner && c.owner != setup_.index && !handed_off) {
+      hand_off(m, c.owner);
       continue;
     }
-    if (p.src_ip == p.dst_ip) {
-      drop(m, DropReason::kLand);
-      continue;
-    }
-    if (snap.local_addresses.find(address_key(p.src_ip)) != LookupTable::kNotFound) {
-      drop(m, DropReason::kSpoofedSource);
-      continue;
-    }
-    if (p.proto == kProtoTcp || p.proto == kProtoUdp) {
-      const uint32_t vip = snap.vip_by_service.find(service_key(p.dst_ip, p.dst_port, p.proto));
-      uint32_t owner = setup_.index;
-      if (vip != LookupTable::kNotFound) {
-        if (snap.vips[vip].mode == NatMode::kDnat) owner = dnat_owner(p.src_ip, p.src_port, setup_.worker_count);
-      } else {
-        // FNAT replies come to an SNAT address and a port of our range; DNAT
-        // replies come from a backend of a DNAT VIP.
-        const uint16_t dport = rte_be_to_cpu_16(p.dst_port);
-        if (partition_.contains(dport) &&
-            snap.snat_slot_by_address.find(address_key(p.dst_ip)) != LookupTable::kNotFound) {
-          owner = partition_.owner(dport);
-        } else if (snap.dnat_vip_by_backend.find(service_key(p.src_ip, p.src_port, p.proto)) !=
-                   LookupTable::kNotFound) {
-          owner = dnat_owner(p.dst_ip, p.dst_port, setup_.worker_count);
-        } else {
-          if (snap.local_addresses.find(address_key(p.dst_ip)) != LookupTable::kNotFound)
-            to_slow_path(m);
-          else
-            drop(m, DropReason::kNotForUs);
-          continue;
-        }
-      }
-      if (owner != setup_.index && !handed_off) {
-        hand_off(m, owner);
-        continue;
-      }
-      keys[key_count] = make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto);
-      key_ptrs[key_count] = &keys[key_count];
-      packet_of[key_count] = i;
-      vip_of[key_count] = vip;
-      ++key_count;
-    } else if (snap.local_addresses.find(address_key(p.dst_ip)) != LookupTable::kNotFound) {
-      to_slow_path(m);  // ICMP to the appliance or a VIP: the kernel answers
-    } else {
-      drop(m, DropReason::kNotForUs);
-    }
+    keys[key_count] = make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto);
+    key_ptrs[key_count] = &keys[key_count];
+    packet_of[key_count] = i;
+    vip_of[key_count] = c.vip;
+    ++key_count;
   }
 
   if (key_count) {
@@ -241,9 +200,9 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
       uint32_t value = hit ? values[k] : FlowTable::kMiss;
       if (hit ? removed_in_burst_ : created_in_burst_) value = flows_.lookup(keys[k]);
       if (value != FlowTable::kMiss)
-        handle_flow_packet(m, p, value, now);
+        handle_flow_packet(m, p, value, vip_of[k]);
       else if (vip_of[k] != LookupTable::kNotFound)
-        handle_new_flow(m, p, vip_of[k], now);
+        handle_new_flow(m, p, vip_of[k]);
       else
         drop(m, DropReason::kReverseNoFlow);
     }
@@ -254,11 +213,14 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
 void Worker::prefetch_reverse_buckets(uint64_t misses, const FlowKey* keys, const uint32_t* vip_of) {
   // A new flow's insert writes two buckets: its forward key's, warm from the
   // lookup, and its reverse key's, cold. Predict each reverse key now (the
-  // Maglev pick, and for FNAT the port the SNAT FIFO will hand out next) and
+  // Maglev pick, and for FNAT the port its pool will hand out next) and
   // start the loads, so the burst's inserts overlap them. Only a hint: a
   // wrong guess costs a wasted load, never a wrong flow.
   const Snapshot& snap = *snapshot_;
-  uint16_t taken[kMaxSnatAddresses];
+  // Ports already predicted per pool in this burst, direct-mapped by pool.
+  constexpr uint32_t kSlots = 16;
+  uint16_t pool_seen[kSlots];
+  uint16_t taken[kSlots];
   bool counting = false;
   for (; misses; misses &= misses - 1) {
     const uint32_t k = static_cast<uint32_t>(std::countr_zero(misses));
@@ -276,42 +238,75 @@ void Worker::prefetch_reverse_buckets(uint64_t misses, const FlowKey* keys, cons
       continue;
     }
     if (vip.snat_slots.empty()) continue;
+    const uint8_t slot = vip.snat_slots[first_snat_choice(hash, vip.snat_slots.size())];
+    const uint16_t pool = snat_.find(slot, backend.ip, backend.port);
+    if (pool == SnatPools::kNoPool) continue;
     if (!counting) {
-      std::fill(std::begin(taken), std::end(taken), uint16_t{0});
+      std::fill(std::begin(pool_seen), std::end(pool_seen), SnatPools::kNoPool);
       counting = true;
     }
-    const uint8_t slot = vip.snat_slots[first_snat_choice(hash, vip.snat_slots.size())];
+    const uint32_t at = pool % kSlots;
+    if (pool_seen[at] != pool) {
+      pool_seen[at] = pool;
+      taken[at] = 0;
+    }
     uint16_t port;
-    if (snat_.peek(slot, taken[slot]++, port))
+    if (snat_.peek(pool, taken[at]++, port))
       flows_.prefetch(make_flow_key(backend.ip, snap.snat_addresses[slot], backend.port, rte_cpu_to_be_16(port),
                                     key.proto));
   }
 }
 
-void Worker::handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint64_t now) {
+void Worker::handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint32_t vip_index) {
   const uint32_t index = FlowTable::entry_of(value);
   FlowEntry& e = flows_.entry(index);
   const bool reverse = FlowTable::is_reverse(value);
-  if (e.reset_on_down) {
-    const auto& alive = snapshot_->backend_alive;
+  const Snapshot& snap = *snapshot_;
+  if (e.flags & kFlowResetOnDown) {
+    const auto& alive = snap.backend_alive;
     if (e.backend_id >= alive.size() || !alive[e.backend_id]) return reset_flow(m, p, index, reverse);
   }
-  e.last_seen_tsc = now;
-  VipCounters& vc = counters_.vips[e.vip_id];
   if (e.proto == kProtoTcp) {
-    const FlowState next = next_tcp_state(e.state, p.tcp_flags, reverse);
-    if (next != e.state) set_state(index, next);
+    // Each side's sequence space: a RST is believed only near its sender's
+    // (DESIGN §3); other segments move the tracked edge forward.
+    const uint8_t known = reverse ? kFlowSeqBackend : kFlowSeqClient;
+    uint16_t& seq_hi = e.seq_hi[reverse];
+    if (p.tcp_flags & kTcpRst) {
+      if ((e.flags & known) && !rst_in_window(p.tcp_seq, seq_hi)) return drop(m, DropReason::kRstOutOfWindow);
+    } else if (e.flags & known) {
+      seq_hi = advance_seq_hi(seq_hi, p.tcp_seq + p.tcp_seq_len);
+    } else {
+      seq_hi = static_cast<uint16_t>((p.tcp_seq + p.tcp_seq_len) >> 16);
+      e.flags |= known;
+    }
+    const uint8_t flags_before = e.flags;
+    const TcpStep step = tcp_transition(e.state, p.tcp_flags, reverse, e.flags);
+    if (step.restart) {
+      // A new connection on a closed flow's tuple: new choices, new port.
+      expire(index, true);
+      return handle_new_flow(m, p, vip_index);
+    }
+    if ((e.flags ^ flags_before) & kFlowConfirmed) leave_unconfirmed(index);
+    if (step.next != e.state) set_state(index, step.next);
+  } else if (reverse && e.state == FlowState::kUdpUnreplied) {
+    e.flags |= kFlowConfirmed;
+    leave_unconfirmed(index);
+    set_state(index, FlowState::kUdp);
   }
+  e.last_seen = now_;
+  VipCounters& vc = counters_.vips[e.vip_id];
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   if (!reverse) {
+    const NextHop* hop = e.backend_id < snap.next_hop.size() ? &snap.next_hop[e.backend_id] : nullptr;
+    if (!hop || !hop->known) return drop(m, DropReason::kNeighbourUnresolved);
     rewrite_ipv4_tuple(frame, p, Ipv4Tuple{e.snat_ip, e.backend_ip, e.snat_port, e.backend_port});
-    set_ethernet_addresses(frame, e.backend_mac, snapshot_->port_mac);
+    set_ethernet_addresses(frame, hop->mac, snap.port_mac);
     counters_.forward_packets.add();
     vc.forward_packets.add();
     vc.forward_bytes.add(rte_pktmbuf_pkt_len(m));
   } else {
     rewrite_ipv4_tuple(frame, p, Ipv4Tuple{e.vip_ip, e.client_ip, e.vip_port, e.client_port});
-    set_ethernet_addresses(frame, e.client_mac, snapshot_->port_mac);
+    set_ethernet_addresses(frame, e.client_mac, snap.port_mac);
     counters_.reverse_packets.add();
     vc.reverse_packets.add();
     vc.reverse_bytes.add(rte_pktmbuf_pkt_len(m));
@@ -331,23 +326,85 @@ void Worker::reset_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t index, bool
   to_tx(m);
 }
 
-void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index, uint64_t now) {
+void Worker::answer_closed_port(rte_mbuf* m, const ParsedPacket& p, uint64_t now_tsc) {
+  if (!snapshot_->reject_closed_ports || (p.proto == kProtoTcp && (p.tcp_flags & kTcpRst)))
+    return drop(m, DropReason::kClosedVipPort);
+  if (now_tsc - reject_last_tsc_ >= reject_tsc_per_token_) {
+    const uint64_t earned = (now_tsc - reject_last_tsc_) / reject_tsc_per_token_;
+    reject_tokens_ = static_cast<uint32_t>(std::min<uint64_t>(kRejectBurst, reject_tokens_ + earned));
+    reject_last_tsc_ = now_tsc;
+  }
+  if (reject_tokens_ == 0) return drop(m, DropReason::kClosedVipPort);
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  MacAddress client_mac;
+  std::memcpy(client_mac.bytes, frame + 6, 6);
+  uint32_t len;
+  if (p.proto == kProtoTcp) {
+    len = make_tcp_reset_reply(frame, p, client_mac, snapshot_->port_mac);
+  } else {
+    // The ICMP error quotes the datagram's first bytes after new headers.
+    const uint32_t want = icmp_port_unreachable_length(p);
+    if (rte_pktmbuf_data_len(m) < want && !rte_pktmbuf_append(m, static_cast<uint16_t>(want - rte_pktmbuf_data_len(m))))
+      return drop(m, DropReason::kClosedVipPort);
+    len = make_icmp_port_unreachable(rte_pktmbuf_mtod(m, uint8_t*), p, client_mac, snapshot_->port_mac);
+  }
+  --reject_tokens_;
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - len));
+  counters_.closed_port_rejects.add();
+  to_tx(m);
+}
+
+bool Worker::take_snat_port(const SnapshotVip& vip, const SnapshotBackend& backend, uint64_t hash, uint8_t& slot,
+                            uint16_t& pool, uint16_t& port, DropReason& why) {
+  const uint32_t hold = snapshot_->snat_hold_ticks;
+  const size_t count = vip.snat_slots.size();
+  const size_t first = first_snat_choice(hash, count);
+  uint16_t short_pool = SnatPools::kNoPool;
+  uint8_t short_slot = 0;
+  why = DropReason::kSnatExhausted;
+  for (size_t k = 0; k < count; ++k) {
+    slot = vip.snat_slots[(first + k) % count];
+    pool = snat_.pool_for(slot, backend.ip, backend.port, now_, hold);
+    if (pool == SnatPools::kNoPool) {
+      why = DropReason::kSnatPoolsFull;
+      continue;
+    }
+    if (snat_.take(pool, now_, port)) return true;
+    if (short_pool == SnatPools::kNoPool) {
+      short_pool = pool;
+      short_slot = slot;
+    }
+  }
+  // No address has a port ready towards this backend: the oldest
+  // unconfirmed flow holding one of the first short pool's ports gives it up
+  // (no hold: the backend keeps nothing for a connection that never
+  // completed).
+  if (short_pool == SnatPools::kNoPool || !setup_.evict_unconfirmed) return false;
+  const uint32_t victim = pool_unconfirmed_[short_pool].oldest;
+  if (victim == FlowTable::kMiss) return false;
+  evict(victim);
+  counters_.flows_evicted_for_port.add();
+  slot = short_slot;
+  pool = short_pool;
+  return snat_.take(pool, now_, port);
+}
+
+void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index) {
   const Snapshot& snap = *snapshot_;
   const SnapshotVip& vip = snap.vips[vip_index];
-  FlowState state = FlowState::kUdp;
+  FlowState state = FlowState::kUdpUnreplied;
   if (p.proto == kProtoTcp) {
     if ((p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn) {
       state = FlowState::kSynSent;
     } else {
       // A mid-connection packet we hold no state for (restart, ECMP change).
-      // Forwarding it to the Maglev choice keeps DNAT connections alive; an
-      // RST never opens a flow.
+      // Forwarded to the Maglev choice in case the backend still has the
+      // connection, as an unconfirmed flow; an RST never opens a flow.
       if (vip.drop_tcp_miss || (p.tcp_flags & kTcpRst)) return drop(m, DropReason::kTcpMissPolicy);
-      state = FlowState::kEstablished;
+      state = FlowState::kMidstream;
     }
   }
-  if (is_embryonic(state) && vip.max_embryonic && embryonic_by_vip_[vip.id] >= vip.max_embryonic)
-    return drop(m, DropReason::kSynLimit);
+  if (vip.max_embryonic && unconfirmed_by_vip_[vip.id] >= vip.max_embryonic) return drop(m, DropReason::kSynLimit);
 
   const std::vector<uint16_t>& table = *vip.maglev;
   if (table.empty()) return drop(m, DropReason::kNoBackend);
@@ -357,9 +414,27 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
   const SnapshotBackend& backend = vip.backends[b];
   if (!backend.has_mac) return drop(m, DropReason::kNeighbourUnresolved);
 
+  // The port first: taking it may evict an unconfirmed flow, which also
+  // frees a table slot.
+  uint8_t slot = kMaxSnatAddresses;
+  uint16_t pool = SnatPools::kNoPool;
+  uint16_t port = 0;
+  if (vip.mode == NatMode::kFnat) {
+    DropReason why;
+    if (!take_snat_port(vip, backend, hash, slot, pool, port, why)) return drop(m, why);
+  }
   uint32_t index = flows_.allocate();
-  if (index == FlowTable::kMiss && setup_.evict_embryonic && evict_oldest_embryonic()) index = flows_.allocate();
-  if (index == FlowTable::kMiss) return drop(m, DropReason::kFlowTableFull);
+  if (index == FlowTable::kMiss && setup_.evict_unconfirmed && unconfirmed_.oldest != FlowTable::kMiss) {
+    evict(unconfirmed_.oldest);
+    index = flows_.allocate();
+  }
+  const auto give_port_back = [&] {
+    if (pool != SnatPools::kNoPool) snat_.give_back(pool, port, now_, now_);
+  };
+  if (index == FlowTable::kMiss) {
+    give_port_back();
+    return drop(m, DropReason::kFlowTableFull);
+  }
   FlowEntry& e = flows_.entry(index);
   e.client_ip = p.src_ip;
   e.vip_ip = p.dst_ip;
@@ -367,55 +442,38 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
   e.client_port = p.src_port;
   e.vip_port = p.dst_port;
   e.backend_port = backend.port;
-  e.last_seen_tsc = now;
-  std::memcpy(e.client_mac.bytes, rte_pktmbuf_mtod_offset(m, const uint8_t*, 6), 6);
-  e.backend_mac = backend.mac;
-  e.proto = p.proto;
-  e.state = FlowState::kFree;  // set_state below, once the flow is in the table
-  e.mode = vip.mode;
-  e.vip_id = vip.id;
-  e.backend_id = backend.id;
-  e.reset_on_down = vip.reset_on_down;
-  e.snat_slot = kMaxSnatAddresses;
-  if (vip.mode == NatMode::kFnat) {
-    const size_t count = vip.snat_slots.size();
-    const size_t first = first_snat_choice(hash, count);
-    for (size_t k = 0; k < count; ++k) {
-      const uint8_t slot = vip.snat_slots[(first + k) % count];
-      uint16_t port;
-      if (snat_.take(slot, port)) {
-        counters_.snat_in_use[slot].add();
-        e.snat_slot = slot;
-        e.snat_ip = snap.snat_addresses[slot];
-        e.snat_port = rte_cpu_to_be_16(port);
-        break;
-      }
-    }
-    if (e.snat_slot == kMaxSnatAddresses) {
-      flows_.release_unused(index);
-      return drop(m, DropReason::kSnatExhausted);
-    }
+  if (pool != SnatPools::kNoPool) {
+    e.snat_ip = snap.snat_addresses[slot];
+    e.snat_port = rte_cpu_to_be_16(port);
   } else {
     e.snat_ip = p.src_ip;
     e.snat_port = p.src_port;
   }
-  const uint8_t slot = e.snat_slot;
-  const uint16_t snat_port = rte_be_to_cpu_16(e.snat_port);
+  e.last_seen = now_;
+  std::memcpy(e.client_mac.bytes, rte_pktmbuf_mtod_offset(m, const uint8_t*, 6), 6);
+  e.proto = p.proto;
+  e.state = FlowState::kFree;  // set_state below, once the flow is in the table
+  e.flags = static_cast<uint8_t>((vip.mode == NatMode::kDnat ? kFlowDnat : 0) |
+                                 (vip.reset_on_down ? kFlowResetOnDown : 0));
+  e.snat_slot = slot;
+  e.snat_pool = pool;
+  e.vip_id = vip.id;
+  e.backend_id = backend.id;
+  e.seq_hi[0] = e.seq_hi[1] = 0;
   if (!flows_.insert(index)) {
-    if (slot < kMaxSnatAddresses) {
-      snat_.give_back(slot, snat_port);
-      counters_.snat_in_use[slot].sub();
-    }
+    give_port_back();
     return drop(m, DropReason::kFlowTableFull);
   }
+  if (pool != SnatPools::kNoPool) counters_.snat_in_use[slot].add();
   set_state(index, state);
+  join_unconfirmed(index);
   ++created_in_burst_;
   counters_.flows_created.add();
   counters_.flows_active.add();
   counters_.vips[e.vip_id].new_flows.add();
   counters_.backends[e.backend_id].new_flows.add();
   counters_.backends[e.backend_id].active_flows.add();
-  handle_flow_packet(m, p, index << 1, now);
+  handle_flow_packet(m, p, index << 1, vip_index);
 }
 
 uint32_t Worker::aging_due(uint64_t now) {
@@ -431,62 +489,90 @@ uint32_t Worker::aging_due(uint64_t now) {
   return static_cast<uint32_t>(due);
 }
 
-void Worker::age_flows(uint64_t now, uint32_t budget) {
-  const auto& timeout = snapshot_->timeout_tsc;
+void Worker::age_flows(uint64_t now_tsc, uint32_t budget) {
+  const auto& timeout = snapshot_->timeout_ticks;
   const uint32_t capacity = flows_.capacity();
+  now_ = flow_clock(now_tsc);
   for (uint32_t i = 0; i < budget; ++i) {
     const FlowEntry& e = flows_.entry(aging_cursor_);
-    if (e.state != FlowState::kFree && now > e.last_seen_tsc &&
-        now - e.last_seen_tsc > timeout[static_cast<size_t>(e.state)])
-      expire(aging_cursor_, e.state == FlowState::kClosing);
+    if (e.state != FlowState::kFree &&
+        flow_clock_elapsed(now_, e.last_seen, timeout[static_cast<size_t>(e.state)]))
+      expire(aging_cursor_, is_closing(e.state));
     if (++aging_cursor_ == capacity) aging_cursor_ = 0;
   }
 }
 
 void Worker::set_state(uint32_t index, FlowState next) {
   FlowEntry& e = flows_.entry(index);
-  const bool was = is_embryonic(e.state), will = is_embryonic(next);
-  if (was && !will) {  // unlink
-    --embryonic_by_vip_[e.vip_id];
-    counters_.flows_embryonic.sub();
-    if (e.embryonic_prev != FlowTable::kMiss)
-      flows_.entry(e.embryonic_prev).embryonic_next = e.embryonic_next;
-    else
-      embryonic_head_ = e.embryonic_next;
-    if (e.embryonic_next != FlowTable::kMiss)
-      flows_.entry(e.embryonic_next).embryonic_prev = e.embryonic_prev;
-    else
-      embryonic_tail_ = e.embryonic_prev;
-  }
-  if (will && !was) {  // append: the newest is the last to go
-    ++embryonic_by_vip_[e.vip_id];
-    counters_.flows_embryonic.add();
-    e.embryonic_prev = embryonic_tail_;
-    e.embryonic_next = FlowTable::kMiss;
-    if (embryonic_tail_ != FlowTable::kMiss)
-      flows_.entry(embryonic_tail_).embryonic_next = index;
-    else
-      embryonic_head_ = index;
-    embryonic_tail_ = index;
-  }
+  if (e.state != FlowState::kFree) counters_.flows_by_state[static_cast<size_t>(e.state)].sub();
+  if (next != FlowState::kFree) counters_.flows_by_state[static_cast<size_t>(next)].add();
   e.state = next;
 }
 
-bool Worker::evict_oldest_embryonic() {
-  if (embryonic_head_ == FlowTable::kMiss) return false;
-  expire(embryonic_head_, false);
+namespace {
+
+// Appends `index` as the newest of `list`, linked through the entry's
+// (prev, next) pair chosen by the member pointers.
+template <uint32_t FlowEntry::*Prev, uint32_t FlowEntry::*Next, typename List>
+void list_append(FlowTable& flows, List& list, uint32_t index) {
+  FlowEntry& e = flows.entry(index);
+  e.*Prev = list.newest;
+  e.*Next = FlowTable::kMiss;
+  if (list.newest != FlowTable::kMiss)
+    flows.entry(list.newest).*Next = index;
+  else
+    list.oldest = index;
+  list.newest = index;
+}
+
+template <uint32_t FlowEntry::*Prev, uint32_t FlowEntry::*Next, typename List>
+void list_unlink(FlowTable& flows, List& list, uint32_t index) {
+  const FlowEntry& e = flows.entry(index);
+  if (e.*Prev != FlowTable::kMiss)
+    flows.entry(e.*Prev).*Next = e.*Next;
+  else
+    list.oldest = e.*Next;
+  if (e.*Next != FlowTable::kMiss)
+    flows.entry(e.*Next).*Prev = e.*Prev;
+  else
+    list.newest = e.*Prev;
+}
+
+}  // namespace
+
+void Worker::join_unconfirmed(uint32_t index) {
+  const FlowEntry& e = flows_.entry(index);
+  list_append<&FlowEntry::unconfirmed_prev, &FlowEntry::unconfirmed_next>(flows_, unconfirmed_, index);
+  if (e.snat_pool != SnatPools::kNoPool)
+    list_append<&FlowEntry::pool_prev, &FlowEntry::pool_next>(flows_, pool_unconfirmed_[e.snat_pool], index);
+  ++unconfirmed_by_vip_[e.vip_id];
+  counters_.flows_embryonic.add();
+}
+
+void Worker::leave_unconfirmed(uint32_t index) {
+  const FlowEntry& e = flows_.entry(index);
+  list_unlink<&FlowEntry::unconfirmed_prev, &FlowEntry::unconfirmed_next>(flows_, unconfirmed_, index);
+  if (e.snat_pool != SnatPools::kNoPool)
+    list_unlink<&FlowEntry::pool_prev, &FlowEntry::pool_next>(flows_, pool_unconfirmed_[e.snat_pool], index);
+  --unconfirmed_by_vip_[e.vip_id];
+  counters_.flows_embryonic.sub();
+}
+
+void Worker::evict(uint32_t index) {
+  expire(index, false);
   counters_.flows_evicted.add();
   counters_.flows_expired.sub();  // counted as evicted, not as expired
-  return true;
 }
 
 void Worker::expire(uint32_t index, bool closed) {
-  set_state(index, FlowState::kFree);
   const FlowEntry& e = flows_.entry(index);
-  if (e.snat_slot < kMaxSnatAddresses) {
-    snat_.give_back(e.snat_slot, rte_be_to_cpu_16(e.snat_port));
+  if (!e.confirmed()) leave_unconfirmed(index);
+  if (e.snat_pool != SnatPools::kNoPool) {
+    const uint32_t ready_at = backend_may_hold_tuple(e) ? now_ + snapshot_->snat_hold_ticks : now_;
+    snat_.give_back(e.snat_pool, rte_be_to_cpu_16(e.snat_port), now_, ready_at);
     counters_.snat_in_use[e.snat_slot].sub();
   }
+  set_state(index, FlowState::kFree);
   counters_.backends[e.backend_id].active_flows.sub();
   flows_.remove(index);
   ++removed_in_burst_;
@@ -496,52 +582,101 @@ void Worker::expire(uint32_t index, bool closed) {
 
 std::vector<std::string> Worker::audit() const {
   std::vector<std::string> problems;
+  const auto say = [&](std::string s) { problems.push_back(std::move(s)); };
   const uint32_t first = snat_.first_port();
-  const uint32_t span = uint32_t{snat_.last_port()} - first + 1;
-  std::vector<std::vector<uint8_t>> holders(kMaxSnatAddresses);  // per slot, per port: flows + free
-  uint64_t embryonic = 0, active = 0;
+  const uint32_t slice = snat_.slice();
+  std::vector<std::vector<uint8_t>> holders(snat_.max_pools());  // per pool, per port: flows + free
+  std::vector<uint32_t> pool_unconfirmed(snat_.max_pools());
+  std::vector<uint64_t> by_state(static_cast<size_t>(FlowState::kCount));
+  std::vector<uint64_t> held_by_slot(kMaxSnatAddresses);
+  std::vector<uint32_t> by_vip(kMaxVips);
+  uint64_t unconfirmed = 0, active = 0;
   for (uint32_t i = 0; i < flows_.capacity(); ++i) {
     const FlowEntry& e = flows_.entry(i);
     if (e.state == FlowState::kFree) continue;
     ++active;
-    embryonic += is_embryonic(e.state);
-    if (e.snat_slot >= kMaxSnatAddresses) continue;
-    const uint32_t port = rte_be_to_cpu_16(e.snat_port);
-    if (port < first || port - first >= span) {
-      problems.push_back("flow " + std::to_string(i) + " holds SNAT port " + std::to_string(port) +
-                         " outside this worker's slice");
+    ++by_state[static_cast<size_t>(e.state)];
+    if (!e.confirmed()) {
+      ++unconfirmed;
+      ++by_vip[e.vip_id];
+    }
+    if (e.snat_pool == SnatPools::kNoPool) continue;
+    if (e.snat_pool >= snat_.max_pools() || snat_.pool(e.snat_pool).key == 0) {
+      say("flow " + std::to_string(i) + " holds a port of pool " + std::to_string(e.snat_pool) + ", not in use");
       continue;
     }
-    auto& h = holders[e.snat_slot];
-    if (h.empty()) h.assign(span, 0);
+    if (snat_.pool(e.snat_pool).slot != e.snat_slot)
+      say("flow " + std::to_string(i) + ": SNAT slot " + std::to_string(e.snat_slot) + " but its pool's is " +
+          std::to_string(snat_.pool(e.snat_pool).slot));
+    const uint32_t port = rte_be_to_cpu_16(e.snat_port);
+    if (port < first || port - first >= slice) {
+      say("flow " + std::to_string(i) + " holds SNAT port " + std::to_string(port) + " outside this worker's slice");
+      continue;
+    }
+    auto& h = holders[e.snat_pool];
+    if (h.empty()) h.assign(slice, 0);
     ++h[port - first];
+    ++held_by_slot[e.snat_slot];
+    pool_unconfirmed[e.snat_pool] += !e.confirmed();
   }
-  for (uint32_t slot = 0; slot < kMaxSnatAddresses; ++slot) {
-    auto& h = holders[slot];
-    uint64_t held = 0;
+  for (uint32_t slot = 0; slot < kMaxSnatAddresses; ++slot)
+    if (held_by_slot[slot] != counters_.snat_in_use[slot].get())
+      say("slot " + std::to_string(slot) + ": " + std::to_string(held_by_slot[slot]) + " ports held by flows, " +
+          std::to_string(counters_.snat_in_use[slot].get()) + " counted in use");
+  uint32_t pools_used = 0;
+  for (uint32_t pool = 0; pool < snat_.max_pools(); ++pool) {
+    const SnatPortPool& sp = snat_.pool(static_cast<uint16_t>(pool));
+    if (sp.key == 0) continue;
+    ++pools_used;
+    auto& h = holders[pool];
+    if (h.empty()) h.assign(slice, 0);
+    uint32_t held = 0;
     for (uint8_t n : h) held += n;
-    if (held != counters_.snat_in_use[slot].get())
-      problems.push_back("slot " + std::to_string(slot) + ": " + std::to_string(held) + " ports held by flows, " +
-                         std::to_string(counters_.snat_in_use[slot].get()) + " counted in use");
-    if (h.empty()) h.assign(span, 0);
-    snat_.fifo(static_cast<uint8_t>(slot)).for_each_free([&](uint16_t port) { ++h[port - first]; });
-    for (uint32_t p = 0; p < span; ++p)
+    if (held != sp.in_use)
+      say("pool " + std::to_string(pool) + ": " + std::to_string(held) + " ports held by flows, pool says " +
+          std::to_string(sp.in_use));
+    snat_.for_each_free(static_cast<uint16_t>(pool), [&](uint16_t port) { ++h[port - first]; });
+    for (uint32_t p = 0; p < slice; ++p)
       if (h[p] != 1)
-        problems.push_back("slot " + std::to_string(slot) + " port " + std::to_string(first + p) + ": " +
-                           std::to_string(h[p]) + " owners (flows + free list), want exactly 1");
+        say("pool " + std::to_string(pool) + " port " + std::to_string(first + p) + ": " + std::to_string(h[p]) +
+            " owners (flows + free), want exactly 1");
+    uint32_t listed = 0;
+    for (uint32_t i = pool_unconfirmed_[pool].oldest; i != FlowTable::kMiss && listed <= active;
+         i = flows_.entry(i).pool_next) {
+      ++listed;
+      if (flows_.entry(i).snat_pool != pool || flows_.entry(i).confirmed())
+        say("flow " + std::to_string(i) + " is on pool " + std::to_string(pool) + "'s unconfirmed list wrongly");
+    }
+    if (listed != pool_unconfirmed[pool])
+      say("pool " + std::to_string(pool) + ": " + std::to_string(listed) + " flows listed unconfirmed, " +
+          std::to_string(pool_unconfirmed[pool]) + " are");
   }
+  if (pools_used != snat_.pools_in_use()) say("pools in use disagree");
   uint64_t listed = 0;
-  for (uint32_t i = embryonic_head_; i != FlowTable::kMiss && listed <= active; i = flows_.entry(i).embryonic_next) {
+  uint32_t previous = FlowTable::kMiss;
+  for (uint32_t i = unconfirmed_.oldest; i != FlowTable::kMiss && listed <= active;
+       i = flows_.entry(i).unconfirmed_next) {
     ++listed;
-    if (!is_embryonic(flows_.entry(i).state))
-      problems.push_back("flow " + std::to_string(i) + " is on the embryonic list but not embryonic");
+    if (flows_.entry(i).state == FlowState::kFree || flows_.entry(i).confirmed())
+      say("flow " + std::to_string(i) + " is on the unconfirmed list but not an unconfirmed flow");
+    if (flows_.entry(i).unconfirmed_prev != previous) say("unconfirmed list links broken at " + std::to_string(i));
+    previous = i;
   }
-  if (listed != embryonic) problems.push_back(std::to_string(listed) + " flows on the embryonic list, " +
-                                              std::to_string(embryonic) + " embryonic flows");
-  if (embryonic != counters_.flows_embryonic.get()) problems.push_back("flows_embryonic counter disagrees");
+  if (previous != unconfirmed_.newest) say("unconfirmed list's newest is not its last");
+  if (listed != unconfirmed)
+    say(std::to_string(listed) + " flows on the unconfirmed list, " + std::to_string(unconfirmed) + " unconfirmed");
+  if (unconfirmed != counters_.flows_embryonic.get()) say("flows_embryonic (unconfirmed) counter disagrees");
+  for (uint32_t v = 0; v < kMaxVips; ++v)
+    if (by_vip[v] != unconfirmed_by_vip_[v])
+      say("vip " + std::to_string(v) + ": " + std::to_string(by_vip[v]) + " unconfirmed flows, counted " +
+          std::to_string(unconfirmed_by_vip_[v]));
+  for (size_t st = 1; st < by_state.size(); ++st)
+    if (by_state[st] != counters_.flows_by_state[st].get())
+      say(std::string("state ") + kFlowStateNames[st] + ": " + std::to_string(by_state[st]) + " flows, gauge says " +
+          std::to_string(counters_.flows_by_state[st].get()));
   if (active != flows_.active() || active != counters_.flows_active.get())
-    problems.push_back("active flows: " + std::to_string(active) + " in use, table says " +
-                       std::to_string(flows_.active()) + ", counter " + std::to_string(counters_.flows_active.get()));
+    say("active flows: " + std::to_string(active) + " in use, table says " + std::to_string(flows_.active()) +
+        ", counter " + std::to_string(counters_.flows_active.get()));
   return problems;
 }
 
@@ -572,15 +707,27 @@ void Worker::flush() {
     }
     tx_count_ = 0;
   }
+  // Control first: if both share one ring (no control ring), ARP and probe
+  // answers still get the room before the rest.
+  if (control_count_) {
+    rte_ring* ring = setup_.control_ring ? setup_.control_ring : setup_.slow_path_ring;
+    enqueue_or_drop(ring, control_, control_count_, counters_.control_packets, DropReason::kControlPathFull);
+    control_count_ = 0;
+  }
   if (slow_count_) {
-    const unsigned queued = rte_ring_sp_enqueue_burst(setup_.slow_path_ring, reinterpret_cast<void**>(slow_),
-                                                      slow_count_, nullptr);
-    counters_.slow_path_packets.add(queued);
-    if (queued < slow_count_) {
-      rte_pktmbuf_free_bulk(slow_ + queued, slow_count_ - queued);
-      counters_.drop(DropReason::kSlowPathFull, slow_count_ - queued);
-    }
+    enqueue_or_drop(setup_.slow_path_ring, slow_, slow_count_, counters_.slow_path_packets,
+                    DropReason::kSlowPathFull);
     slow_count_ = 0;
+  }
+}
+
+void Worker::enqueue_or_drop(rte_ring* ring, rte_mbuf** pkts, uint16_t count, Counter& queued_counter,
+                             DropReason full) {
+  const unsigned queued = rte_ring_sp_enqueue_burst(ring, reinterpret_cast<void**>(pkts), count, nullptr);
+  queued_counter.add(queued);
+  if (queued < count) {
+    rte_pktmbuf_free_bulk(pkts + queued, count - queued);
+    counters_.drop(full, count - queued);
   }
 }
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """e2e (issue 8): SNAT port exhaustion with a pool of 8 ports.
 
-Eight long-lived connections to the echo VIP take every FNAT source port.
+Ports are unique per (SNAT address, backend) since issue 13, so the VIP has
+one backend: its pool is the whole range. Eight long-lived connections to
+the echo VIP take every FNAT source port.
 A ninth connection attempt must fail, its SYNs dropped and counted as
 snat_exhausted, while the eight keep working. After they close and the hold
-time (tcp_closing_s) passes, the ports return to the pool and new
+time (closing timeouts, snat_port_hold_s) passes, the ports return to the pool and new
 connections succeed again, reusing those ports."""
 import json
 import sys
@@ -39,7 +41,7 @@ def try_connect(lab, label):
         return f"no answer: {e}", s
 
 
-HOLD = 3  # tcp_closing_s in snat_small.yaml
+HOLD = 3  # tcp_closing_s and snat_port_hold_s in snat_small.yaml
 
 
 def body(lab):

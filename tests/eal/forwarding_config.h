@@ -42,7 +42,11 @@ inline config::Config make_config(config::TcpMissPolicy miss = config::TcpMissPo
   dns.port = 53;
   dns.protocol = config::Protocol::kUdp;
   c.vips.push_back(dns);
-  c.timeouts = {5, 100, 10, 30};
+  c.timeouts.tcp_syn_s = c.timeouts.tcp_syn_recv_s = 5;
+  c.timeouts.tcp_established_s = 100;
+  c.timeouts.tcp_fin_wait_s = c.timeouts.tcp_time_wait_s = c.timeouts.tcp_close_s = 10;
+  c.timeouts.udp_s = c.timeouts.udp_unreplied_s = 30;
+  c.timeouts.snat_port_hold_s = 60;
   return c;
 }
 

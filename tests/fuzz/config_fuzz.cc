@@ -101,7 +101,7 @@ void check_config(const config::Config& c) {
     }
   }
   const auto& t = c.timeouts;
-  L4LB_FUZZ_CHECK(t.tcp_syn_s >= 1 && t.tcp_established_s >= 1 && t.tcp_closing_s >= 1 && t.udp_s >= 1);
+  L4LB_FUZZ_CHECK(t.tcp_syn_s >= 1 && t.tcp_established_s >= 1 && t.tcp_fin_wait_s >= 1 && t.tcp_time_wait_s >= 1 && t.tcp_close_s >= 1 && t.udp_s >= 1);
 }
 
 // l4lbd's next step after loading: the first snapshot (mgmt_core.cc), with

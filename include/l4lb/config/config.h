@@ -28,6 +28,10 @@ enum class DownPolicy : uint8_t { kKeep, kReset };
 // the oldest embryonic (SYN seen, no answer) flow. Established flows are
 // never evicted.
 enum class TableFullPolicy : uint8_t { kEvictEmbryonic, kRefuse };
+// TCP or UDP to a VIP address on a port/protocol no VIP serves: drop it
+// (counted), or answer like a closed port would (TCP RST, ICMP port
+// unreachable), rate-limited. Never handed to the appliance's kernel.
+enum class ClosedVipPortPolicy : uint8_t { kDrop, kReject };
 
 struct DataplaneConfig {
   uint32_t workers = 1;
@@ -44,6 +48,12 @@ struct DataplaneConfig {
   // VM running several lcores per CPU). Costs up to this much latency.
   uint32_t idle_sleep_us = 0;
   TableFullPolicy table_full = TableFullPolicy::kEvictEmbryonic;
+  ClosedVipPortPolicy closed_vip_ports = ClosedVipPortPolicy::kDrop;
+  // FNAT source ports are unique per (SNAT address, backend address:port):
+  // each worker keeps one pool per such pair, made when a flow first needs
+  // it, out of this many preallocated (see dataplane/snat_pool.h for the
+  // memory per pool). The loader refuses a config with more pairs.
+  uint32_t snat_pools_per_worker = 1024;
 };
 
 struct PortConfig {
@@ -97,11 +107,24 @@ struct NeighborConfig {
   int line = 0;
 };
 
+// Idle timeouts per flow state, in seconds (DESIGN §3). The defaults are
+// close to DPVS's: seconds, not minutes, once a connection closes, so a
+// closed connection's table slot and SNAT port come back quickly.
+// tcp_closing_s is the key of earlier versions: when given, it sets
+// fin_wait, time_wait and close wherever their own keys are absent.
 struct Timeouts {
-  uint32_t tcp_syn_s = 30;
+  uint32_t tcp_syn_s = 3;            // syn_sent: client SYN, no answer yet
+  uint32_t tcp_syn_recv_s = 10;      // syn_recv, and unconfirmed mid-stream pickups
   uint32_t tcp_established_s = 900;
-  uint32_t tcp_closing_s = 60;
-  uint32_t udp_s = 120;
+  uint32_t tcp_fin_wait_s = 7;       // one side sent FIN
+  uint32_t tcp_time_wait_s = 7;      // both sides sent FIN
+  uint32_t tcp_close_s = 3;          // a RST was accepted
+  uint32_t udp_s = 120;              // UDP that has seen a reply
+  uint32_t udp_unreplied_s = 10;     // UDP with no reply yet
+  // A port released by a flow whose backend closed first (so the backend
+  // sits in TIME_WAIT, 60 s on Linux) is not handed out towards that backend
+  // again before this.
+  uint32_t snat_port_hold_s = 60;
 };
 
 struct Config {

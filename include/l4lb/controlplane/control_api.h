@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "l4lb/common/limits.h"
 #include "l4lb/controlplane/control_queue.h"
 #include "l4lb/dataplane/worker.h"
 
@@ -54,6 +55,10 @@ struct ControlState {
   std::atomic<uint64_t> port_rx_nombuf{0};   // rx stalled: mbuf pool empty
   std::atomic<uint64_t> port_rx_errors{0};
   std::atomic<uint64_t> port_tx_errors{0};
+  // Wire-order SNAT address by slot (0: unused), set by the management core
+  // when it builds a snapshot, so /l4lb/snat reads the workers' gauges
+  // without waiting for it (it must answer during a flood too).
+  std::atomic<uint32_t> snat_address_by_slot[l4lb::kMaxSnatAddresses] = {};
   ControlQueue* queue = nullptr;
   ControlHooks hooks;
 };

@@ -33,10 +33,12 @@ class ExceptionPath {
   ExceptionPath(const ExceptionPath&) = delete;
   ExceptionPath& operator=(const ExceptionPath&) = delete;
 
-  // Moves up to one burst from each worker's slow-path ring into the kernel,
-  // and one burst from the kernel into `inject_ring` (a worker transmits it).
-  // Never blocks. Returns the number of packets moved.
-  unsigned relay(std::span<rte_ring* const> slow_path_rings, rte_ring* inject_ring);
+  // Moves up to a few bursts from each worker's control ring and then one
+  // burst from each slow-path ring into the kernel, and one burst from the
+  // kernel into `inject_ring` (a worker transmits it). Never blocks. Returns
+  // the number of packets moved.
+  unsigned relay(std::span<rte_ring* const> control_rings, std::span<rte_ring* const> slow_path_rings,
+                 rte_ring* inject_ring);
 
   const std::string& iface() const { return iface_; }
   uint64_t to_kernel() const { return to_kernel_; }

@@ -32,6 +32,7 @@ namespace l4lb::controlplane {
 struct WorkerRings {
   rte_ring* snapshot = nullptr;
   rte_ring* slow_path = nullptr;
+  rte_ring* control = nullptr;  // worker -> mgmt, drained first (ARP, probe answers)
   rte_ring* inject = nullptr;
 };
 
@@ -69,6 +70,11 @@ class ManagementCore {
                             uint32_t weight);
   std::vector<ControlRow> vip_rows() const;
   std::vector<ControlRow> backend_rows(const std::string& vip) const;
+  // Per SNAT address in use since start: its pools (one per backend it
+  // reached) and their ports, summed over workers.
+  std::vector<ControlRow> snat_rows() const;
+  // Tells the control API which address each SNAT slot is (after a build).
+  void show_snat_addresses();
   std::string render_metrics() const;
   uint64_t vip_counter(uint16_t vip_id, dataplane::Counter dataplane::VipCounters::* field) const;
 
@@ -79,6 +85,7 @@ class ManagementCore {
   rte_mempool* pool_;
   std::vector<WorkerRings> rings_;
   std::vector<rte_ring*> slow_path_rings_;
+  std::vector<rte_ring*> control_rings_;
   std::unique_ptr<ExceptionPath> exception_;
   Neighbours neighbours_;
   HealthChecker health_;

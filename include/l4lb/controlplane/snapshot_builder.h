@@ -32,6 +32,7 @@ class SnatSlotRegistry {
     return it == slots_.end() ? 0 : it->second;
   }
   size_t size() const { return slots_.size(); }
+  const std::map<uint32_t, uint8_t>& slots() const { return slots_; }
 
  private:
   std::map<uint32_t, uint8_t> slots_;
@@ -72,6 +73,11 @@ struct BuildState {
   SnatSlotRegistry snat;
   IdRegistry ids;
   MaglevCache maglev;
+  // What flows of removed backends still need (they drain, DESIGN §6): the
+  // last next hop known per backend id, and every DNAT backend's
+  // service_key since start, so replies keep being recognised.
+  std::map<uint16_t, dataplane::MacAddress> last_next_hop;
+  std::map<uint64_t, uint32_t> dnat_backends;
 };
 
 // "VIPNAME/ADDR:PORT": how health state and operator overrides name a backend.

@@ -30,10 +30,14 @@ enum class DropReason : uint8_t {
   kSnatExhausted,
   kNoBackend,
   kNeighbourUnresolved,
-  kBackendDown,
-  kSynLimit,     // the VIP's max_embryonic is reached  // a flow of a down backend under down_policy: reset (non-TCP or reply side)
+  kBackendDown,  // a flow of a down backend under down_policy: reset (non-TCP or reply side)
+  kSynLimit,     // the VIP's max_embryonic (unconfirmed flows) is reached
+  kClosedVipPort,   // a VIP address on a port/protocol no VIP serves (or past the reject rate)
+  kRstOutOfWindow,  // a RST far from its sender's tracked sequence: spoofed or stale
+  kSnatPoolsFull,   // no SNAT pool left for a new (SNAT address, backend) pair
   // queues
   kSlowPathFull,
+  kControlPathFull,
   kHandoffFull,
   kTxFull,
   kCount
@@ -46,7 +50,8 @@ inline constexpr const char* kDropReasonNames[] = {
     "bad_source_address", "spoofed_source",  "land",
     "not_for_us",         "reverse_no_flow", "tcp_miss_policy",   "flow_table_full",
     "snat_exhausted",     "no_backend",      "neighbour_unresolved", "backend_down",         "syn_limit",
-    "slow_path_full",
+    "closed_vip_port",    "rst_out_of_window", "snat_pools_full",
+    "slow_path_full",     "control_path_full",
     "handoff_full",       "tx_full",
 };
 static_assert(sizeof(kDropReasonNames) / sizeof(kDropReasonNames[0]) ==

@@ -35,7 +35,9 @@ namespace l4lb::dataplane {
 
 // Both directions of one connection in one cache line. For DNAT the "snat"
 // fields hold the client's own address and port, so the reverse key is always
-// (backend, snat) and the reverse rewrite needs no branch on mode.
+// (backend, snat) and the reverse rewrite needs no branch on mode. The next
+// hop towards the backend is not stored: it comes from the snapshot by
+// backend id, so a neighbour's new MAC reaches the flows already using it.
 struct alignas(64) FlowEntry {
   uint32_t client_ip;
   uint32_t vip_ip;
@@ -45,20 +47,28 @@ struct alignas(64) FlowEntry {
   uint16_t vip_port;
   uint16_t backend_port;
   uint16_t snat_port;
-  uint64_t last_seen_tsc;
+  uint32_t last_seen;      // flow_clock() of the last packet
   MacAddress client_mac;   // previous hop of the forward direction: where replies go
-  MacAddress backend_mac;  // next hop towards the backend
   uint8_t proto;
   FlowState state;
-  NatMode mode;
+  uint8_t flags;           // kFlow* (flow_state.h)
   uint8_t snat_slot;       // kMaxSnatAddresses when the flow holds no SNAT port
-  uint16_t vip_id;         // stable ids (snapshot.h): counters and policy
+  uint16_t vip_id;         // stable ids (snapshot.h): counters, policy, next hop
   uint16_t backend_id;
-  bool reset_on_down;
-  // Embryonic (syn_sent) flows form a list in the order they entered that
-  // state, oldest first: the worker evicts from its head when full.
-  uint32_t embryonic_prev;
-  uint32_t embryonic_next;
+  // Per side (0 client, 1 backend): top 16 bits of the next sequence number
+  // it will send, valid once kFlowSeqClient / kFlowSeqBackend is set.
+  uint16_t seq_hi[2];
+  uint16_t snat_pool;      // the worker's pool the port came from (SnatPools)
+  // Unconfirmed flows are listed oldest first, all of them and per SNAT
+  // pool, so that the worker finds the one to evict for a table slot or for
+  // a port of one pool in O(1).
+  uint32_t unconfirmed_prev;
+  uint32_t unconfirmed_next;
+  uint32_t pool_prev;
+  uint32_t pool_next;
+
+  bool dnat() const { return flags & kFlowDnat; }
+  bool confirmed() const { return flags & kFlowConfirmed; }
 };
 static_assert(sizeof(FlowEntry) == 64, "a flow must fit one cache line");
 // FlowTable::matches reads a direction's key at these offsets.

@@ -55,21 +55,39 @@ struct SnapshotVip {
   std::shared_ptr<const std::vector<uint16_t>> maglev;
 };
 
+// The next hop towards a backend, by stable backend id. Flows look it up per
+// packet instead of keeping a copy, so a neighbour's new MAC reaches them.
+struct NextHop {
+  MacAddress mac{};
+  bool known = false;
+};
+
 struct Snapshot {
   uint64_t generation = 0;
   MacAddress port_mac{};
   std::vector<SnapshotVip> vips;
+  // Classification (Worker::classify, DESIGN §3), all wire order:
   LookupTable vip_by_service;          // service_key(vip ip, port, proto) -> vips index
-  LookupTable dnat_vip_by_backend;     // service_key(backend ip, port, proto) -> vips index
-  LookupTable local_addresses;         // address_key(appliance address or VIP) -> 1
-  LookupTable snat_slot_by_address;    // address_key(snat ip) -> slot
+  LookupTable dnat_vip_by_backend;     // service_key(backend ip, port, proto) -> vips index; kept
+                                       // for removed DNAT backends so their flows drain
+  LookupTable own_addresses;           // address_key(the appliance's own address) -> 1
+  LookupTable vip_addresses;           // address_key(VIP address) -> 1
+  LookupTable control_sources;         // address_key(backend or gateway) -> 1: what they send the
+                                       // appliance (probe answers) is control traffic
+  LookupTable snat_slot_by_address;    // address_key(snat ip) -> slot; every SNAT address used
+                                       // since start, so replies of removed ones drain
   std::array<uint32_t, kMaxSnatAddresses> snat_addresses{};  // slot -> wire-order ip
   uint16_t snat_port_min = 0;          // host order, inclusive
   uint16_t snat_port_max = 0;
-  std::array<uint64_t, static_cast<size_t>(FlowState::kCount)> timeout_tsc{};
+  bool reject_closed_ports = false;    // dataplane.closed_vip_ports: reject
+  // Idle timeouts by state and the SNAT port hold, in flow_clock() ticks.
+  std::array<uint32_t, static_cast<size_t>(FlowState::kCount)> timeout_ticks{};
+  uint32_t snat_hold_ticks = 0;
   // By backend id: 1 while the backend is configured and not down by health.
   // Flows of VIPs with reset_on_down check it (draining backends stay alive).
   std::vector<uint8_t> backend_alive;
+  // By backend id; removed backends keep their last known next hop.
+  std::vector<NextHop> next_hop;
 };
 
 }  // namespace l4lb::dataplane

@@ -33,6 +33,9 @@ struct WorkerSetup {
   uint16_t tx_queue = 0;
   rte_ring* snapshot_ring = nullptr;   // mgmt -> worker: const Snapshot*
   rte_ring* slow_path_ring = nullptr;  // worker -> mgmt: rte_mbuf* for the kernel
+  // worker -> mgmt: ARP and probe answers, drained first so a flood to the
+  // appliance cannot starve them. Null: they share slow_path_ring.
+  rte_ring* control_ring = nullptr;
   rte_ring* inject_ring = nullptr;     // mgmt -> worker: rte_mbuf* to transmit
   // Packets that reached the wrong worker go to their owner (DESIGN §4):
   // handoff_out[i] carries ours to worker i, handoff_in[i] worker i's to us.
@@ -41,9 +44,10 @@ struct WorkerSetup {
   uint32_t flow_capacity = 1u << 20;
   uint16_t snat_port_min = 10240;
   uint16_t snat_port_max = 32767;
+  uint32_t snat_pools = 1024;    // config::DataplaneConfig::snat_pools_per_worker
   int socket_id = 0;
   uint32_t idle_sleep_us = 0;  // see config::DataplaneConfig::idle_sleep_us
-  bool evict_embryonic = true;  // table_full policy
+  bool evict_unconfirmed = true;  // table_full policy, for table slots and SNAT ports
 };
 
 class Worker {
@@ -53,8 +57,12 @@ class Worker {
   // kAgingStep entries so the scan runs in runs the prefetcher can follow.
   static constexpr double kAgingSweepSeconds = 1.0;
   static constexpr uint32_t kAgingStep = 32;
+  // Answers to closed VIP ports (closed_vip_ports: reject), per worker:
+  // enough for a scan to see closed ports, too few to reflect a flood.
+  static constexpr uint32_t kRejectsPerSecond = 1000;
+  static constexpr uint32_t kRejectBurst = 100;
 
-  // Slow path: allocates the flow table and SNAT pool. `initial` must stay
+  // Slow path: allocates the flow table and SNAT pools. `initial` must stay
   // alive until the worker acknowledges a newer generation.
   Worker(const WorkerSetup& setup, const Snapshot* initial);
 
@@ -82,42 +90,62 @@ class Worker {
   // passed it.
   uint64_t acked_generation() const { return acked_generation_.load(std::memory_order_acquire); }
 
-  // Debug check that the flow table, the SNAT pool and the counters agree:
-  // every SNAT port is either free or held by exactly one flow, per-slot
-  // in-use counters match, the embryonic list holds exactly the embryonic
-  // flows. Returns the disagreements found (empty = consistent). Scans the
+  // Debug check that the flow table, the SNAT pools and the counters agree:
+  // every SNAT port of a pool is either free or held by exactly one flow,
+  // per-slot and per-pool in-use counts match, the unconfirmed lists (all,
+  // per pool, per VIP) hold exactly the unconfirmed flows, per-state gauges
+  // match. Returns the disagreements found (empty = consistent). Scans the
   // whole table: only on a stopped worker or from its own lcore.
   std::vector<std::string> audit() const;
 
   const WorkerCounters& counters() const { return counters_; }
   const FlowTable& flows() const { return flows_; }
-  const SnatPool& snat_pool() const { return snat_; }
+  const SnatPools& snat_pools() const { return snat_; }
   uint32_t index() const { return setup_.index; }
 
  private:
+  // Oldest-first list of unconfirmed flows, linked through FlowEntry.
+  struct AgeList {
+    uint32_t oldest = FlowTable::kMiss;
+    uint32_t newest = FlowTable::kMiss;
+  };
+
   void pick_up_snapshot();
   unsigned transmit_injected();
   unsigned receive_handoffs(uint64_t now);
   void hand_off(rte_mbuf* m, uint32_t owner) { handoff_[owner][handoff_count_[owner]++] = m; }
-  void handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint64_t now);
+  void handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint32_t vip_index);
   void prefetch_reverse_buckets(uint64_t misses, const FlowKey* keys, const uint32_t* vip_of);
-  void handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index, uint64_t now);
+  void handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index);
+  // An SNAT port towards `backend` for a flow whose Maglev hash is `hash`:
+  // the first SNAT address of the VIP with a port ready, else the oldest
+  // unconfirmed flow of the first address's pool gives up its port.
+  bool take_snat_port(const SnapshotVip& vip, const SnapshotBackend& backend, uint64_t hash, uint8_t& slot,
+                      uint16_t& pool, uint16_t& port, DropReason& why);
   void reset_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t index, bool reverse);
-  // Every state change goes through here, so the embryonic (syn_sent)
-  // accounting behind max_embryonic and eviction stays exact.
+  void answer_closed_port(rte_mbuf* m, const ParsedPacket& p, uint64_t now_tsc);
+  // Every state change goes through here, so the per-state gauges stay exact.
   void set_state(uint32_t index, FlowState next);
-  bool evict_oldest_embryonic();
+  // Unconfirmed bookkeeping: a new flow joins the lists; a confirmed or
+  // removed one leaves them.
+  void join_unconfirmed(uint32_t index);
+  void leave_unconfirmed(uint32_t index);
+  void evict(uint32_t index);
   void expire(uint32_t index, bool closed);
   void drop(rte_mbuf* m, DropReason reason);
   void to_slow_path(rte_mbuf* m) { slow_[slow_count_++] = m; }
+  void to_control(rte_mbuf* m) { control_[control_count_++] = m; }
   void to_tx(rte_mbuf* m) { tx_[tx_count_++] = m; }
   void flush();
+  void enqueue_or_drop(rte_ring* ring, rte_mbuf** pkts, uint16_t count, Counter& queued_counter, DropReason full);
 
   WorkerSetup setup_;
   SnatPartition partition_;
   const Snapshot* snapshot_;
+  WorkerCounters counters_;  // before snat_, which counts its pools into it
   FlowTable flows_;
-  SnatPool snat_;
+  SnatPools snat_;
+  uint32_t now_ = 0;  // flow_clock() of the burst being handled
   uint32_t aging_cursor_ = 0;
   uint64_t aging_last_tsc_ = 0;
   uint64_t aging_sweep_tsc_ = 0;  // one pass over the whole table takes this long
@@ -125,20 +153,25 @@ class Worker {
   // Table changes made by the burst being handled (see process_burst).
   uint32_t created_in_burst_ = 0;
   uint32_t removed_in_burst_ = 0;
-  // Embryonic accounting: per VIP id, and the list of syn_sent flows
-  // (FlowEntry::embryonic_prev/next), oldest at the head.
-  std::unique_ptr<uint32_t[]> embryonic_by_vip_;
-  uint32_t embryonic_head_ = FlowTable::kMiss;
-  uint32_t embryonic_tail_ = FlowTable::kMiss;
+  // Unconfirmed flows: all of them, per SNAT pool, and counted per VIP id
+  // (max_embryonic).
+  AgeList unconfirmed_;
+  std::unique_ptr<AgeList[]> pool_unconfirmed_;
+  std::unique_ptr<uint32_t[]> unconfirmed_by_vip_;
+  // Closed-port answers: a token bucket of kRejectsPerSecond.
+  uint64_t reject_tsc_per_token_ = 0;
+  uint64_t reject_last_tsc_ = 0;
+  uint32_t reject_tokens_ = 0;
 
   rte_mbuf* tx_[kBurstSize * 2];
   uint16_t tx_count_ = 0;
   rte_mbuf* slow_[kBurstSize];
   uint16_t slow_count_ = 0;
+  rte_mbuf* control_[kBurstSize];
+  uint16_t control_count_ = 0;
   rte_mbuf* handoff_[kMaxWorkers][kBurstSize];
   uint16_t handoff_count_[kMaxWorkers] = {};
 
-  WorkerCounters counters_;
   alignas(64) std::atomic<uint64_t> acked_generation_{0};
 };
 

@@ -41,7 +41,8 @@ struct alignas(64) WorkerCounters {
   Counter tx_packets;
   Counter forward_packets;
   Counter reverse_packets;
-  Counter slow_path_packets;
+  Counter slow_path_packets;  // to the kernel, best effort
+  Counter control_packets;    // to the kernel ahead of the rest (ARP, probe answers)
   Counter injected_packets;  // sent on behalf of the management core
   Counter flows_created;
   Counter flows_expired;     // idle past their timeout
@@ -52,9 +53,13 @@ struct alignas(64) WorkerCounters {
   Counter handoffs_out[kMaxWorkers];     // packets we passed to worker i
   Counter drops[static_cast<size_t>(DropReason::kCount)];
   Counter flows_reset;                   // ended by down_policy: reset
-  Counter flows_evicted;                 // embryonic flows evicted for room
-  Counter flows_embryonic;               // gauge: flows in syn_sent
+  Counter flows_evicted;                 // unconfirmed flows evicted for a table slot or a port
+  Counter flows_evicted_for_port;        // ... of them, for a port of their SNAT pool
+  Counter flows_embryonic;               // gauge: unconfirmed flows (flow_state.h)
+  Counter flows_by_state[static_cast<size_t>(FlowState::kCount)];  // gauges ([0] unused)
+  Counter closed_port_rejects;           // RSTs / ICMP unreachables sent for closed VIP ports
   Counter snat_in_use[kMaxSnatAddresses];  // gauge: ports held, by SNAT slot
+  Counter snat_pools[kMaxSnatAddresses];   // gauge: pools (one per backend) by SNAT slot
   VipCounters vips[kMaxVips];            // by stable VIP id
   BackendCounters backends[kMaxBackends];  // by stable backend id
 

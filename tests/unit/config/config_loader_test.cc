@@ -173,7 +173,10 @@ metrics: {listen: 0.0.0.0:9100}
 
   EXPECT_EQ(c.timeouts.tcp_syn_s, 5u);
   EXPECT_EQ(c.timeouts.tcp_established_s, 86400u);
-  EXPECT_EQ(c.timeouts.tcp_closing_s, 1u);
+  // The old key sets the three closing states where their own keys are absent.
+  EXPECT_EQ(c.timeouts.tcp_fin_wait_s, 1u);
+  EXPECT_EQ(c.timeouts.tcp_time_wait_s, 1u);
+  EXPECT_EQ(c.timeouts.tcp_close_s, 1u);
   EXPECT_EQ(c.timeouts.udp_s, 33u);
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_EQ(c.metrics_listen, "0.0.0.0:9100");
@@ -288,10 +291,17 @@ TEST(ConfigLoader, DefaultsApplyWhenKeysAreOmitted) {
   ASSERT_EQ(vip.backends.size(), 1u);
   EXPECT_EQ(vip.backends[0].weight, 1u);
   EXPECT_TRUE(c.neighbors.empty());
-  EXPECT_EQ(c.timeouts.tcp_syn_s, 30u);
+  EXPECT_EQ(c.timeouts.tcp_syn_s, 3u);
+  EXPECT_EQ(c.timeouts.tcp_syn_recv_s, 10u);
   EXPECT_EQ(c.timeouts.tcp_established_s, 900u);
-  EXPECT_EQ(c.timeouts.tcp_closing_s, 60u);
+  EXPECT_EQ(c.timeouts.tcp_fin_wait_s, 7u);
+  EXPECT_EQ(c.timeouts.tcp_time_wait_s, 7u);
+  EXPECT_EQ(c.timeouts.tcp_close_s, 3u);
   EXPECT_EQ(c.timeouts.udp_s, 120u);
+  EXPECT_EQ(c.timeouts.udp_unreplied_s, 10u);
+  EXPECT_EQ(c.timeouts.snat_port_hold_s, 60u);
+  EXPECT_EQ(c.dataplane.closed_vip_ports, ClosedVipPortPolicy::kDrop);
+  EXPECT_EQ(c.dataplane.snat_pools_per_worker, 1024u);
   EXPECT_EQ(c.log_level, "info");
   EXPECT_EQ(c.metrics_listen, "");
   EXPECT_EQ(c.log_level, defaults.log_level);
