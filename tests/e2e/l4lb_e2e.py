@@ -84,7 +84,7 @@ PY = sys.executable or "python3"
 OLD_KEYS_ENV = "L4LB_E2E_OLD_KEYS"
 NEW_KEYS = ("closed_vip_ports", "snat_pools_per_worker", "tcp_syn_recv_s", "tcp_fin_wait_s",
             "tcp_time_wait_s", "tcp_close_s", "udp_unreplied_s", "snat_port_hold_s")
-CLOSING_KEYS = ("tcp_fin_wait_s", "tcp_time_wait_s", "tcp_close_s")
+CLOSING_KEYS = ("tcp_fin_wait_s", "tcp_time_wait_s", "tcp_close_s", "snat_port_hold_s")
 
 
 class TestFailure(Exception):
@@ -117,7 +117,8 @@ def old_keys_config(text):
     """The config text without NEW_KEYS, for an l4lbd from before them.
     tcp_closing_s, which then covered every closing state and was also the
     only hold of a closed flow's SNAT port, becomes the longest of
-    tcp_fin_wait_s / tcp_time_wait_s / tcp_close_s unless it is set; the
+    tcp_fin_wait_s / tcp_time_wait_s / tcp_close_s / snat_port_hold_s
+    unless it is set (the setting that gives the same protection); the
     other keys have no older equivalent (tcp_syn_s covered syn_recv, udp_s
     all UDP, closed VIP ports went to the kernel) and are left out.
     Handles block style (one key a line) and one-line flow style ({a: 1})."""
