@@ -417,9 +417,11 @@ class Lab:
                "--vdev", "net_tap0,iface=dp0", "--", "--config", self.config]
         log(f"l4lbd: ip netns exec {self.ns_lb} {' '.join(map(str, cmd))}")
         t0 = time.monotonic()
+        # A restart in the same lab appends to the log: only this run's part counts.
+        offset = self.daemon_log.stat().st_size if self.daemon_log.exists() else 0
         self.daemon = self.spawn("l4lbd", self.ns_lb, cmd, logfile=self.daemon_log)
         while True:
-            text = self.daemon_log.read_text(errors="replace") if self.daemon_log.exists() else ""
+            text = self.daemon_log.read_bytes()[offset:].decode(errors="replace") if self.daemon_log.exists() else ""
             if DAEMON_READY_LINE in text:
                 break
             if self.daemon.poll() is not None:
@@ -440,6 +442,12 @@ class Lab:
         run(lb + ["link", "set", "dp0", "address", mac, "arp", "off"])
         run(["ip", "netns", "exec", self.ns_lb, "sysctl", "-q", "-w", "net.ipv4.conf.dp0.arp_ignore=8"])
         run(lb + ["link", "set", "dp0", "master", "br0", "up"])
+        if offset:
+            # A restarted l4lbd's port has a new MAC: the client's and the
+            # backends' neighbour entries still name the old one, which the
+            # exception path's kernel would not take for its own.
+            for ns in [self.ns_client, *self.ns_backend.values()]:
+                run(["ip", "-n", ns, "neigh", "flush", "all"], check=False)
 
     def stop_daemon(self, timeout=10):
         """SIGTERM l4lbd, wait up to timeout s, then SIGKILL. Returns its exit
