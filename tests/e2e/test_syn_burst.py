@@ -22,8 +22,8 @@ more (about 30 requests/s x (tcp_time_wait_s + 1 s of aging sweep)). So
 `snat_exhausted` must stay 0. With one pool of P ports for every backend
 the burst takes all P, and new connections are refused until the closed
 flows age out (measured on the code before issue 13, with
-L4LB_E2E_OLD_KEYS=1: 246 of 512 SYNs got a port, snat_exhausted +304,
-6 of 98 curls failed during the burst).
+L4LB_E2E_OLD_KEYS=1, so tcp_closing_s 5: 214 of 512 SYNs got a port,
+snat_exhausted +327, 6 of 77 curls failed during the burst).
 
 Checks:
   - hping3 sent 2P SYNs and l4lbd saw them (rx, flows created);
