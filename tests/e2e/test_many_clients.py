@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """e2e (issue 13): many clients, short connections, a small SNAT range
-(configs/many_clients.yaml: FNAT VIP :8080, one SNAT address, P = 96
+(configs/many_clients.yaml: FNAT VIP :8080, one SNAT address, P = 128
 ports, three http backends; tcp_fin_wait_s 2, tcp_time_wait_s 2,
 tcp_close_s 1, snat_port_hold_s 5).
 
@@ -11,28 +11,25 @@ well past every closing timeout), each bound to the next address in turn:
 connect, one keep-alive GET, read the answer, close (the client closes
 first, as curl does).
 
-The arithmetic. A closed flow keeps its SNAT port through fin_wait and
-time_wait (2 s) plus up to 1 s until the aging sweep sees it: about 2.5 s.
-  - One pool for every backend: R x 2.5 s = 125 ports wanted > P = 96.
-    (With the single closing timeout from before issue 13, tcp_closing_s
-    must be the 5 s hold for the same protection: R x 5.5 s = 275.)
-  - A pool per SNAT address x backend: Maglev splits R over 3 backends,
-    about 17/s each, x 3 s at most = 50 ports of each pool's 96. Even if
-    every port were held the full snat_port_hold_s (5 s, only when the
-    backend closes first, which these backends do not) plus 1 s:
-    17 x 6 = 100, about P.
-So no connection may fail and `snat_exhausted` stays 0, while a single
-pool would run dry within seconds.
+The arithmetic, counting every closed port as held for the longest,
+snat_port_hold_s = 5 s, plus up to 1 s until the aging sweep sees it:
+  - one pool for every backend: R x 6 s = 300 ports wanted > P = 128;
+  - a pool per SNAT address x backend: Maglev splits R over the 3
+    backends, about 17/s each: 17 x 6 s = 100 ports of each pool's 128.
+The client closes first here, so l4lbd may reuse a port once the flow has
+gone through fin_wait and time_wait (2 s): then each pool needs about
+17 x 3 s = 50. Either way no connection may fail and `snat_exhausted`
+stays 0, while one shared pool would run dry within seconds.
 
 Checks: all 1000 requests answered (3 s each to connect and answer; the
 driver started them at >= 90% of R), by all three backends and from all 64
-addresses; `snat_exhausted` is 0; flows_active returns to the few still
-closing afterwards. The peak of l4lb_snat_ports_in_use is printed.
+addresses; `snat_exhausted` is 0; 4 s after the last connection fewer than
+P/4 flows remain. The peak of l4lb_snat_ports_in_use is printed.
 
-Measured before issue 13 (L4LB_E2E_OLD_KEYS=1, so tcp_closing_s 5): 465 of
-1000 requests failed, snat_exhausted 1595, ports in use pinned at 96. The
-same run with a 10000-port range passed (peak 302 ports = R x 6 s, p99
-latency 11 ms): the rig itself sustains R."""
+Measured before issue 13 (L4LB_E2E_OLD_KEYS=1: one pool, tcp_closing_s 5):
+412 of 1000 requests failed, snat_exhausted 1372, ports in use pinned at
+128. The same run with a 10000-port range passed (peak 302 ports =
+R x 6 s, p99 latency 11 ms): the rig itself sustains R."""
 import json
 import re
 import sys
