@@ -33,7 +33,8 @@ import l4lb_e2e as e2e  # noqa: E402
 
 CONFIG = e2e.CONFIG_DIR / "dnat_health.yaml"
 INTERVAL_S, TIMEOUT_S, RISE, FALL = 0.3, 0.25, 2, 2
-SLACK_S = 1.5       # a loaded 2-CPU VM, and the 0.1 s l4lbctl poll
+SLACK_S = 2.0       # dp0 is plugged after "ready" (earlier probes time out), a loaded
+                    # 2-CPU VM, the 0.1 s l4lbctl poll
 VIPS = {"web-tcp": 8080, "web-http": 8081}
 VICTIM = {"web-tcp": "b2", "web-http": "b3"}
 
