@@ -26,6 +26,8 @@ interrupted run left, without touching anything else.
 
 As a module: `run_test(...)` sets up, runs one test body, tears down and
 prints `PASS name` / `FAIL name: reason` as the last line.
+With L4LB_E2E_OLD_KEYS=1 l4lbd runs on its config without the keys of
+issue 13 (old_keys_config), to measure an l4lbd from before them.
 As a program (used by tools/demo and tools/test):
     l4lb_e2e.py demo [--keep] [-n N] [--config FILE]
     l4lb_e2e.py clean          # kept demos, plus runs whose owner died
@@ -40,6 +42,7 @@ import glob
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -74,6 +77,15 @@ DAEMON_READY_LINE = "l4lbd ready"
 
 PY = sys.executable or "python3"
 
+# Config keys issue 13 introduced. With L4LB_E2E_OLD_KEYS=1 in the
+# environment, start_daemon runs l4lbd on a copy of its config without them
+# (old_keys_config), so that a test written with them can show what an
+# l4lbd from before them does with the same traffic.
+OLD_KEYS_ENV = "L4LB_E2E_OLD_KEYS"
+NEW_KEYS = ("closed_vip_ports", "snat_pools_per_worker", "tcp_syn_recv_s", "tcp_fin_wait_s",
+            "tcp_time_wait_s", "tcp_close_s", "udp_unreplied_s", "snat_port_hold_s")
+CLOSING_KEYS = ("tcp_fin_wait_s", "tcp_time_wait_s", "tcp_close_s", "snat_port_hold_s")
+
 
 class TestFailure(Exception):
     """The test's expectation was not met; the message says what was measured."""
@@ -99,6 +111,47 @@ def run(cmd, check=True, timeout=60, input=None):
         raise TestFailure(f"command failed ({p.returncode}): {' '.join(map(str, cmd))}\n"
                           f"{p.stdout.strip()}\n{p.stderr.strip()}".rstrip())
     return p
+
+
+def old_keys_config(text):
+    """The config text without NEW_KEYS, for an l4lbd from before them.
+    tcp_closing_s, which then covered every closing state and was also the
+    only hold of a closed flow's SNAT port, becomes the longest of
+    tcp_fin_wait_s / tcp_time_wait_s / tcp_close_s / snat_port_hold_s
+    unless it is set (the setting that gives the same protection); the
+    other keys have no older equivalent (tcp_syn_s covered syn_recv, udp_s
+    all UDP, closed VIP ports went to the kernel) and are left out.
+    Handles block style (one key a line) and one-line flow style ({a: 1})."""
+    closing = [int(m.group(2)) for m in re.finditer(rf"\b({'|'.join(CLOSING_KEYS)}):\s*(\d+)", text)]
+    need_closing = bool(closing) and not re.search(r"\btcp_closing_s:", text)
+    keys = "|".join(NEW_KEYS)
+    out = []
+    for line in text.splitlines():
+        code = line.split("#", 1)[0]
+        if not re.search(rf"\b({keys}):", code):
+            out.append(line)
+            continue
+        code = re.sub(rf"(^|[{{,\s])({keys}):\s*[^,{{}}\s]+\s*,?", r"\1", code)
+        code = re.sub(r",\s*}", "}", re.sub(r"{\s*,?\s*", "{", code)).rstrip()
+        code = re.sub(r",\s+", ", ", code)
+        if code.strip():
+            out.append(code)
+    if need_closing:
+        value = max(closing)
+        for i, line in enumerate(out):
+            m = re.match(r"^(\s*)timeouts:\s*(\{?)", line)
+            if not m:
+                continue
+            if m.group(2):
+                out[i] = line.replace("{", f"{{tcp_closing_s: {value}, ", 1).replace(", }", "}")
+            else:
+                nxt = out[i + 1] if i + 1 < len(out) else ""
+                indent = re.match(r"^(\s*)", nxt).group(1) or m.group(1) + "  "
+                out.insert(i + 1, f"{indent}tcp_closing_s: {value}")
+            break
+        else:
+            out.append(f"timeouts: {{tcp_closing_s: {value}}}")
+    return "\n".join(out) + "\n"
 
 
 # ---------------------------------------------------------------- processes
@@ -349,15 +402,26 @@ class Lab:
         if not L4LBD.exists():
             raise TestFailure(f"{L4LBD} not built")
         self.config = Path(config).resolve()
+        if os.environ.get(OLD_KEYS_ENV):
+            text = self.config.read_text()
+            old = old_keys_config(text)
+            if old != text:
+                path = self.workdir / f"{self.config.stem}.old-keys.yaml"
+                path.write_text(old)
+                gone = [k for k in NEW_KEYS if re.search(r"\b" + k + ":", text)]
+                log(f"{OLD_KEYS_ENV}: l4lbd runs on {path}, {self.config.name} without {', '.join(gone)}")
+                self.config = path
         lcores = lcores or LCORES
         lcore_args = ["--lcores", lcores] if "@" in lcores else ["-l", lcores]
         cmd = [L4LBD, *lcore_args, "--file-prefix", self.prefix, "--no-pci",
                "--vdev", "net_tap0,iface=dp0", "--", "--config", self.config]
         log(f"l4lbd: ip netns exec {self.ns_lb} {' '.join(map(str, cmd))}")
         t0 = time.monotonic()
+        # A restart in the same lab appends to the log: only this run's part counts.
+        offset = self.daemon_log.stat().st_size if self.daemon_log.exists() else 0
         self.daemon = self.spawn("l4lbd", self.ns_lb, cmd, logfile=self.daemon_log)
         while True:
-            text = self.daemon_log.read_text(errors="replace") if self.daemon_log.exists() else ""
+            text = self.daemon_log.read_bytes()[offset:].decode(errors="replace") if self.daemon_log.exists() else ""
             if DAEMON_READY_LINE in text:
                 break
             if self.daemon.poll() is not None:
@@ -378,6 +442,12 @@ class Lab:
         run(lb + ["link", "set", "dp0", "address", mac, "arp", "off"])
         run(["ip", "netns", "exec", self.ns_lb, "sysctl", "-q", "-w", "net.ipv4.conf.dp0.arp_ignore=8"])
         run(lb + ["link", "set", "dp0", "master", "br0", "up"])
+        if offset:
+            # A restarted l4lbd's port has a new MAC: the client's and the
+            # backends' neighbour entries still name the old one, which the
+            # exception path's kernel would not take for its own.
+            for ns in [self.ns_client, *self.ns_backend.values()]:
+                run(["ip", "-n", ns, "neigh", "flush", "all"], check=False)
 
     def stop_daemon(self, timeout=10):
         """SIGTERM l4lbd, wait up to timeout s, then SIGKILL. Returns its exit

@@ -17,6 +17,7 @@ L4LB_PACKAGES=(
     dpdk dpdk-dev libdpdk-dev libyaml-cpp-dev libspdlog-dev
     libgtest-dev libbenchmark-dev
     python3 iproute2 curl wrk iperf3 ncat procps iputils-ping tcpdump
+    hping3 nmap socat  # e2e (issue 13): SYN/ACK floods, port scans, a listener on the appliance
     python3-matplotlib  # tools/bench: the PNG plot (Debian's /usr/bin/python3)
     clang libclang-rt-14-dev llvm  # tools/fuzz: libFuzzer runtime, llvm-symbolizer for stacks
     linux-perf  # tools/bench --perf: the worker CPU's profile
