@@ -267,17 +267,21 @@ void Worker::handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t val
     if (e.backend_id >= alive.size() || !alive[e.backend_id]) return reset_flow(m, p, index, reverse);
   }
   if (e.proto == kProtoTcp) {
-    // Each side's sequence space: a RST is believed only near its sender's
-    // (DESIGN §3); other segments move the tracked edge forward.
-    const uint8_t known = reverse ? kFlowSeqBackend : kFlowSeqClient;
-    uint16_t& seq_hi = e.seq_hi[reverse];
+    // A RST is believed only near where its receiver's last ACK says it
+    // expects data (DESIGN §3); other segments carry the sender's ACK along.
+    const uint8_t sender = reverse ? kFlowAckBackend : kFlowAckClient;
+    const uint8_t receiver = reverse ? kFlowAckClient : kFlowAckBackend;
     if (p.tcp_flags & kTcpRst) {
-      if ((e.flags & known) && !rst_in_window(p.tcp_seq, seq_hi)) return drop(m, DropReason::kRstOutOfWindow);
-    } else if (e.flags & known) {
-      seq_hi = advance_seq_hi(seq_hi, p.tcp_seq + p.tcp_seq_len);
-    } else {
-      seq_hi = static_cast<uint16_t>((p.tcp_seq + p.tcp_seq_len) >> 16);
-      e.flags |= known;
+      if ((e.flags & receiver) && !rst_in_window(p.tcp_seq, e.ack_hi[!reverse]))
+        return drop(m, DropReason::kRstOutOfWindow);
+    } else if (p.tcp_flags & kTcpAck) {
+      uint16_t& ack_hi = e.ack_hi[reverse];
+      if (e.flags & sender) {
+        ack_hi = advance_ack_hi(ack_hi, p.tcp_ack);
+      } else {
+        ack_hi = static_cast<uint16_t>(p.tcp_ack >> 16);
+        e.flags |= sender;
+      }
     }
     const uint8_t flags_before = e.flags;
     const TcpStep step = tcp_transition(e.state, p.tcp_flags, reverse, e.flags);
@@ -459,7 +463,7 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
   e.snat_pool = pool;
   e.vip_id = vip.id;
   e.backend_id = backend.id;
-  e.seq_hi[0] = e.seq_hi[1] = 0;
+  e.ack_hi[0] = e.ack_hi[1] = 0;
   if (!flows_.insert(index)) {
     give_port_back();
     return drop(m, DropReason::kFlowTableFull);

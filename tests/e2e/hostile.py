@@ -2,6 +2,7 @@
 against FNAT and DNAT VIPs): counters before/after, hping3 runs, curl-loop
 results by time window. Not a test itself (tools/test runs test_*.py)."""
 import re
+import signal
 import time
 
 import l4lb_e2e as e2e
@@ -44,14 +45,21 @@ class Hping:
         self.proc = lab.spawn(label, lab.ns_client, ["hping3", *args], logfile=self.logfile)
 
     def wait(self, timeout):
-        """Wait for hping3 to end (it does after -c packets and ~1 s);
-        returns (transmitted, received) from its closing statistics, or
-        (None, None) if it printed none."""
+        """Wait for hping3 to end, or interrupt it after `timeout` s (SIGINT:
+        it still prints its statistics); returns (transmitted, received) from
+        its closing statistics, or (None, None) if it printed none. hping3
+        also ends once it has *received* -c packets, and it counts more
+        than one answer per probe here, so callers that need N probes sent
+        pass a larger -c and a timeout instead."""
         try:
             self.proc.wait(timeout)
         except Exception:  # noqa: BLE001 - TimeoutExpired: stop it, keep what it printed
-            self.proc.terminate()
-            self.proc.wait(5)
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(5)
+            except Exception:  # noqa: BLE001
+                self.proc.terminate()
+                self.proc.wait(5)
         self.end = time.time()
         text = self.logfile.read_text(errors="replace")
         m = re.search(r"(\d+) packets transmitted, (\d+) packets received", text)

@@ -26,7 +26,7 @@ l4lbd restarted):
     answer from the listener;
   - `nmap -sS -p 1-3000,8080,9100` of the VIP: 8080 open, all the rest
     closed;
-  - closed_vip_port grows (a refused packet is not forwarded either)."""
+  - closed_port_rejects grows by one answer per probe (answered, not dropped)."""
 import json
 import re
 import sys
@@ -100,12 +100,15 @@ def probe(lab, kind, host, port, timeout=2.0):
         return {"result": "error", "error": (p.stdout + p.stderr).strip()[-200:]}
 
 
-def nmap(lab, ports):
+def nmap(lab, ports, max_rate=None):
     """{port: state} from `nmap -sS` of the VIP, ports not listed taking the
-    'Ignored State'; and the seconds it took."""
+    'Ignored State'; and the seconds it took. `max_rate` (probes/s) keeps a
+    scan under l4lbd's reject rate limit (1000 answers a second per worker),
+    past which closed ports look filtered, as they should."""
     t0 = time.monotonic()
-    p = lab.in_client(["nmap", "-n", "-Pn", "-sS", "-T4", "--max-retries", "1", "-p", ports, "-oG", "-", e2e.VIP],
-                      check=False, timeout=120)
+    rate = ["--max-rate", str(max_rate)] if max_rate else []
+    p = lab.in_client(["nmap", "-n", "-Pn", "-sS", "-T4", "--max-retries", "1", *rate, "-p", ports, "-oG", "-",
+                       e2e.VIP], check=False, timeout=120)
     took = time.monotonic() - t0
     line = next((x for x in p.stdout.splitlines() if "Ports:" in x), "")
     states = {int(m.group(1)): m.group(2) for m in re.finditer(r"(\d+)/(\w+(?:\|\w+)?)/tcp", line)}
@@ -175,7 +178,7 @@ def phase(lab, mode, config):
                         f"{r.get('data', '')!r}, expected ICMP port unreachable within 1 s")
 
     scan = SMALL_SCAN if mode == "drop" else FULL_SCAN
-    states, took = nmap(lab, scan)
+    states, took = nmap(lab, scan, max_rate=None if mode == "drop" else 700)
     e2e.log(f"[{mode}] nmap -sS -p {scan} {e2e.VIP} ({took:.1f} s): {summary(states)}")
     closed_state = "filtered" if mode == "drop" else "closed"
     if states.get(8080) != "open":
@@ -198,10 +201,17 @@ def phase(lab, mode, config):
     grown = hostile.drop_delta(before, after, REASON)
     e2e.log(f"[{mode}] drops during the phase: {hostile.nonzero_drops(before, after) or 'none'}; "
             f"slow-path packets +{hostile.delta(before, after, 'slow_path_packets')}")
+    rejects = hostile.delta(before, after, "closed_port_rejects")
+    e2e.log(f"[{mode}] closed_port_rejects +{rejects}")
     if REASON not in (after.get("drops") or {}):
         problems.append(f"[{mode}] l4lbctl stats has no drop reason {REASON}")
-    elif grown <= 0:
+    elif mode == "drop" and grown <= 0:
         problems.append(f"[{mode}] drop reason {REASON} did not grow")
+    elif mode == "reject" and rejects < 3000:
+        # Answered, not dropped: each probe of the scan got its RST (the scan
+        # stays under the rate limit), plus the connects and the UDP probe.
+        problems.append(f"[{mode}] only {rejects} closed-port answers (closed_port_rejects), "
+                        f"expected one per probe of the scan")
     lab.print_stats()
     try:
         lab.stop_daemon_checked()

@@ -26,7 +26,8 @@ L4LB_E2E_OLD_KEYS=1, so tcp_closing_s 5: 214 of 512 SYNs got a port,
 snat_exhausted +327, 6 of 77 curls failed during the burst).
 
 Checks:
-  - hping3 sent 2P SYNs and l4lbd saw them (rx, flows created);
+  - hping3 sent at least 2P SYNs (it runs for their time, then is
+    interrupted) and l4lbd saw them (flows created);
   - at least 99% of the curls started from the burst's start until
     tcp_close_s + 2 s after its end succeed ("during"), and every curl
     started after that ("after");
@@ -60,9 +61,9 @@ def body(lab):
         time.sleep(3.0)                                   # baseline
         before = hostile.totals(lab)
         t_start = time.time()
-        hping = hostile.Hping(lab, "hping3-syn", ["-S", "-p", "8080", "-s", BASE_PORT, "-c", burst,
+        hping = hostile.Hping(lab, "hping3-syn", ["-S", "-p", "8080", "-s", BASE_PORT, "-c", 4 * burst,
                                                   "-i", f"u{INTERVAL_US}", "-q", e2e.VIP])
-        sent, answered = hping.wait(30)
+        sent, answered = hping.wait(burst * INTERVAL_US / 1e6 + 0.3)
         # hping3 lingers ~1 s after its last packet for late answers.
         t_end = min(hping.end, t_start + burst * INTERVAL_US / 1e6 + 0.5)
         during_end = t_end + close_s + 2.0
@@ -91,7 +92,7 @@ def body(lab):
 
     if base[1]:
         problems.append(f"{len(base[1])} of {len(base[0])} curls failed before the burst")
-    if sent is None or sent < burst:
+    if sent is None or sent < 0.9 * burst:
         problems.append(f"hping3 sent {sent} of {burst} SYNs: {hping.tail(3)!r}")
     if hostile.delta(before, mid, "flows_created") < burst * 0.9:
         problems.append(f"l4lbd created only {hostile.delta(before, mid, 'flows_created')} flows "

@@ -66,8 +66,8 @@ inline constexpr uint8_t kFlowResetOnDown = 0x04; // down_policy: reset
 inline constexpr uint8_t kFlowFinClient = 0x08;   // the client sent FIN
 inline constexpr uint8_t kFlowFinBackend = 0x10;  // the backend sent FIN
 inline constexpr uint8_t kFlowBackendClosedFirst = 0x20;  // ... before the client did
-inline constexpr uint8_t kFlowSeqClient = 0x40;   // FlowEntry::seq_hi[0] is known
-inline constexpr uint8_t kFlowSeqBackend = 0x80;  // FlowEntry::seq_hi[1] is known
+inline constexpr uint8_t kFlowAckClient = 0x40;   // FlowEntry::ack_hi[0] is known
+inline constexpr uint8_t kFlowAckBackend = 0x80;  // FlowEntry::ack_hi[1] is known
 
 // What a packet of a known TCP flow does to it. `reverse`: the packet comes
 // from the backend. A RST reaches here only once the caller found it inside
@@ -117,28 +117,29 @@ inline TcpStep tcp_transition(FlowState state, uint8_t tcp_flags, bool reverse, 
   return {state, false};
 }
 
-// Sequence tracking for RSTs (RFC 5961 in spirit: a RST is believed only
-// near where its sender's sequence space is). A flow keeps, per side, the
-// top 16 bits of the next sequence number that side will send, so the
-// window is counted in 64 KiB units.
-inline constexpr int kRstWindowUnitsBehind = 16;  // 1 MiB: in-flight data a RST may answer
-inline constexpr int kRstWindowUnitsAhead = 1;
-inline constexpr int kSeqAdvanceUnitsMax = 16;   // how far one packet may move the tracked edge
+// RSTs are judged as the receiver would (RFC 5961 §3: a RST is acceptable
+// at the receiver's next expected sequence number, which is exactly what the
+// receiver sends as its ACK). A flow keeps, per side, the top 16 bits of the
+// last ACK that side sent, so a RST towards a side is believed when its
+// sequence number lies within 1 MiB of that side's ACK. The window is
+// counted in 64 KiB units; exactness is the endpoints' job.
+inline constexpr int kRstWindowUnits = 16;      // 1 MiB either way
+inline constexpr int kAckAdvanceUnitsMax = 16;  // how far one segment may move the tracked ACK
 
-// True when a RST with sequence number `seq` is plausible for a side whose
-// next sequence number's top bits are `seq_hi`.
-inline bool rst_in_window(uint32_t seq, uint16_t seq_hi) {
-  const int d = static_cast<int16_t>(static_cast<uint16_t>(seq >> 16) - seq_hi);
-  return d >= -kRstWindowUnitsBehind && d <= kRstWindowUnitsAhead;
+// True when a RST with sequence number `seq` is plausible for a receiver
+// whose last ACK's top bits are `ack_hi`.
+inline bool rst_in_window(uint32_t seq, uint16_t ack_hi) {
+  const int d = static_cast<int16_t>(static_cast<uint16_t>(seq >> 16) - ack_hi);
+  return d >= -kRstWindowUnits && d <= kRstWindowUnits;
 }
 
-// The tracked edge after a segment ending at `end` (seq + occupied length):
-// it only moves forward, and only by a step a real sender can make, so a
-// spoofed segment far away cannot drag the window to where its RST lands.
-inline uint16_t advance_seq_hi(uint16_t seq_hi, uint32_t end) {
-  const uint16_t end_hi = static_cast<uint16_t>(end >> 16);
-  const int d = static_cast<int16_t>(static_cast<uint16_t>(end_hi - seq_hi));
-  return d > 0 && d <= kSeqAdvanceUnitsMax ? end_hi : seq_hi;
+// The tracked ACK after a segment acknowledging `ack`: it only moves
+// forward, and only by a step a real receiver makes, so one spoofed segment
+// cannot drag the window to where its RST lands.
+inline uint16_t advance_ack_hi(uint16_t ack_hi, uint32_t ack) {
+  const uint16_t hi = static_cast<uint16_t>(ack >> 16);
+  const int d = static_cast<int16_t>(static_cast<uint16_t>(hi - ack_hi));
+  return d > 0 && d <= kAckAdvanceUnitsMax ? hi : ack_hi;
 }
 
 }  // namespace l4lb::dataplane

@@ -55,9 +55,9 @@ struct alignas(64) FlowEntry {
   uint8_t snat_slot;       // kMaxSnatAddresses when the flow holds no SNAT port
   uint16_t vip_id;         // stable ids (snapshot.h): counters, policy, next hop
   uint16_t backend_id;
-  // Per side (0 client, 1 backend): top 16 bits of the next sequence number
-  // it will send, valid once kFlowSeqClient / kFlowSeqBackend is set.
-  uint16_t seq_hi[2];
+  // Per side (0 client, 1 backend): top 16 bits of the last ACK it sent,
+  // valid once kFlowAckClient / kFlowAckBackend is set (RST window).
+  uint16_t ack_hi[2];
   uint16_t snat_pool;      // the worker's pool the port came from (SnatPools)
   // Unconfirmed flows are listed oldest first, all of them and per SNAT
   // pool, so that the worker finds the one to evict for a table slot or for

@@ -49,11 +49,10 @@ struct ParsedPacket {
   uint32_t dst_ip = 0;
   uint16_t src_port = 0;
   uint16_t dst_port = 0;
-  // TCP only, host order: the segment's sequence number, and the sequence
-  // space it occupies (payload, plus one each for SYN and FIN). A flow keeps
-  // each side's next sequence number to judge RSTs (DESIGN §3).
+  // TCP only, host order: sequence and acknowledgement numbers. A flow keeps
+  // each side's last ACK to judge RSTs (DESIGN §3).
   uint32_t tcp_seq = 0;
-  uint32_t tcp_seq_len = 0;
+  uint32_t tcp_ack = 0;
 };
 
 // A wire-order (big-endian) 16-bit field as a host-order number.
@@ -126,7 +125,7 @@ inline ParsedPacket parse_packet(const uint8_t* frame, uint32_t len) {
     std::memcpy(&p.dst_port, h + 2, 2);
     p.tcp_flags = h[13];
     p.tcp_seq = uint32_t{load_be16(h + 4)} << 16 | load_be16(h + 6);
-    p.tcp_seq_len = l4_len - doff + (p.tcp_flags & kTcpSyn ? 1 : 0) + (p.tcp_flags & kTcpFin ? 1 : 0);
+    p.tcp_ack = uint32_t{load_be16(h + 8)} << 16 | load_be16(h + 10);
   } else if (p.proto == kProtoUdp) {
     if (l4_len < 8) return drop(DropReason::kTruncatedL4);
     const uint16_t udp_len = load_be16(h + 4);
