@@ -25,12 +25,17 @@ bool Neighbours::set_static(const std::vector<config::NeighborConfig>& entries) 
   return rebuild();
 }
 
-bool Neighbours::refresh(const std::vector<uint32_t>& wanted, uint64_t now_ms, uint64_t retry_ms) {
+bool Neighbours::refresh(const std::vector<uint32_t>& wanted, uint64_t now_ms, uint64_t retry_ms,
+                         uint64_t revalidate_ms) {
   for (const auto& n : read_arp_table(iface_)) learned_[n.address] = n.mac;
   for (uint32_t address : wanted) {
-    if (address == 0 || merged_.count(address) || learned_.count(address)) continue;
+    if (address == 0 || static_.count(address)) continue;
+    // Missing: ask every retry_ms. Learned: ask again now and then, so the
+    // kernel re-validates the entry (its NUD probe) even when nothing else
+    // talks to that neighbour, and a new MAC reaches the flows using it.
+    const uint64_t every = learned_.count(address) ? revalidate_ms : retry_ms;
     uint64_t& last = last_solicit_ms_[address];
-    if (last != 0 && now_ms - last < retry_ms) continue;
+    if (last != 0 && now_ms - last < every) continue;
     last = now_ms;
     solicit_neighbour(iface_, address);
   }

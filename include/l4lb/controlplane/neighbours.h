@@ -1,7 +1,8 @@
 // Next-hop MACs for backends and the gateway: static entries from config,
 // else what the kernel learned on the exception interface. Management core
 // only. A MAC once learned is kept until the kernel reports a different one,
-// so a neighbour entry aging out of the kernel does not stop traffic.
+// so a neighbour entry aging out of the kernel does not stop traffic; learned
+// entries are re-validated periodically so a changed MAC is noticed.
 #pragma once
 
 #include <cstdint>
@@ -23,9 +24,12 @@ class Neighbours {
   bool set_static(const std::vector<config::NeighborConfig>& entries);
 
   // Re-reads the kernel's table and asks the kernel to resolve each wanted
-  // address still missing (at most once per `retry_ms`). Returns true if the
-  // map changed. Syscalls: call every ~100 ms, not per packet.
-  bool refresh(const std::vector<uint32_t>& wanted, uint64_t now_ms, uint64_t retry_ms = 1000);
+  // address still missing (at most once per `retry_ms`), and to re-validate
+  // each learned one every `revalidate_ms`. Returns true if the map changed
+  // (the caller rebuilds the snapshot, and flows follow the new MAC).
+  // Syscalls: call every ~100 ms, not per packet.
+  bool refresh(const std::vector<uint32_t>& wanted, uint64_t now_ms, uint64_t retry_ms = 1000,
+               uint64_t revalidate_ms = 30000);
 
   const NeighbourMap& map() const { return merged_; }
 
