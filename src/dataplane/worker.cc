@@ -53,8 +53,8 @@ Worker::Worker(const WorkerSetup& setup, const Snapshot* initial)
     throw std::invalid_argument("worker " + std::to_string(setup.index) + " of " + std::to_string(setup.worker_count));
   unconfirmed_by_vip_ = std::make_unique<uint32_t[]>(kMaxVips);
   pool_unconfirmed_ = std::make_unique<AgeList[]>(snat_.max_pools());
-  reject_tsc_per_token_ = std::max<uint64_t>(1, rte_get_tsc_hz() / kRejectsPerSecond);
-  reject_tokens_ = kRejectBurst;
+  rejects_.init(rte_get_tsc_hz(), kRejectsPerSecond, kRejectBurst);
+  slow_path_budget_.init(rte_get_tsc_hz(), kSlowPathPerSecond, kSlowPathBurst);
   aging_sweep_tsc_ = std::max<uint64_t>(1, static_cast<uint64_t>(kAgingSweepSeconds * static_cast<double>(rte_get_tsc_hz())));
   aging_step_tsc_ = aging_sweep_tsc_ * std::min<uint64_t>(kAgingStep, setup.flow_capacity) / std::max<uint64_t>(1, setup.flow_capacity);
   acked_generation_.store(initial->generation, std::memory_order_release);
@@ -163,7 +163,13 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
         to_control(m);
         continue;
       case Verdict::kSlowPath:
-        to_slow_path(m);
+        // Best effort and bounded: each costs the kernel a write and maybe
+        // an answer, so a flood to the appliance stops here (control
+        // traffic has its own ring and no limit).
+        if (slow_path_budget_.take(now))
+          to_slow_path(m);
+        else
+          drop(m, DropReason::kSlowPathLimit);
         continue;
       case Verdict::kClosedPort:
         answer_closed_port(m, p, now);
@@ -333,12 +339,7 @@ void Worker::reset_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t index, bool
 void Worker::answer_closed_port(rte_mbuf* m, const ParsedPacket& p, uint64_t now_tsc) {
   if (!snapshot_->reject_closed_ports || (p.proto == kProtoTcp && (p.tcp_flags & kTcpRst)))
     return drop(m, DropReason::kClosedVipPort);
-  if (now_tsc - reject_last_tsc_ >= reject_tsc_per_token_) {
-    const uint64_t earned = (now_tsc - reject_last_tsc_) / reject_tsc_per_token_;
-    reject_tokens_ = static_cast<uint32_t>(std::min<uint64_t>(kRejectBurst, reject_tokens_ + earned));
-    reject_last_tsc_ = now_tsc;
-  }
-  if (reject_tokens_ == 0) return drop(m, DropReason::kClosedVipPort);
+  if (!rejects_.take(now_tsc)) return drop(m, DropReason::kClosedVipPort);
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   MacAddress client_mac;
   std::memcpy(client_mac.bytes, frame + 6, 6);
@@ -352,7 +353,6 @@ void Worker::answer_closed_port(rte_mbuf* m, const ParsedPacket& p, uint64_t now
       return drop(m, DropReason::kClosedVipPort);
     len = make_icmp_port_unreachable(rte_pktmbuf_mtod(m, uint8_t*), p, client_mac, snapshot_->port_mac);
   }
-  --reject_tokens_;
   rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - len));
   counters_.closed_port_rejects.add();
   to_tx(m);

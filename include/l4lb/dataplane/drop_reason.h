@@ -37,6 +37,7 @@ enum class DropReason : uint8_t {
   kSnatPoolsFull,   // no SNAT pool left for a new (SNAT address, backend) pair
   // queues
   kSlowPathFull,
+  kSlowPathLimit,   // best-effort packets for the kernel past the worker's rate limit
   kControlPathFull,
   kHandoffFull,
   kTxFull,
@@ -51,7 +52,7 @@ inline constexpr const char* kDropReasonNames[] = {
     "not_for_us",         "reverse_no_flow", "tcp_miss_policy",   "flow_table_full",
     "snat_exhausted",     "no_backend",      "neighbour_unresolved", "backend_down",         "syn_limit",
     "closed_vip_port",    "rst_out_of_window", "snat_pools_full",
-    "slow_path_full",     "control_path_full",
+    "slow_path_full",     "slow_path_limit",   "control_path_full",
     "handoff_full",       "tx_full",
 };
 static_assert(sizeof(kDropReasonNames) / sizeof(kDropReasonNames[0]) ==

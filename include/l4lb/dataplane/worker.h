@@ -16,6 +16,7 @@
 #include "l4lb/dataplane/packet_parser.h"
 #include "l4lb/dataplane/snapshot.h"
 #include "l4lb/dataplane/snat_pool.h"
+#include "l4lb/dataplane/token_bucket.h"
 #include "l4lb/dataplane/worker_counters.h"
 
 struct rte_mbuf;
@@ -61,6 +62,12 @@ class Worker {
   // enough for a scan to see closed ports, too few to reflect a flood.
   static constexpr uint32_t kRejectsPerSecond = 1000;
   static constexpr uint32_t kRejectBurst = 100;
+  // Best-effort packets to the kernel (ICMP, SSH, anything to the
+  // appliance's own addresses but control), per worker: each costs the
+  // management core a TAP write and the kernel its answer. Control traffic
+  // (ARP, probe answers) is not limited.
+  static constexpr uint32_t kSlowPathPerSecond = 5000;
+  static constexpr uint32_t kSlowPathBurst = 256;
 
   // Slow path: allocates the flow table and SNAT pools. `initial` must stay
   // alive until the worker acknowledges a newer generation.
@@ -158,10 +165,8 @@ class Worker {
   AgeList unconfirmed_;
   std::unique_ptr<AgeList[]> pool_unconfirmed_;
   std::unique_ptr<uint32_t[]> unconfirmed_by_vip_;
-  // Closed-port answers: a token bucket of kRejectsPerSecond.
-  uint64_t reject_tsc_per_token_ = 0;
-  uint64_t reject_last_tsc_ = 0;
-  uint32_t reject_tokens_ = 0;
+  TokenBucket rejects_;           // closed-port answers
+  TokenBucket slow_path_budget_;  // best-effort packets for the kernel
 
   rte_mbuf* tx_[kBurstSize * 2];
   uint16_t tx_count_ = 0;
