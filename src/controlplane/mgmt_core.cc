@@ -142,14 +142,16 @@ void ManagementCore::update_status() {
 }
 
 void ManagementCore::set_health_targets(uint64_t now) {
+  // Unprobed (`none`) backends are targets too, always up and never probed,
+  // so that a reload giving their VIP a probe keeps them in service until
+  // the probe says otherwise (HealthChecker::set_targets).
   std::vector<ProbeTarget> targets;
-  for (const auto& v : config_.vips) {
-    if (v.health.type == config::HealthType::kNone) continue;
+  for (const auto& v : config_.vips)
     for (const auto& b : v.backends) targets.push_back({backend_key(v.name, b.address, b.port), b.address, b.port, v.health});
-  }
   health_.set_targets(targets, now);
   health_up_.clear();
   for (const auto& t : targets) {
+    if (t.config.type == config::HealthType::kNone) continue;
     const ProbeStatus* st = health_.status(t.key);
     health_up_[t.key] = st && st->state == HealthState::kUp;
   }
@@ -379,7 +381,7 @@ std::string ManagementCore::render_metrics() const {
         s.active += wk->counters().backends[id].active_flows.get();
         s.created += wk->counters().backends[id].new_flows.get();
       }
-      s.probe = health_.status(s.view.key);
+      if (config_.vips[i].health.type != config::HealthType::kNone) s.probe = health_.status(s.view.key);
       backends.push_back(std::move(s));
     }
   w.family("l4lb_backend_up", "gauge", "1 if the backend is healthy (unprobed backends count as healthy)");

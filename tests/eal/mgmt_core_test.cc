@@ -1,0 +1,142 @@
+// The management core as l4lbd builds it, without workers: its exception
+// interface (a real TAP), its probes and its reloads (issue 13).
+//
+//   - a reload that gives a VIP a health probe keeps its backends in service
+//     (before, every backend restarted down and the VIP failed open).
+//
+// The binary first moves into a network namespace of its own
+// (unshare(CLONE_NEWNET), needs root), so its TAP interfaces, addresses and
+// routes touch nothing else on the machine and vanish with the process.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <rte_eal.h>
+#include <rte_ether.h>
+#include <rte_mempool.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "l4lb/config/config_loader.h"
+#include "l4lb/controlplane/mgmt_core.h"
+#include "test_eal.h"
+
+using namespace l4lb;
+
+namespace {
+
+rte_mempool* g_pool;
+const rte_ether_addr kPortMac{{0x02, 0x00, 0x00, 0x00, 0x13, 0x01}};
+
+// A config file in a temporary directory that the test rewrites for reloads.
+class ConfigFile {
+ public:
+  ConfigFile() {
+    char dir[] = "/tmp/l4lb-mgmt-test.XXXXXX";
+    dir_ = mkdtemp(dir);
+    path_ = dir_ + "/l4lb.yaml";
+  }
+  ~ConfigFile() {
+    std::remove(path_.c_str());
+    rmdir(dir_.c_str());
+  }
+  const std::string& write(const std::string& text) {
+    std::ofstream(path_) << text;
+    return path_;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string dir_;
+  std::string path_;
+};
+
+// One port 198.18.0.1/24 (RFC 2544 benchmark space) on kernel interface
+// `iface`, VIP web with backends .21 and .22 (static neighbours, so both
+// are resolved), `health` as given.
+std::string web_config(const std::string& iface, const std::string& health) {
+  return "ports:\n"
+         "  - name: net_null0\n"
+         "    address: 198.18.0.1/24\n"
+         "    kernel_iface: " + iface + "\n"
+         "vips:\n"
+         "  - name: web\n"
+         "    address: 198.18.0.100\n"
+         "    port: 80\n"
+         "    snat: [198.18.0.1]\n"
+         "    health: " + health + "\n"
+         "    backends:\n"
+         "      - {address: 198.18.0.21, port: 80}\n"
+         "      - {address: 198.18.0.22, port: 80}\n"
+         "neighbors:\n"
+         "  - {address: 198.18.0.21, mac: \"02:00:00:00:00:21\"}\n"
+         "  - {address: 198.18.0.22, mac: \"02:00:00:00:00:22\"}\n";
+}
+
+std::unique_ptr<controlplane::ManagementCore> make_core(const std::string& path) {
+  return std::make_unique<controlplane::ManagementCore>(config::load_config_file(path), path, 0, kPortMac, g_pool,
+                                                       std::vector<controlplane::WorkerRings>{});
+}
+
+TEST(ManagementCore, ReloadGivingAVipAProbeKeepsItsBackendsInService) {
+  const std::string iface = "l4lbt" + std::to_string(getpid() % 100000) + "a";
+  ConfigFile file;
+  auto core = make_core(file.write(web_config(iface, "{type: none}")));
+  const dataplane::Snapshot* s = core->initial_snapshot();
+  ASSERT_EQ(s->vips.size(), 1u);
+  EXPECT_FALSE(s->vips[0].fail_open);
+
+  // Probes nobody answers soon (no listener, long interval): the reload
+  // alone must not take the backends out of service.
+  file.write(web_config(iface, "{type: tcp, interval_ms: 10000, timeout_ms: 500, rise: 2, fall: 2}"));
+  ASSERT_EQ(core->reload_config(), "");
+  s = core->initial_snapshot();  // the current one
+  ASSERT_EQ(s->vips.size(), 1u);
+  EXPECT_FALSE(s->vips[0].fail_open) << "every backend restarted down: the VIP fails open";
+  for (const auto& b : s->vips[0].backends) EXPECT_EQ(s->backend_alive.at(b.id), 1) << "backend id " << b.id;
+}
+
+// Brings up the loopback interface of the fresh namespace.
+bool loopback_up() {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) return false;
+  ifreq ifr{};
+  std::snprintf(ifr.ifr_name, IFNAMSIZ, "lo");
+  bool ok = ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  ifr.ifr_flags |= IFF_UP;
+  ok = ok && ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  if (unshare(CLONE_NEWNET) != 0 || !loopback_up()) {
+    std::fprintf(stderr, "FAIL: cannot enter a network namespace of its own (needs root): %s\n",
+                 std::strerror(errno));
+    return 1;
+  }
+  if (!l4lb::test::start_test_eal("mgmt_core_test", "256", "0")) return 1;
+  // The exception TAP keeps 512 mbufs in its rx ring.
+  g_pool = l4lb::test::make_test_pool("mgmt_mbufs", 2047);
+  if (!g_pool) return 1;
+  const int rc = RUN_ALL_TESTS();
+  rte_mempool_free(g_pool);
+  rte_eal_cleanup();
+  return rc;
+}
