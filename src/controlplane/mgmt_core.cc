@@ -63,8 +63,12 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
   for (const auto& w : rings_) slow_path_rings_.push_back(w.slow_path);
   const auto vips = vip_addresses(config_);
   exception_ = std::make_unique<ExceptionPath>(kernel_iface_of(config_), port_mac, pool, config_.ports[0].addresses,
-                                               std::vector<uint32_t>(vips.begin(), vips.end()));
+                                               std::vector<uint32_t>(vips.begin(), vips.end()),
+                                               config_.ports[0].gateway);
   spdlog::info("exception path: kernel interface {} with MAC {}", exception_->iface(), dpdk::format_mac(port_mac));
+  if (config_.ports[0].gateway)
+    spdlog::info("exception path: last-resort default route via {} on {}, for probes to backends behind the gateway",
+                 config::format_ipv4(*config_.ports[0].gateway), exception_->iface());
   // The SNAT address is usually also the appliance's own, so the kernel's
   // connections (health probes, BGP) must not draw source ports FNAT uses.
   const PortRange ephemeral = kernel_ephemeral_ports();

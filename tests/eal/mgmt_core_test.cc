@@ -2,7 +2,11 @@
 // interface (a real TAP), its probes and its reloads (issue 13).
 //
 //   - a reload that gives a VIP a health probe keeps its backends in service
-//     (before, every backend restarted down and the VIP failed open).
+//     (before, every backend restarted down and the VIP failed open);
+//   - with ports[].gateway, the kernel routes what is sent on the exception
+//     interface to addresses outside the port's subnets through the gateway:
+//     a probe to such a backend asks for the gateway's MAC, not the
+//     backend's own.
 //
 // The binary first moves into a network namespace of its own
 // (unshare(CLONE_NEWNET), needs root), so its TAP interfaces, addresses and
@@ -35,6 +39,7 @@
 #include "test_eal.h"
 
 using namespace l4lb;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -66,12 +71,12 @@ class ConfigFile {
 
 // One port 198.18.0.1/24 (RFC 2544 benchmark space) on kernel interface
 // `iface`, VIP web with backends .21 and .22 (static neighbours, so both
-// are resolved), `health` as given.
-std::string web_config(const std::string& iface, const std::string& health) {
+// are resolved), `health` as given, and `extra` appended to the port.
+std::string web_config(const std::string& iface, const std::string& health, const std::string& extra = "") {
   return "ports:\n"
          "  - name: net_null0\n"
          "    address: 198.18.0.1/24\n"
-         "    kernel_iface: " + iface + "\n"
+         "    kernel_iface: " + iface + "\n" + extra +
          "vips:\n"
          "  - name: web\n"
          "    address: 198.18.0.100\n"
@@ -91,6 +96,35 @@ std::unique_ptr<controlplane::ManagementCore> make_core(const std::string& path)
                                                        std::vector<controlplane::WorkerRings>{});
 }
 
+// Polls `done` every 10 ms for up to `limit`; true once it held.
+bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+// Addresses the kernel has a neighbour entry for on `iface`, complete or
+// not (an incomplete one is an ARP request in progress).
+std::vector<std::string> arp_entries(const std::string& iface) {
+  std::vector<std::string> out;
+  std::ifstream f("/proc/net/arp");
+  std::string line;
+  std::getline(f, line);
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::string ip, hw_type, flags, mac, mask, dev;
+    if (in >> ip >> hw_type >> flags >> mac >> mask >> dev && dev == iface) out.push_back(ip);
+  }
+  return out;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
 TEST(ManagementCore, ReloadGivingAVipAProbeKeepsItsBackendsInService) {
   const std::string iface = "l4lbt" + std::to_string(getpid() % 100000) + "a";
   ConfigFile file;
@@ -107,6 +141,32 @@ TEST(ManagementCore, ReloadGivingAVipAProbeKeepsItsBackendsInService) {
   ASSERT_EQ(s->vips.size(), 1u);
   EXPECT_FALSE(s->vips[0].fail_open) << "every backend restarted down: the VIP fails open";
   for (const auto& b : s->vips[0].backends) EXPECT_EQ(s->backend_alive.at(b.id), 1) << "backend id " << b.id;
+}
+
+// Item 2 of issue 13: a backend outside the port's subnets is reached
+// through ports[].gateway. A probe-like connect from a socket bound to the
+// exception interface (what HealthChecker does) must make the kernel ask
+// for the gateway's MAC; without a route it takes the backend for on-link
+// and asks for the backend's own, which nobody behind a router answers.
+TEST(ManagementCore, ProbesToBackendsBehindTheGatewayGoThroughIt) {
+  const std::string iface = "l4lbt" + std::to_string(getpid() % 100000) + "g";
+  ConfigFile file;
+  auto core = make_core(file.write(web_config(iface, "{type: none}", "    gateway: 198.18.0.254\n")));
+
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, iface.c_str(), static_cast<socklen_t>(iface.size())), 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(80);
+  inet_pton(AF_INET, "198.19.7.21", &to.sin_addr);  // outside 198.18.0.0/24
+  const int rc = connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+  EXPECT_TRUE(rc == 0 || errno == EINPROGRESS) << std::strerror(errno);
+  EXPECT_TRUE(wait_for([&] { return !arp_entries(iface).empty(); }, 2000ms)) << "no ARP request at all";
+  const auto asked = arp_entries(iface);
+  close(fd);
+  EXPECT_TRUE(contains(asked, "198.18.0.254")) << "the gateway's MAC was not asked for";
+  EXPECT_FALSE(contains(asked, "198.19.7.21")) << "the backend was taken for on-link";
 }
 
 // Brings up the loopback interface of the fresh namespace.
