@@ -15,6 +15,8 @@
 #include <string_view>
 #include <utility>
 
+#include "l4lb/controlplane/fd_limit.h"
+
 namespace l4lb::controlplane {
 
 namespace {
@@ -186,8 +188,15 @@ HealthChecker::~HealthChecker() {
 
 void HealthChecker::set_targets(const std::vector<ProbeTarget>& targets, uint64_t now_ms) {
   std::map<std::string, const ProbeTarget*> wanted;
-  for (const auto& t : targets) wanted.try_emplace(t.key, &t);
-  reserve_fds(epoll_fd_, wanted.size());
+  uint64_t probed = 0;
+  for (const auto& t : targets)
+    if (wanted.try_emplace(t.key, &t).second) probed += t.config.type != config::HealthType::kNone;
+  // Every probe may be in flight at once (backends that do not answer hold
+  // theirs for timeout_ms): room for all of them, beside what is open now.
+  const uint64_t own_sockets = sockets_open();
+  const uint64_t open_now = count_open_fds();
+  raise_fd_limit(fds_needed(open_now - std::min(open_now, own_sockets), probed));
+  reserve_fds(epoll_fd_, probed);
 
   for (auto it = targets_.begin(); it != targets_.end();) {
     if (wanted.count(it->first) != 0) {
@@ -258,6 +267,12 @@ void HealthChecker::reconfigure(Target& target, const ProbeTarget& spec, uint64_
 uint64_t HealthChecker::first_due(const Target& target, uint64_t now_ms) const {
   const uint64_t interval = std::max<uint32_t>(target.spec.config.interval_ms, 1);
   return now_ms + fnv1a64(target.spec.key) % interval;
+}
+
+size_t HealthChecker::sockets_open() const {
+  size_t n = 0;
+  for (const auto& [key, target] : targets_) n += target.fd >= 0;
+  return n;
 }
 
 const ProbeStatus* HealthChecker::status(const std::string& key) const {

@@ -14,6 +14,7 @@
 
 #include "l4lb/config/config_loader.h"
 #include "l4lb/controlplane/config_diff.h"
+#include "l4lb/controlplane/fd_limit.h"
 #include "l4lb/controlplane/kernel_interface.h"
 #include "l4lb/controlplane/prometheus.h"
 
@@ -79,7 +80,13 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
                  config_.dataplane.snat_port_min, config_.dataplane.snat_port_max, ephemeral.first,
                  ephemeral.last);
   neighbours_.set_static(config_.neighbors);
+  if (const std::string problem = probe_fd_problem(config_); !problem.empty()) throw std::runtime_error(problem);
   set_health_targets(now_ms());
+  {
+    const FdLimit limit = fd_limit();
+    spdlog::info("health: {} probed backends; RLIMIT_NOFILE soft {} hard {}, {} descriptors open", probe_count(config_),
+                 limit.soft, limit.hard, count_open_fds());
+  }
   ++generation_;
   publisher_.adopt_initial(build_snapshot(inputs(), build_state_));
   if (!config_.metrics_listen.empty()) {
@@ -161,6 +168,14 @@ void ManagementCore::set_health_targets(uint64_t now) {
   }
 }
 
+std::string ManagementCore::probe_fd_problem(const config::Config& config) const {
+  const uint64_t open = count_open_fds();
+  const auto shortfall = probe_fd_shortfall(config, open - std::min<uint64_t>(open, health_.sockets_open()),
+                                            fd_limit().hard);
+  if (!shortfall) return "";
+  return config::ConfigError(config_path_, shortfall->key, shortfall->line, shortfall->message).what();
+}
+
 void ManagementCore::apply_health_changes(uint64_t now) {
   for (const HealthChange& c : health_.poll(now)) {
     health_up_[c.key] = c.state == HealthState::kUp;
@@ -188,6 +203,11 @@ std::string ManagementCore::reload_config() {
     const std::string msg = config_path_ + ": " + key + ": changed, but it needs a restart; reload rejected";
     spdlog::error("{}", msg);
     return msg;
+  }
+  if (const std::string problem = probe_fd_problem(next); !problem.empty()) {
+    ++reloads_failed_;
+    spdlog::error("reload rejected, running config stays: {}", problem);
+    return problem;
   }
   const std::string diff = describe_diff(config_, next);
   config::Config previous = std::move(config_);

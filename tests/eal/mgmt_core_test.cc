@@ -6,7 +6,10 @@
 //   - with ports[].gateway, the kernel routes what is sent on the exception
 //     interface to addresses outside the port's subnets through the gateway:
 //     a probe to such a backend asks for the gateway's MAC, not the
-//     backend's own.
+//     backend's own;
+//   - the soft RLIMIT_NOFILE is raised to cover every probe, and a config
+//     that even the hard limit cannot cover is refused, at start and at a
+//     reload, naming the backend key and line.
 //
 // The binary first moves into a network namespace of its own
 // (unshare(CLONE_NEWNET), needs root), so its TAP interfaces, addresses and
@@ -19,6 +22,7 @@
 #include <rte_ether.h>
 #include <rte_mempool.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,6 +39,7 @@
 #include <vector>
 
 #include "l4lb/config/config_loader.h"
+#include "l4lb/controlplane/fd_limit.h"
 #include "l4lb/controlplane/mgmt_core.h"
 #include "test_eal.h"
 
@@ -167,6 +172,109 @@ TEST(ManagementCore, ProbesToBackendsBehindTheGatewayGoThroughIt) {
   close(fd);
   EXPECT_TRUE(contains(asked, "198.18.0.254")) << "the gateway's MAC was not asked for";
   EXPECT_FALSE(contains(asked, "198.19.7.21")) << "the backend was taken for on-link";
+}
+
+// VIP web probed by tcp (long interval: no probe runs during the test) with
+// `n` backends on 198.18.0.21, ports 1000 and up, one per line.
+std::string many_backends_config(const std::string& iface, int n) {
+  std::string text = "ports:\n"
+                     "  - name: net_null0\n"
+                     "    address: 198.18.0.1/24\n"
+                     "    kernel_iface: " + iface + "\n"
+                     "vips:\n"
+                     "  - name: web\n"
+                     "    address: 198.18.0.100\n"
+                     "    port: 80\n"
+                     "    snat: [198.18.0.1]\n"
+                     "    health: {type: tcp, interval_ms: 60000, timeout_ms: 500}\n"
+                     "    backends:\n";
+  for (int i = 0; i < n; ++i) text += "      - {address: 198.18.0.21, port: " + std::to_string(1000 + i) + "}\n";
+  return text;
+}
+constexpr int kFirstBackendLine = 12;  // of many_backends_config()
+
+// Sets RLIMIT_NOFILE for the scope of a test and puts the old one back
+// (the test runs as root, which may raise a hard limit again).
+class FdLimitScope {
+ public:
+  FdLimitScope(rlim_t soft, rlim_t hard) {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    const rlimit limit{soft, hard};
+    ok_ = setrlimit(RLIMIT_NOFILE, &limit) == 0;
+  }
+  ~FdLimitScope() { setrlimit(RLIMIT_NOFILE, &saved_); }
+  bool ok() const { return ok_; }
+  static rlim_t soft() {
+    rlimit r{};
+    getrlimit(RLIMIT_NOFILE, &r);
+    return r.rlim_cur;
+  }
+
+ private:
+  rlimit saved_{};
+  bool ok_ = false;
+};
+
+// Item 3 of issue 13: at start the soft RLIMIT_NOFILE is raised to cover a
+// socket for every probe (before, it stayed at what the shell gave, often
+// 1024, and probes beyond it failed and marked their backends down).
+TEST(ManagementCore, StartRaisesTheSoftFdLimitForEveryProbe) {
+  constexpr int kBackends = 600;
+  const std::string iface = "l4lbt" + std::to_string(getpid() % 100000) + "s";
+  ConfigFile file;
+  file.write(many_backends_config(iface, kBackends));
+  const rlim_t open = controlplane::count_open_fds();
+  FdLimitScope limit(open + 100, open + 2000);
+  ASSERT_TRUE(limit.ok());
+  auto core = make_core(file.path());
+  EXPECT_GE(FdLimitScope::soft(), open + kBackends) << "soft limit not raised for " << kBackends << " probes";
+  EXPECT_LE(FdLimitScope::soft(), open + 2000);
+}
+
+// When even the hard limit cannot cover the probes, the config is refused
+// with the key and line of the first backend whose probe would not get a
+// descriptor: at start (l4lbd exits) and at a reload (the running config
+// stays).
+TEST(ManagementCore, ProbesBeyondTheHardFdLimitAreRefusedAtStartAndReload) {
+  constexpr int kBackends = 400;
+  const std::string iface = "l4lbt" + std::to_string(getpid() % 100000) + "h";
+  ConfigFile file;
+  file.write(many_backends_config(iface, kBackends));
+  const rlim_t open = controlplane::count_open_fds();
+  {
+    FdLimitScope limit(open + 300, open + 300);
+    ASSERT_TRUE(limit.ok());
+    try {
+      make_core(file.path());
+      ADD_FAILURE() << "a config with " << kBackends << " probes started under a hard limit of " << open + 300;
+    } catch (const std::runtime_error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(file.path() + ":"), std::string::npos) << what;
+      EXPECT_NE(what.find("vips[0].backends["), std::string::npos) << what;
+      EXPECT_NE(what.find("hard RLIMIT_NOFILE"), std::string::npos) << what;
+    }
+  }
+
+  // A reload: the core runs a small config, the new one probes too many.
+  auto core = make_core(file.write(web_config(iface, "{type: none}")));
+  const uint64_t generation = core->initial_snapshot()->generation;
+  FdLimitScope limit(open + 300, open + 300);
+  ASSERT_TRUE(limit.ok());
+  file.write(many_backends_config(iface, kBackends));
+  const std::string error = core->reload_config();
+  // The first backend without room: open + 1 + i + headroom > hard, where
+  // open counts this core's own descriptors too; the key and its line agree.
+  const size_t at = error.find("vips[0].backends[");
+  ASSERT_NE(at, std::string::npos) << error;
+  const int index = std::stoi(error.substr(at + 17));
+  EXPECT_GT(index, 0);
+  EXPECT_LT(index, kBackends);
+  EXPECT_NE(error.find(file.path() + ":" + std::to_string(kFirstBackendLine + index) + ": vips[0].backends[" +
+                       std::to_string(index) + "]: health probe "),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(core->initial_snapshot()->generation, generation) << "the refused config was applied";
+  EXPECT_EQ(core->initial_snapshot()->vips.at(0).backends.size(), 2u);
 }
 
 // Brings up the loopback interface of the fresh namespace.

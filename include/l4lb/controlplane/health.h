@@ -129,6 +129,10 @@ class HealthChecker {
   // does not open 1000 connections at once. Sockets of removed targets are
   // closed before this returns. Later duplicates of a key are ignored.
   // Reports no changes: the caller is reloading anyway and reads status().
+  // It raises the soft RLIMIT_NOFILE, up to the hard limit, to cover a
+  // socket for every probed target at once beside what is open now
+  // (fd_limit.h), so that no probe fails for want of a descriptor; the
+  // caller refuses configs the hard limit cannot cover (probe_fd_shortfall).
   // It also grows the process's fd table for the new target count: in a
   // multi-threaded process each growth (past 256, 512, 1024 fds) waits for
   // an RCU grace period, 10-20 ms measured, paid here rather than in poll(). Management core only; never
@@ -149,6 +153,8 @@ class HealthChecker {
   const ProbeStatus* status(const std::string& key) const;
 
   size_t size() const { return targets_.size(); }
+  // Probe sockets open now (probes in flight).
+  size_t sockets_open() const;
 
  private:
   enum class Phase : uint8_t { kIdle, kConnecting, kSending, kReading };

@@ -62,6 +62,10 @@ class ManagementCore {
   void publish_snapshot();
   void update_status();
   void set_health_targets(uint64_t now_ms);
+  // "" if every probe of `config` can have a file descriptor under the hard
+  // RLIMIT_NOFILE, else the error naming the first backend that cannot
+  // (file:line: key: message).
+  std::string probe_fd_problem(const config::Config& config) const;
   void apply_health_changes(uint64_t now_ms);
   void sample_rates(uint64_t now_ms);
   void refresh_port_and_pool_stats();

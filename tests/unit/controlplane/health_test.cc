@@ -920,6 +920,59 @@ TEST(HealthChecker, PollNeverBlocks) {
   idle_thread.join();
 }
 
+// Issue 13: with a soft RLIMIT_NOFILE far below the number of probes, a
+// probe that could not get a socket failed ("socket: Too many open files")
+// and marked its backend down. set_targets() raises the soft limit so that
+// every probe can be in flight at once; here 300 probes hang on a silent
+// server with only 40 descriptors to spare under the soft limit given.
+TEST(HealthChecker, LowSoftFdLimitStillProbesEveryTarget) {
+  constexpr size_t kTargets = 300;
+  ChildSilentServer server;  // forked before the limit is lowered
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  const rlim_t open_now = open_fds();
+  if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < open_now + kTargets + 200) {
+    GTEST_SKIP() << "hard RLIMIT_NOFILE " << saved.rlim_max << " too low for this test";
+  }
+  rlimit low = saved;
+  low.rlim_cur = open_now + 40;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  {
+    HealthChecker checker;
+    std::vector<ProbeTarget> targets;
+    for (size_t i = 0; i < kTargets; ++i) {
+      targets.push_back(target("b" + std::to_string(i), server.port(),
+                               health(config::HealthType::kHttp, 1000, 900, 1, 1)));
+    }
+    const uint64_t t0 = steady_ms();
+    checker.set_targets(targets, t0);
+    // Injected time stands at the end of the first interval: every probe
+    // starts (kMaxDuePerPoll a call) and none times out.
+    uint64_t started = 0;
+    for (int i = 0; i < 100 && started < kTargets; ++i) {
+      checker.poll(t0 + 999);
+      started = 0;
+      for (const auto& t : targets) started += checker.status(t.key)->probes;
+    }
+    EXPECT_EQ(started, kTargets);
+    uint64_t failures = 0;
+    std::string first_error;
+    for (const auto& t : targets) {
+      failures += checker.status(t.key)->failures;
+      if (first_error.empty()) first_error = checker.status(t.key)->last_error;
+    }
+    EXPECT_EQ(failures, 0u) << "e.g. " << first_error;
+    EXPECT_EQ(checker.sockets_open(), kTargets);
+    rlimit now{};
+    getrlimit(RLIMIT_NOFILE, &now);
+    std::printf("[ figures  ] soft RLIMIT_NOFILE %llu -> %llu for %zu probes (%llu descriptors open before)\n",
+                static_cast<unsigned long long>(low.rlim_cur), static_cast<unsigned long long>(now.rlim_cur),
+                kTargets, static_cast<unsigned long long>(open_now));
+    EXPECT_GE(now.rlim_cur, open_now + kTargets);
+  }
+  setrlimit(RLIMIT_NOFILE, &saved);
+}
+
 TEST(HealthChecker, FirstProbesAreSpreadOverTheInterval) {
   constexpr size_t kTargets = 100;
   constexpr uint64_t kInterval = 1000;
