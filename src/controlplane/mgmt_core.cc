@@ -80,7 +80,7 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
                  config_.dataplane.snat_port_min, config_.dataplane.snat_port_max, ephemeral.first,
                  ephemeral.last);
   neighbours_.set_static(config_.neighbors);
-  if (const std::string problem = probe_fd_problem(config_); !problem.empty()) throw std::runtime_error(problem);
+  check_probe_fds(config_);
   set_health_targets(now_ms());
   {
     const FdLimit limit = fd_limit();
@@ -168,12 +168,11 @@ void ManagementCore::set_health_targets(uint64_t now) {
   }
 }
 
-std::string ManagementCore::probe_fd_problem(const config::Config& config) const {
+void ManagementCore::check_probe_fds(const config::Config& config) const {
   const uint64_t open = count_open_fds();
   const auto shortfall = probe_fd_shortfall(config, open - std::min<uint64_t>(open, health_.sockets_open()),
                                             fd_limit().hard);
-  if (!shortfall) return "";
-  return config::ConfigError(config_path_, shortfall->key, shortfall->line, shortfall->message).what();
+  if (shortfall) throw config::ConfigError(config_path_, shortfall->key, shortfall->line, shortfall->message);
 }
 
 void ManagementCore::apply_health_changes(uint64_t now) {
@@ -204,10 +203,12 @@ std::string ManagementCore::reload_config() {
     spdlog::error("{}", msg);
     return msg;
   }
-  if (const std::string problem = probe_fd_problem(next); !problem.empty()) {
+  try {
+    check_probe_fds(next);
+  } catch (const config::ConfigError& e) {
     ++reloads_failed_;
-    spdlog::error("reload rejected, running config stays: {}", problem);
-    return problem;
+    spdlog::error("reload rejected, running config stays: {}", e.what());
+    return e.what();
   }
   const std::string diff = describe_diff(config_, next);
   config::Config previous = std::move(config_);

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,10 @@ struct DataplaneConfig {
   // VM running several lcores per CPU). Costs up to this much latency.
   uint32_t idle_sleep_us = 0;
   TableFullPolicy table_full = TableFullPolicy::kEvictEmbryonic;
+  // 1-based line of each key given in the file (e.g. "flows_per_worker"),
+  // and "" -> the section's own: for errors found after loading, such as
+  // tables that do not fit in memory at start. Empty without the section.
+  std::map<std::string, int> key_lines;
 };
 
 struct PortConfig {

@@ -38,7 +38,8 @@ struct WorkerRings {
 class ManagementCore {
  public:
   // Creates the exception interface, the metrics endpoint and the first
-  // snapshot. Throws std::runtime_error.
+  // snapshot. Throws std::runtime_error; config::ConfigError (one) when
+  // the hard RLIMIT_NOFILE cannot cover the config's probes.
   ManagementCore(config::Config config, std::string config_path, uint16_t port_id, const rte_ether_addr& port_mac,
                  rte_mempool* pool, std::vector<WorkerRings> rings);
   ~ManagementCore();
@@ -62,10 +63,9 @@ class ManagementCore {
   void publish_snapshot();
   void update_status();
   void set_health_targets(uint64_t now_ms);
-  // "" if every probe of `config` can have a file descriptor under the hard
-  // RLIMIT_NOFILE, else the error naming the first backend that cannot
-  // (file:line: key: message).
-  std::string probe_fd_problem(const config::Config& config) const;
+  // Throws config::ConfigError naming the first backend of `config` whose
+  // probe cannot have a file descriptor under the hard RLIMIT_NOFILE.
+  void check_probe_fds(const config::Config& config) const;
   void apply_health_changes(uint64_t now_ms);
   void sample_rates(uint64_t now_ms);
   void refresh_port_and_pool_stats();
