@@ -68,8 +68,9 @@ std::optional<FdShortfall> probe_fd_shortfall(const config::Config& config, uint
       s.message = "health probe " + std::to_string(n) + " of " + std::to_string(total) +
                   " cannot have a file descriptor: the probes need " +
                   std::to_string(fds_needed(open_besides_probes, total)) + " (" + std::to_string(total) +
-                  " probes + " + std::to_string(open_besides_probes) + " open + " + std::to_string(kFdHeadroom) +
-                  " headroom), above the hard RLIMIT_NOFILE of " + std::to_string(hard) +
+                  " probes + " + std::to_string(open_besides_probes) + " open + " +
+                  std::to_string(kFdHeadroom) + " headroom), above the hard RLIMIT_NOFILE of " +
+                  std::to_string(hard) +
                   "; raise it (ulimit -Hn, systemd LimitNOFILE=) or probe fewer backends";
       return s;
     }

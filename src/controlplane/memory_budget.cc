@@ -40,24 +40,25 @@ std::optional<config::ConfigError> memory_problem(const config::Config& config, 
                                                   const std::string& available_detail) {
   if (budget.total() <= available) return std::nullopt;
   using dpdk::format_bytes;
-  const double per_flow = budget.flows_per_worker
-                              ? static_cast<double>(budget.flow_table) / budget.flows_per_worker
-                              : 0.0;
+  const double per_flow =
+      budget.flows_per_worker ? static_cast<double>(budget.flow_table) / budget.flows_per_worker : 0.0;
   char per_flow_text[32];
   std::snprintf(per_flow_text, sizeof per_flow_text, "%.0f B", per_flow);
   const std::string parts =
-      "flow tables " + std::to_string(budget.workers) + (budget.workers == 1 ? " worker x " : " workers x ") + std::to_string(budget.flows_per_worker) +
-      " flows x " + per_flow_text + " = " + format_bytes(uint64_t{budget.workers} * budget.flow_table) +
-      ", mbuf pool " + std::to_string(config.dataplane.mbufs) + " mbufs = " + format_bytes(budget.mbuf_pool) +
-      ", rings " + format_bytes(budget.rings) + ", other " + format_bytes(budget.other);
+      "flow tables " + std::to_string(budget.workers) + (budget.workers == 1 ? " worker x " : " workers x ") +
+      std::to_string(budget.flows_per_worker) + " flows x " + per_flow_text + " = " +
+      format_bytes(uint64_t{budget.workers} * budget.flow_table) + ", mbuf pool " +
+      std::to_string(config.dataplane.mbufs) + " mbufs = " + format_bytes(budget.mbuf_pool) + ", rings " +
+      format_bytes(budget.rings) + ", other " + format_bytes(budget.other);
   const std::string need = "the data plane needs " + format_bytes(budget.total()) + " of DPDK memory but " +
                            format_bytes(available) + " is free [" + available_detail + "]: " + parts;
   const uint64_t fixed = budget.mbuf_pool + budget.rings + budget.other;
   const uint64_t smallest = fixed + uint64_t{budget.workers} * flow_table_bytes(kMinFlowsPerWorker);
   if (smallest > available) {
     return config::ConfigError(source, "dataplane.mbufs", line_of(config, "mbufs"),
-                               need + "; even with the fewest flows the mbuf pool does not fit: lower "
-                                      "dataplane.mbufs or reserve more hugepages");
+                               need +
+                                   "; even with the fewest flows the mbuf pool does not fit: lower "
+                                   "dataplane.mbufs or reserve more hugepages");
   }
   // The largest capacity that fits, per worker (flow_table_bytes grows with it).
   const uint64_t room = (available - fixed) / std::max<uint32_t>(budget.workers, 1);

@@ -63,13 +63,14 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
   std::memcpy(port_mac_.bytes, port_mac.addr_bytes, 6);
   for (const auto& w : rings_) slow_path_rings_.push_back(w.slow_path);
   const auto vips = vip_addresses(config_);
-  exception_ = std::make_unique<ExceptionPath>(kernel_iface_of(config_), port_mac, pool, config_.ports[0].addresses,
-                                               std::vector<uint32_t>(vips.begin(), vips.end()),
-                                               config_.ports[0].gateway);
+  exception_ = std::make_unique<ExceptionPath>(
+      kernel_iface_of(config_), port_mac, pool, config_.ports[0].addresses,
+      std::vector<uint32_t>(vips.begin(), vips.end()), config_.ports[0].gateway);
   spdlog::info("exception path: kernel interface {} with MAC {}", exception_->iface(), dpdk::format_mac(port_mac));
   if (config_.ports[0].gateway)
-    spdlog::info("exception path: last-resort default route via {} on {}, for probes to backends behind the gateway",
-                 config::format_ipv4(*config_.ports[0].gateway), exception_->iface());
+    spdlog::info(
+        "exception path: last-resort default route via {} on {}, for probes to backends behind the gateway",
+        config::format_ipv4(*config_.ports[0].gateway), exception_->iface());
   // The SNAT address is usually also the appliance's own, so the kernel's
   // connections (health probes, BGP) must not draw source ports FNAT uses.
   const PortRange ephemeral = kernel_ephemeral_ports();
@@ -84,8 +85,8 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
   set_health_targets(now_ms());
   {
     const FdLimit limit = fd_limit();
-    spdlog::info("health: {} probed backends; RLIMIT_NOFILE soft {} hard {}, {} descriptors open", probe_count(config_),
-                 limit.soft, limit.hard, count_open_fds());
+    spdlog::info("health: {} probed backends; RLIMIT_NOFILE soft {} hard {}, {} descriptors open",
+                 probe_count(config_), limit.soft, limit.hard, count_open_fds());
   }
   ++generation_;
   publisher_.adopt_initial(build_snapshot(inputs(), build_state_));
@@ -158,7 +159,8 @@ void ManagementCore::set_health_targets(uint64_t now) {
   // the probe says otherwise (HealthChecker::set_targets).
   std::vector<ProbeTarget> targets;
   for (const auto& v : config_.vips)
-    for (const auto& b : v.backends) targets.push_back({backend_key(v.name, b.address, b.port), b.address, b.port, v.health});
+    for (const auto& b : v.backends)
+      targets.push_back({backend_key(v.name, b.address, b.port), b.address, b.port, v.health});
   health_.set_targets(targets, now);
   health_up_.clear();
   for (const auto& t : targets) {
@@ -170,8 +172,8 @@ void ManagementCore::set_health_targets(uint64_t now) {
 
 void ManagementCore::check_probe_fds(const config::Config& config) const {
   const uint64_t open = count_open_fds();
-  const auto shortfall = probe_fd_shortfall(config, open - std::min<uint64_t>(open, health_.sockets_open()),
-                                            fd_limit().hard);
+  const auto shortfall =
+      probe_fd_shortfall(config, open - std::min<uint64_t>(open, health_.sockets_open()), fd_limit().hard);
   if (shortfall) throw config::ConfigError(config_path_, shortfall->key, shortfall->line, shortfall->message);
 }
 

@@ -72,14 +72,14 @@ constexpr unsigned kHandoffRingSize = 8192;
 void check_memory(const l4lb::config::Config& config, const std::string& path, int socket) {
   using namespace l4lb;
   const uint64_t workers = config.dataplane.workers;
-  const uint64_t rings =
-      workers * (dpdk::ring_bytes(kSnapshotRingSize) + dpdk::ring_bytes(kSlowPathRingSize) +
-                 dpdk::ring_bytes(kInjectRingSize)) +
-      workers * (workers - 1) * dpdk::ring_bytes(kHandoffRingSize);
+  const uint64_t rings = workers * (dpdk::ring_bytes(kSnapshotRingSize) +
+                                    dpdk::ring_bytes(kSlowPathRingSize) + dpdk::ring_bytes(kInjectRingSize)) +
+                         workers * (workers - 1) * dpdk::ring_bytes(kHandoffRingSize);
   const auto budget =
       controlplane::dataplane_budget(config, dpdk::pktmbuf_pool_bytes(config.dataplane.mbufs, socket), rings);
   const dpdk::SocketMemory memory = dpdk::socket_memory(socket);
-  if (auto error = controlplane::memory_problem(config, path, budget, memory.total(), memory.detail)) throw *error;
+  if (auto error = controlplane::memory_problem(config, path, budget, memory.total(), memory.detail))
+    throw *error;
   spdlog::info("memory: the data plane needs about {} of DPDK memory on socket {}, {} free ({})",
                dpdk::format_bytes(budget.total()), socket, dpdk::format_bytes(memory.total()), memory.detail);
 }
@@ -124,9 +124,12 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
   for (uint32_t w = 0; w < workers; ++w) {
     const std::string n = std::to_string(w);
     controlplane::WorkerRings r;
-    r.snapshot = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_snap_" + n, kSnapshotRingSize, socket)).get();
-    r.slow_path = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_slow_" + n, kSlowPathRingSize, socket)).get();
-    r.inject = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_inject_" + n, kInjectRingSize, socket)).get();
+    r.snapshot =
+        owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_snap_" + n, kSnapshotRingSize, socket)).get();
+    r.slow_path =
+        owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_slow_" + n, kSlowPathRingSize, socket)).get();
+    r.inject =
+        owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_inject_" + n, kInjectRingSize, socket)).get();
     rings.push_back(r);
   }
 

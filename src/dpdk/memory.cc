@@ -31,8 +31,8 @@ long long read_count(const std::string& path) {
 // mappings not yet faulted in).
 uint64_t free_hugepages(int socket_id, uint64_t page_bytes) {
   const std::string size = "hugepages-" + std::to_string(page_bytes / 1024) + "kB";
-  const long long node =
-      read_count("/sys/devices/system/node/node" + std::to_string(socket_id) + "/hugepages/" + size + "/free_hugepages");
+  const long long node = read_count("/sys/devices/system/node/node" + std::to_string(socket_id) +
+                                    "/hugepages/" + size + "/free_hugepages");
   if (node >= 0) return static_cast<uint64_t>(node);
   const long long free = read_count("/sys/kernel/mm/hugepages/" + size + "/free_hugepages");
   const long long reserved = read_count("/sys/kernel/mm/hugepages/" + size + "/resv_hugepages");
@@ -73,7 +73,8 @@ SocketMemory socket_memory(int socket_id) {
   if (rte_malloc_get_socket_stats(socket_id, &stats) == 0) m.heap_free = stats.heap_freesz_bytes;
   m.detail = "heap " + format_bytes(m.heap_free) + " free";
   if (!memory_grows()) {
-    m.detail += rte_eal_has_hugepages() ? ", legacy memory: nothing more is mapped" : ", no hugepages: -m is all there is";
+    m.detail += rte_eal_has_hugepages() ? ", legacy memory: nothing more is mapped"
+                                        : ", no hugepages: -m is all there is";
     return m;
   }
   struct Walk {
@@ -114,7 +115,8 @@ uint64_t pktmbuf_pool_bytes(unsigned count, int socket_id) {
     rte_memseg_list_walk(
         [](const rte_memseg_list* msl, void* arg) {
           auto* w = static_cast<Walk*>(arg);
-          if (!msl->external && msl->socket_id == w->socket && (w->smallest == 0 || msl->page_sz < w->smallest))
+          if (!msl->external && msl->socket_id == w->socket &&
+              (w->smallest == 0 || msl->page_sz < w->smallest))
             w->smallest = msl->page_sz;
           return 0;
         },

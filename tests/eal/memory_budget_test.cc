@@ -119,7 +119,8 @@ TEST(MemoryBudget, DefaultFlowsAreBlamedAtTheSectionOrTheDocument) {
   config::Config c = config::parse_config(
       "dataplane: {workers: 1}\n"
       "ports: [{name: p, address: 10.99.0.1/24}]\n"
-      "vips: [{name: w, address: 10.99.0.100, port: 80, snat: [10.99.0.1], backends: [{address: 10.99.0.21, port: 80}]}]\n",
+      "vips: [{name: w, address: 10.99.0.100, port: 80, snat: [10.99.0.1], backends: [{address: 10.99.0.21, "
+      "port: 80}]}]\n",
       "lb.yaml");
   auto budget = controlplane::dataplane_budget(c, kMiB, 0);
   auto error = controlplane::memory_problem(c, "lb.yaml", budget, 64 * kMiB, "test");

@@ -22,8 +22,8 @@
 #include <rte_ether.h>
 #include <rte_mempool.h>
 #include <sched.h>
-#include <sys/resource.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -78,6 +78,7 @@ class ConfigFile {
 // `iface`, VIP web with backends .21 and .22 (static neighbours, so both
 // are resolved), `health` as given, and `extra` appended to the port.
 std::string web_config(const std::string& iface, const std::string& health, const std::string& extra = "") {
+  // clang-format off
   return "ports:\n"
          "  - name: net_null0\n"
          "    address: 198.18.0.1/24\n"
@@ -94,11 +95,12 @@ std::string web_config(const std::string& iface, const std::string& health, cons
          "neighbors:\n"
          "  - {address: 198.18.0.21, mac: \"02:00:00:00:00:21\"}\n"
          "  - {address: 198.18.0.22, mac: \"02:00:00:00:00:22\"}\n";
+  // clang-format on
 }
 
 std::unique_ptr<controlplane::ManagementCore> make_core(const std::string& path) {
-  return std::make_unique<controlplane::ManagementCore>(config::load_config_file(path), path, 0, kPortMac, g_pool,
-                                                       std::vector<controlplane::WorkerRings>{});
+  return std::make_unique<controlplane::ManagementCore>(config::load_config_file(path), path, 0, kPortMac,
+                                                        g_pool, std::vector<controlplane::WorkerRings>{});
 }
 
 // Polls `done` every 10 ms for up to `limit`; true once it held.
@@ -160,7 +162,8 @@ TEST(ManagementCore, ProbesToBackendsBehindTheGatewayGoThroughIt) {
 
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   ASSERT_GE(fd, 0);
-  ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, iface.c_str(), static_cast<socklen_t>(iface.size())), 0);
+  ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, iface.c_str(), static_cast<socklen_t>(iface.size())),
+            0);
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_port = htons(80);
@@ -177,6 +180,7 @@ TEST(ManagementCore, ProbesToBackendsBehindTheGatewayGoThroughIt) {
 // VIP web probed by tcp (long interval: no probe runs during the test) with
 // `n` backends on 198.18.0.21, ports 1000 and up, one per line.
 std::string many_backends_config(const std::string& iface, int n) {
+  // clang-format off
   std::string text = "ports:\n"
                      "  - name: net_null0\n"
                      "    address: 198.18.0.1/24\n"
@@ -188,7 +192,9 @@ std::string many_backends_config(const std::string& iface, int n) {
                      "    snat: [198.18.0.1]\n"
                      "    health: {type: tcp, interval_ms: 60000, timeout_ms: 500}\n"
                      "    backends:\n";
-  for (int i = 0; i < n; ++i) text += "      - {address: 198.18.0.21, port: " + std::to_string(1000 + i) + "}\n";
+  // clang-format on
+  for (int i = 0; i < n; ++i)
+    text += "      - {address: 198.18.0.21, port: " + std::to_string(1000 + i) + "}\n";
   return text;
 }
 constexpr int kFirstBackendLine = 12;  // of many_backends_config()
@@ -246,7 +252,8 @@ TEST(ManagementCore, ProbesBeyondTheHardFdLimitAreRefusedAtStartAndReload) {
     ASSERT_TRUE(limit.ok());
     try {
       make_core(file.path());
-      ADD_FAILURE() << "a config with " << kBackends << " probes started under a hard limit of " << open + 300;
+      ADD_FAILURE() << "a config with " << kBackends << " probes started under a hard limit of "
+                    << open + 300;
     } catch (const std::runtime_error& e) {
       const std::string what = e.what();
       EXPECT_NE(what.find(file.path() + ":"), std::string::npos) << what;

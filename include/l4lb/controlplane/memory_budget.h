@@ -30,7 +30,7 @@ struct MemoryBudget {
   uint32_t flows_per_worker = 0;
   uint64_t flow_table = 0;  // one worker's
   uint64_t mbuf_pool = 0;
-  uint64_t rings = 0;       // per-worker and hand-off rings
+  uint64_t rings = 0;  // per-worker and hand-off rings
   uint64_t other = kOtherDataplaneBytes;
   uint64_t total() const { return uint64_t{workers} * flow_table + mbuf_pool + rings + other; }
 };

@@ -67,11 +67,11 @@ TEST(FdLimit, ShortfallNamesTheFirstBackendThatDoesNotFit) {
   ASSERT_TRUE(s.has_value());
   EXPECT_EQ(s->key, "vips[1].backends[6]");
   EXPECT_EQ(s->line, 27);
-  EXPECT_EQ(s->message,
-            "health probe 7 of 10 cannot have a file descriptor: the probes need " +
-                std::to_string(fds_needed(open, 10)) + " (10 probes + 20 open + " + std::to_string(kFdHeadroom) +
-                " headroom), above the hard RLIMIT_NOFILE of " + std::to_string(fds_needed(open, 6)) +
-                "; raise it (ulimit -Hn, systemd LimitNOFILE=) or probe fewer backends");
+  EXPECT_EQ(s->message, "health probe 7 of 10 cannot have a file descriptor: the probes need " +
+                            std::to_string(fds_needed(open, 10)) + " (10 probes + 20 open + " +
+                            std::to_string(kFdHeadroom) + " headroom), above the hard RLIMIT_NOFILE of " +
+                            std::to_string(fds_needed(open, 6)) +
+                            "; raise it (ulimit -Hn, systemd LimitNOFILE=) or probe fewer backends");
   // Not even one probe fits: the first probed backend.
   const auto none = probe_fd_shortfall(c, open, 10);
   ASSERT_TRUE(none.has_value());

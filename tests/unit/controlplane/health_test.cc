@@ -730,8 +730,8 @@ TEST(HealthChecker, ReloadChangingProbeKeepsStateUntilNewResults) {
   auto http = health(config::HealthType::kHttp, 30, 20, 1, 2);
   http.path = "/ready";
   const uint64_t reload_at = steady_ms();
-  checker.set_targets({target("tcp-to-http-ok", ok.port(), http), target("tcp-to-http-500", error.port(), http),
-                       target("none-to-tcp", closed, tcp),
+  checker.set_targets({target("tcp-to-http-ok", ok.port(), http),
+                       target("tcp-to-http-500", error.port(), http), target("none-to-tcp", closed, tcp),
                        target("tcp-to-none", closed, health(config::HealthType::kNone, 30, 20, 1, 2))},
                       reload_at);
   for (const char* key : {"tcp-to-http-ok", "tcp-to-http-500", "none-to-tcp", "tcp-to-none"}) {
@@ -781,8 +781,9 @@ TEST(HealthChecker, ReloadRetimesOrDropsTheProbeInFlight) {
   shorter.timeout_ms = 100;
   auto other_path = h;
   other_path.path = "/other";
-  checker.set_targets({target("retimed", silent.port(), shorter), target("dropped", silent.port(), other_path)},
-                      started + 50);
+  checker.set_targets(
+      {target("retimed", silent.port(), shorter), target("dropped", silent.port(), other_path)},
+      started + 50);
   checker.poll(started + 99);
   EXPECT_EQ(checker.status("retimed")->failures, 0u);
   checker.poll(started + 100);
@@ -941,8 +942,8 @@ TEST(HealthChecker, LowSoftFdLimitStillProbesEveryTarget) {
     HealthChecker checker;
     std::vector<ProbeTarget> targets;
     for (size_t i = 0; i < kTargets; ++i) {
-      targets.push_back(target("b" + std::to_string(i), server.port(),
-                               health(config::HealthType::kHttp, 1000, 900, 1, 1)));
+      targets.push_back(
+          target("b" + std::to_string(i), server.port(), health(config::HealthType::kHttp, 1000, 900, 1, 1)));
     }
     const uint64_t t0 = steady_ms();
     checker.set_targets(targets, t0);
@@ -965,9 +966,10 @@ TEST(HealthChecker, LowSoftFdLimitStillProbesEveryTarget) {
     EXPECT_EQ(checker.sockets_open(), kTargets);
     rlimit now{};
     getrlimit(RLIMIT_NOFILE, &now);
-    std::printf("[ figures  ] soft RLIMIT_NOFILE %llu -> %llu for %zu probes (%llu descriptors open before)\n",
-                static_cast<unsigned long long>(low.rlim_cur), static_cast<unsigned long long>(now.rlim_cur),
-                kTargets, static_cast<unsigned long long>(open_now));
+    std::printf(
+        "[ figures  ] soft RLIMIT_NOFILE %llu -> %llu for %zu probes (%llu descriptors open before)\n",
+        static_cast<unsigned long long>(low.rlim_cur), static_cast<unsigned long long>(now.rlim_cur),
+        kTargets, static_cast<unsigned long long>(open_now));
     EXPECT_GE(now.rlim_cur, open_now + kTargets);
   }
   setrlimit(RLIMIT_NOFILE, &saved);
