@@ -403,6 +403,9 @@ class ConfigReader {
       dp.snat_port_max = reader_.u16(bounds[1], kMinSnatPort, 65535);
       if (dp.snat_port_min > dp.snat_port_max) reader_.fail(*range, "min must not exceed max");
     }
+    dp.key_lines[""] = field.line;
+    for (const char* key : {"workers", "flows_per_worker", "mbufs", "snat_pools_per_worker"})
+      if (auto f = m.get(key)) dp.key_lines[key] = f->line;
     // Each worker owns a disjoint slice of the range (DESIGN §4).
     const uint32_t range_size = uint32_t{dp.snat_port_max} - dp.snat_port_min + 1;
     if (range_size < dp.workers) {

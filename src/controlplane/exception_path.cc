@@ -13,9 +13,15 @@
 
 namespace l4lb::controlplane {
 
+namespace {
+// The largest metric: the host's own default route, whatever its metric,
+// is preferred for everything not bound to the exception interface.
+constexpr uint32_t kGatewayRouteMetric = 0xffffffff;
+}  // namespace
+
 ExceptionPath::ExceptionPath(const std::string& iface, const rte_ether_addr& mac, rte_mempool* pool,
                              const std::vector<config::Ipv4Cidr>& addresses,
-                             const std::vector<uint32_t>& vips)
+                             const std::vector<uint32_t>& vips, std::optional<uint32_t> gateway)
     : iface_(iface), vdev_name_("net_tap_x" + iface) {
   const std::string args = "iface=" + iface + ",mac=" + dpdk::format_mac(mac);
   if (rte_vdev_init(vdev_name_.c_str(), args.c_str()) != 0)
@@ -27,6 +33,10 @@ ExceptionPath::ExceptionPath(const std::string& iface, const rte_ether_addr& mac
     disable_ipv6(iface);
     for (const auto& a : addresses) add_ipv4_address(iface, a.address, a.prefix_len);
     for (uint32_t vip : vips) add_ipv4_address(iface, vip, 32);
+    if (gateway) {
+      add_default_route(iface, *gateway, kGatewayRouteMetric);
+      set_loose_reverse_path(iface);
+    }
   } catch (...) {
     port_.reset();
     rte_vdev_uninit(vdev_name_.c_str());

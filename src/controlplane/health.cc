@@ -15,6 +15,8 @@
 #include <string_view>
 #include <utility>
 
+#include "l4lb/controlplane/fd_limit.h"
+
 namespace l4lb::controlplane {
 
 namespace {
@@ -34,15 +36,13 @@ uint64_t fnv1a64(const std::string& text) {
   return hash;
 }
 
-// Every field of HealthConfig: one added there must be added here, or a
-// reload changing only it would keep the old probe running.
-bool same_health(const config::HealthConfig& a, const config::HealthConfig& b) {
-  return a.type == b.type && a.interval_ms == b.interval_ms && a.timeout_ms == b.timeout_ms &&
-         a.rise == b.rise && a.fall == b.fall && a.path == b.path && a.expect == b.expect;
-}
-
-bool same_target(const ProbeTarget& a, const ProbeTarget& b) {
-  return a.address == b.address && a.port == b.port && same_health(a.config, b.config);
+// Whether two configs send the same probe, so that results of one count
+// toward the other: the same type and, for http, the same request and
+// expected status. Only timing (interval, timeout, rise, fall) may differ.
+// A field added to HealthConfig that changes what is probed belongs here.
+bool same_probe(const config::HealthConfig& a, const config::HealthConfig& b) {
+  if (a.type != b.type) return false;
+  return a.type != config::HealthType::kHttp || (a.path == b.path && a.expect == b.expect);
 }
 
 std::string ipv4_text(uint32_t address) {
@@ -140,6 +140,14 @@ ProbeStateMachine::ProbeStateMachine(const config::HealthConfig& config)
       pinned_up_(config.type == config::HealthType::kNone),
       state_(pinned_up_ ? HealthState::kUp : HealthState::kDown) {}
 
+void ProbeStateMachine::reconfigure(const config::HealthConfig& config, bool same_probe) {
+  rise_ = std::max<uint32_t>(config.rise, 1);
+  fall_ = std::max<uint32_t>(config.fall, 1);
+  pinned_up_ = config.type == config::HealthType::kNone;
+  if (pinned_up_) state_ = HealthState::kUp;
+  if (!same_probe || pinned_up_) consecutive_ok_ = consecutive_fail_ = 0;
+}
+
 bool ProbeStateMachine::record(bool success) {
   if (pinned_up_) return false;
   // Saturating: a backend up for years must not wrap back to zero.
@@ -180,8 +188,15 @@ HealthChecker::~HealthChecker() {
 
 void HealthChecker::set_targets(const std::vector<ProbeTarget>& targets, uint64_t now_ms) {
   std::map<std::string, const ProbeTarget*> wanted;
-  for (const auto& t : targets) wanted.try_emplace(t.key, &t);
-  reserve_fds(epoll_fd_, wanted.size());
+  uint64_t probed = 0;
+  for (const auto& t : targets)
+    if (wanted.try_emplace(t.key, &t).second) probed += t.config.type != config::HealthType::kNone;
+  // Every probe may be in flight at once (backends that do not answer hold
+  // theirs for timeout_ms): room for all of them, beside what is open now.
+  const uint64_t own_sockets = sockets_open();
+  const uint64_t open_now = count_open_fds();
+  raise_fd_limit(fds_needed(open_now - std::min(open_now, own_sockets), probed));
+  reserve_fds(epoll_fd_, probed);
 
   for (auto it = targets_.begin(); it != targets_.end();) {
     if (wanted.count(it->first) != 0) {
@@ -197,14 +212,67 @@ void HealthChecker::set_targets(const std::vector<ProbeTarget>& targets, uint64_
     auto it = targets_.find(key);
     if (it == targets_.end()) {
       begin(targets_.try_emplace(key, *spec).first->second, now_ms);
-    } else if (!same_target(it->second.spec, *spec)) {
-      Target& target = it->second;
+      continue;
+    }
+    Target& target = it->second;
+    if (target.spec.address != spec->address || target.spec.port != spec->port) {
       close_probe(target);
       unschedule(target);
       target.spec = *spec;
       begin(target, now_ms);
+    } else if (!(target.spec.config == spec->config)) {
+      reconfigure(target, *spec, now_ms);
     }
   }
+}
+
+// A reload changed the target's health config (not its address): keep the
+// state, re-time or drop the probe in flight, re-time the next one (see
+// set_targets() in the header).
+void HealthChecker::reconfigure(Target& target, const ProbeTarget& spec, uint64_t now_ms) {
+  const bool same = same_probe(target.spec.config, spec.config);
+  const bool in_flight = target.phase != Phase::kIdle;
+  const bool was_waiting = !in_flight && target.scheduled;
+  target.spec = spec;
+  const HealthState before = target.machine.state();
+  target.machine.reconfigure(spec.config, same);
+  ProbeStatus& status = target.status;
+  status.state = target.machine.state();
+  status.consecutive_ok = target.machine.consecutive_ok();
+  status.consecutive_fail = target.machine.consecutive_fail();
+  if (status.state != before) {  // only to `none`, which is up
+    ++status.changes;
+    status.last_change_ms = now_ms;
+  }
+
+  if (spec.config.type == config::HealthType::kNone) {
+    close_probe(target);
+    unschedule(target);
+    return;
+  }
+  if (in_flight && same) {
+    // While a probe runs, due_ms is when it started.
+    target.deadline_ms = target.due_ms + spec.config.timeout_ms;
+    schedule(target, target.deadline_ms);
+    return;
+  }
+  close_probe(target);  // a probe of the old kind: its result would not count
+  const uint64_t interval = std::max<uint32_t>(spec.config.interval_ms, 1);
+  target.due_ms = was_waiting ? std::min(target.due_ms, now_ms + interval) : first_due(target, now_ms);
+  schedule(target, target.due_ms);
+}
+
+// When a target that has no probe pending starts probing: a fixed fraction
+// of its interval from now, taken from a hash of its key.
+uint64_t HealthChecker::first_due(const Target& target, uint64_t now_ms) const {
+  const uint64_t interval = std::max<uint32_t>(target.spec.config.interval_ms, 1);
+  return now_ms + fnv1a64(target.spec.key) % interval;
+}
+
+size_t HealthChecker::sockets_open() const {
+  size_t n = 0;
+  for (const auto& [key, target] : targets_) n += target.fd >= 0;
+  return n;
 }
 
 const ProbeStatus* HealthChecker::status(const std::string& key) const {
@@ -254,8 +322,7 @@ void HealthChecker::begin(Target& target, uint64_t now_ms) {
   target.status.state = target.machine.state();
   target.status.last_change_ms = now_ms;
   if (target.spec.config.type == config::HealthType::kNone) return;
-  const uint64_t interval = std::max<uint32_t>(target.spec.config.interval_ms, 1);
-  target.due_ms = now_ms + fnv1a64(target.spec.key) % interval;
+  target.due_ms = first_due(target, now_ms);
   schedule(target, target.due_ms);
 }
 

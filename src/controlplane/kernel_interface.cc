@@ -20,6 +20,13 @@ namespace l4lb::controlplane {
 
 namespace {
 
+std::string format_ipv4_text(uint32_t address) {
+  in_addr a{htonl(address)};
+  char text[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &a, text, sizeof text);
+  return text;
+}
+
 [[noreturn]] void fail(const std::string& what) {
   throw std::runtime_error(what + ": " + std::strerror(errno));
 }
@@ -59,13 +66,34 @@ void set_link_up(const std::string& iface) {
 }
 
 namespace {
-// RTM_NEWADDR / RTM_DELADDR for one IPv4 address; `tolerated` is the errno
-// that means "already so" (EEXIST when adding, EADDRNOTAVAIL when removing).
+// Sends one NETLINK_ROUTE request and reads its acknowledgement. An error
+// other than `tolerated` (the errno that means "already so") throws, naming
+// `what`.
+void netlink_request(nlmsghdr* msg, int tolerated, const std::string& what) {
+  Fd s(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  if (s.get() < 0) fail("netlink socket");
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(s.get(), msg, msg->nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
+    fail("netlink send (" + what + ")");
+  alignas(nlmsghdr) char reply[1024];
+  const ssize_t n = recv(s.get(), reply, sizeof reply, 0);
+  if (n < 0) fail("netlink recv");
+  const auto* hdr = reinterpret_cast<const nlmsghdr*>(reply);
+  if (NLMSG_OK(hdr, static_cast<unsigned>(n)) && hdr->nlmsg_type == NLMSG_ERROR) {
+    const auto* err = static_cast<const nlmsgerr*>(NLMSG_DATA(hdr));
+    if (err->error != 0 && err->error != -tolerated) {
+      errno = -err->error;
+      fail(what);
+    }
+  }
+}
+
+// RTM_NEWADDR / RTM_DELADDR for one IPv4 address; EEXIST when adding and
+// EADDRNOTAVAIL when removing mean "already so".
 void change_ipv4_address(const std::string& iface, uint32_t address, uint8_t prefix_len, bool add) {
   const unsigned index = if_nametoindex(iface.c_str());
   if (index == 0) fail("if_nametoindex " + iface);
-  Fd s(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  if (s.get() < 0) fail("netlink socket");
 
   alignas(nlmsghdr) char buf[256] = {};
   auto* msg = reinterpret_cast<nlmsghdr*>(buf);
@@ -85,24 +113,34 @@ void change_ipv4_address(const std::string& iface, uint32_t address, uint8_t pre
     const uint32_t broadcast = htonl(address | (prefix_len == 0 ? ~0u : ~(~0u << (32 - prefix_len))));
     add_attr(msg, sizeof buf, IFA_BROADCAST, &broadcast, 4);
   }
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (sendto(s.get(), msg, msg->nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
-    fail(add ? "netlink RTM_NEWADDR" : "netlink RTM_DELADDR");
-  alignas(nlmsghdr) char reply[1024];
-  const ssize_t n = recv(s.get(), reply, sizeof reply, 0);
-  if (n < 0) fail("netlink recv");
-  const auto* hdr = reinterpret_cast<const nlmsghdr*>(reply);
-  if (NLMSG_OK(hdr, static_cast<unsigned>(n)) && hdr->nlmsg_type == NLMSG_ERROR) {
-    const auto* err = static_cast<const nlmsgerr*>(NLMSG_DATA(hdr));
-    const int tolerated = add ? EEXIST : EADDRNOTAVAIL;
-    if (err->error != 0 && err->error != -tolerated) {
-      errno = -err->error;
-      fail(std::string(add ? "adding address to " : "removing address from ") + iface);
-    }
-  }
+  netlink_request(msg, add ? EEXIST : EADDRNOTAVAIL,
+                  std::string(add ? "adding address to " : "removing address from ") + iface);
 }
 }  // namespace
+
+void add_default_route(const std::string& iface, uint32_t gateway, uint32_t metric) {
+  const unsigned index = if_nametoindex(iface.c_str());
+  if (index == 0) fail("if_nametoindex " + iface);
+  alignas(nlmsghdr) char buf[256] = {};
+  auto* msg = reinterpret_cast<nlmsghdr*>(buf);
+  msg->nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
+  msg->nlmsg_type = RTM_NEWROUTE;
+  msg->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+  msg->nlmsg_seq = 1;
+  auto* rtm = static_cast<rtmsg*>(NLMSG_DATA(msg));
+  rtm->rtm_family = AF_INET;
+  rtm->rtm_dst_len = 0;  // default
+  rtm->rtm_table = RT_TABLE_MAIN;
+  rtm->rtm_protocol = RTPROT_STATIC;
+  rtm->rtm_scope = RT_SCOPE_UNIVERSE;
+  rtm->rtm_type = RTN_UNICAST;
+  const uint32_t wire = htonl(gateway);
+  add_attr(msg, sizeof buf, RTA_GATEWAY, &wire, 4);
+  const uint32_t oif = index;
+  add_attr(msg, sizeof buf, RTA_OIF, &oif, 4);
+  add_attr(msg, sizeof buf, RTA_PRIORITY, &metric, 4);
+  netlink_request(msg, EEXIST, "adding default route via " + format_ipv4_text(gateway) + " on " + iface);
+}
 
 void add_ipv4_address(const std::string& iface, uint32_t address, uint8_t prefix_len) {
   change_ipv4_address(iface, address, prefix_len, true);
@@ -115,6 +153,11 @@ void remove_ipv4_address(const std::string& iface, uint32_t address, uint8_t pre
 void disable_ipv6(const std::string& iface) {
   std::ofstream f("/proc/sys/net/ipv6/conf/" + iface + "/disable_ipv6");
   if (f) f << "1\n";
+}
+
+void set_loose_reverse_path(const std::string& iface) {
+  std::ofstream f("/proc/sys/net/ipv4/conf/" + iface + "/rp_filter");
+  if (f) f << "2\n";
 }
 
 std::vector<KernelNeighbour> read_arp_table(const std::string& iface) {

@@ -16,6 +16,7 @@
 
 #include "l4lb/config/config_loader.h"
 #include "l4lb/controlplane/config_diff.h"
+#include "l4lb/controlplane/fd_limit.h"
 #include "l4lb/controlplane/kernel_interface.h"
 #include "l4lb/controlplane/prometheus.h"
 
@@ -67,9 +68,14 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
     if (w.control) control_rings_.push_back(w.control);
   }
   const auto vips = vip_addresses(config_);
-  exception_ = std::make_unique<ExceptionPath>(kernel_iface_of(config_), port_mac, pool, config_.ports[0].addresses,
-                                               std::vector<uint32_t>(vips.begin(), vips.end()));
+  exception_ = std::make_unique<ExceptionPath>(
+      kernel_iface_of(config_), port_mac, pool, config_.ports[0].addresses,
+      std::vector<uint32_t>(vips.begin(), vips.end()), config_.ports[0].gateway);
   spdlog::info("exception path: kernel interface {} with MAC {}", exception_->iface(), dpdk::format_mac(port_mac));
+  if (config_.ports[0].gateway)
+    spdlog::info(
+        "exception path: last-resort default route via {} on {}, for probes to backends behind the gateway",
+        config::format_ipv4(*config_.ports[0].gateway), exception_->iface());
   // The SNAT address is usually also the appliance's own, so the kernel's
   // connections (health probes, BGP) must not draw source ports FNAT uses.
   const PortRange ephemeral = kernel_ephemeral_ports();
@@ -80,7 +86,13 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
                  config_.dataplane.snat_port_min, config_.dataplane.snat_port_max, ephemeral.first,
                  ephemeral.last);
   neighbours_.set_static(config_.neighbors);
+  check_probe_fds(config_);
   set_health_targets(now_ms());
+  {
+    const FdLimit limit = fd_limit();
+    spdlog::info("health: {} probed backends; RLIMIT_NOFILE soft {} hard {}, {} descriptors open",
+                 probe_count(config_), limit.soft, limit.hard, count_open_fds());
+  }
   ++generation_;
   publisher_.adopt_initial(build_snapshot(inputs(), build_state_));
   show_snat_addresses();
@@ -149,17 +161,27 @@ void ManagementCore::update_status() {
 }
 
 void ManagementCore::set_health_targets(uint64_t now) {
+  // Unprobed (`none`) backends are targets too, always up and never probed,
+  // so that a reload giving their VIP a probe keeps them in service until
+  // the probe says otherwise (HealthChecker::set_targets).
   std::vector<ProbeTarget> targets;
-  for (const auto& v : config_.vips) {
-    if (v.health.type == config::HealthType::kNone) continue;
-    for (const auto& b : v.backends) targets.push_back({backend_key(v.name, b.address, b.port), b.address, b.port, v.health});
-  }
+  for (const auto& v : config_.vips)
+    for (const auto& b : v.backends)
+      targets.push_back({backend_key(v.name, b.address, b.port), b.address, b.port, v.health});
   health_.set_targets(targets, now);
   health_up_.clear();
   for (const auto& t : targets) {
+    if (t.config.type == config::HealthType::kNone) continue;
     const ProbeStatus* st = health_.status(t.key);
     health_up_[t.key] = st && st->state == HealthState::kUp;
   }
+}
+
+void ManagementCore::check_probe_fds(const config::Config& config) const {
+  const uint64_t open = count_open_fds();
+  const auto shortfall =
+      probe_fd_shortfall(config, open - std::min<uint64_t>(open, health_.sockets_open()), fd_limit().hard);
+  if (shortfall) throw config::ConfigError(config_path_, shortfall->key, shortfall->line, shortfall->message);
 }
 
 void ManagementCore::apply_health_changes(uint64_t now) {
@@ -189,6 +211,13 @@ std::string ManagementCore::reload_config() {
     const std::string msg = config_path_ + ": " + key + ": changed, but it needs a restart; reload rejected";
     spdlog::error("{}", msg);
     return msg;
+  }
+  try {
+    check_probe_fds(next);
+  } catch (const config::ConfigError& e) {
+    ++reloads_failed_;
+    spdlog::error("reload rejected, running config stays: {}", e.what());
+    return e.what();
   }
   const std::string diff = describe_diff(config_, next);
   config::Config previous = std::move(config_);
@@ -410,7 +439,7 @@ std::string ManagementCore::render_metrics() const {
         s.active += wk->counters().backends[id].active_flows.get();
         s.created += wk->counters().backends[id].new_flows.get();
       }
-      s.probe = health_.status(s.view.key);
+      if (config_.vips[i].health.type != config::HealthType::kNone) s.probe = health_.status(s.view.key);
       backends.push_back(std::move(s));
     }
   w.family("l4lb_backend_up", "gauge", "1 if the backend is healthy (unprobed backends count as healthy)");

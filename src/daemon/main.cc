@@ -3,7 +3,8 @@
 // Start-up order, torn down in reverse:
 //   1. options and config (no EAL needed: --check and --help stop here)
 //   2. logging
-//   3. EAL, packet capture (rte_pdump) for dpdk-pdump
+//   3. EAL, packet capture (rte_pdump) for dpdk-pdump; a config whose
+//      tables do not fit in DPDK memory is refused here
 //   4. mbuf pool
 //   5. data port: one rx and one tx queue per worker
 //   6. rings per worker: snapshots in, slow path out, packets to inject in
@@ -29,12 +30,14 @@
 #include <vector>
 
 #include "l4lb/config/config_loader.h"
+#include "l4lb/controlplane/memory_budget.h"
 #include "l4lb/controlplane/mgmt_core.h"
 #include "l4lb/dataplane/flow_owner.h"
 #include "l4lb/dataplane/worker.h"
 #include "l4lb/dpdk/eal.h"
 #include "l4lb/dpdk/flow_steering.h"
 #include "l4lb/dpdk/handles.h"
+#include "l4lb/dpdk/memory.h"
 #include "l4lb/dpdk/port.h"
 #include "options.h"
 
@@ -53,6 +56,32 @@ void on_signal(int sig) {
 void drain_mbufs(rte_ring* ring) {
   void* m;
   while (rte_ring_dequeue(ring, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+}
+
+// Rings per worker, and per ordered pair of workers. The hand-off rings
+// are deep enough to ride out the owner being descheduled for a few ms at
+// line rate (lcores sharing a CPU), which a 1K ring could not (memif e2e).
+constexpr unsigned kSnapshotRingSize = 64;
+constexpr unsigned kSlowPathRingSize = 1024;
+constexpr unsigned kInjectRingSize = 1024;
+constexpr unsigned kHandoffRingSize = 8192;
+
+// Refuses (config::ConfigError, with the key and line) a config whose flow
+// tables, mbuf pool and rings cannot fit in the DPDK memory `socket` has
+// left, before any of them is allocated.
+void check_memory(const l4lb::config::Config& config, const std::string& path, int socket) {
+  using namespace l4lb;
+  const uint64_t workers = config.dataplane.workers;
+  const uint64_t rings = workers * (dpdk::ring_bytes(kSnapshotRingSize) +
+                                    dpdk::ring_bytes(kSlowPathRingSize) + dpdk::ring_bytes(kInjectRingSize)) +
+                         workers * (workers - 1) * dpdk::ring_bytes(kHandoffRingSize);
+  const auto budget =
+      controlplane::dataplane_budget(config, dpdk::pktmbuf_pool_bytes(config.dataplane.mbufs, socket), rings);
+  const dpdk::SocketMemory memory = dpdk::socket_memory(socket);
+  if (auto error = controlplane::memory_problem(config, path, budget, memory.total(), memory.detail))
+    throw *error;
+  spdlog::info("memory: the data plane needs about {} of DPDK memory on socket {}, {} free ({})",
+               dpdk::format_bytes(budget.total()), socket, dpdk::format_bytes(memory.total()), memory.detail);
 }
 
 int worker_main(void* arg) {
@@ -78,6 +107,7 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
   // capture any port's rx/tx to a pcap while l4lbd runs.
   if (rte_pdump_init() != 0) spdlog::warn("packet capture unavailable: rte_pdump_init failed");
   const int socket = static_cast<int>(rte_socket_id());
+  check_memory(config, options.config_path, socket);
   auto pool = dpdk::make_pktmbuf_pool("l4lb_mbufs", config.dataplane.mbufs, socket);
 
   const uint16_t port_id = dpdk::Port::find(config.ports[0].name);
@@ -94,10 +124,14 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
   for (uint32_t w = 0; w < workers; ++w) {
     const std::string n = std::to_string(w);
     controlplane::WorkerRings r;
-    r.snapshot = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_snap_" + n, 64, socket)).get();
-    r.slow_path = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_slow_" + n, 1024, socket)).get();
-    r.control = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_ctrl_" + n, 1024, socket)).get();
-    r.inject = owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_inject_" + n, 1024, socket)).get();
+    r.snapshot =
+        owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_snap_" + n, kSnapshotRingSize, socket)).get();
+    r.slow_path =
+        owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_slow_" + n, kSlowPathRingSize, socket)).get();
+    r.control =
+        owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_ctrl_" + n, kSlowPathRingSize, socket)).get();
+    r.inject =
+        owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_inject_" + n, kInjectRingSize, socket)).get();
     rings.push_back(r);
   }
 
@@ -113,10 +147,7 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     spdlog::info("port {} steering: {}", port.id(), steering.detail);
   }
 
-  // Worker -> worker rings for packets that reached the wrong core. Deep
-  // enough to ride out the owner being descheduled for a few ms at line
-  // rate (lcores sharing a CPU), which a 1K ring could not (memif e2e test).
-  constexpr unsigned kHandoffRingSize = 8192;
+  // Worker -> worker rings for packets that reached the wrong core.
   rte_ring* handoff[dataplane::kMaxWorkers][dataplane::kMaxWorkers] = {};
   for (uint32_t from = 0; from < workers; ++from)
     for (uint32_t to = 0; to < workers; ++to)
@@ -245,6 +276,10 @@ int main(int argc, char** argv) {
     const int rc = run(config, options, split.eal);
     spdlog::info("l4lbd stopped");
     return rc;
+  } catch (const config::ConfigError& e) {
+    // Found only at start (memory, descriptors): reported like a load error.
+    std::fprintf(stderr, "%s: invalid config: %s\n", program.c_str(), e.what());
+    return 1;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return 1;

@@ -16,12 +16,12 @@ SnatPools::SnatPools(const SnatPartition& partition, uint32_t worker_index, uint
   if (max_pools == 0 || max_pools >= kNoPool)
     throw std::invalid_argument("SNAT pools per worker must be in 1.." + std::to_string(kNoPool - 1));
   slice_ = uint32_t{partition.last_port(worker_index)} - first_ + 1;
-  const uint32_t index_size = std::bit_ceil(max_pools * 2);
-  index_mask_ = index_size - 1;
-  const size_t per_pool = bytes_per_pool();
+  const uint32_t index_entries = index_size(max_pools);
+  index_mask_ = index_entries - 1;
+  const size_t per_pool = bytes_per_pool(slice_);
   pools_ = static_cast<SnatPortPool*>(rte_zmalloc_socket("l4lb_snat_pools", sizeof(SnatPortPool) * max_pools, 64, socket_id));
   free_list_ = static_cast<uint16_t*>(rte_malloc_socket("l4lb_snat_pools", sizeof(uint16_t) * max_pools, 0, socket_id));
-  index_ = static_cast<uint16_t*>(rte_malloc_socket("l4lb_snat_pools", sizeof(uint16_t) * index_size, 64, socket_id));
+  index_ = static_cast<uint16_t*>(rte_malloc_socket("l4lb_snat_pools", sizeof(uint16_t) * index_entries, 64, socket_id));
   storage_ = static_cast<uint8_t*>(rte_malloc_socket("l4lb_snat_pools", per_pool * max_pools, 64, socket_id));
   if (!pools_ || !free_list_ || !index_ || !storage_) {
     rte_free(pools_);
@@ -49,9 +49,11 @@ SnatPools::~SnatPools() {
   rte_free(storage_);
 }
 
-size_t SnatPools::memory_bytes() const {
-  return (sizeof(SnatPortPool) + sizeof(uint16_t) + bytes_per_pool()) * max_pools_ +
-         sizeof(uint16_t) * (size_t{index_mask_} + 1);
+uint32_t SnatPools::index_size(uint32_t max_pools) { return std::bit_ceil(max_pools * 2); }
+
+size_t SnatPools::memory_for(uint32_t slice, uint32_t max_pools) {
+  return (sizeof(SnatPortPool) + sizeof(uint16_t) + bytes_per_pool(slice)) * size_t{max_pools} +
+         sizeof(uint16_t) * size_t{index_size(max_pools)};
 }
 
 uint16_t SnatPools::find(uint8_t slot, uint32_t backend_ip, uint16_t backend_port) const {

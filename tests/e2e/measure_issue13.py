@@ -6,7 +6,7 @@ SNAT range and timeouts, three http backends, the harness's TAP topology.
     python3 tests/e2e/measure_issue13.py [burst] [clients] [--seconds S] [--rate R]
     L4LBD=/path/to/other/l4lbd python3 tests/e2e/measure_issue13.py ...
 
-burst:   hping3 -S from the client for 3 s, 20 us apart (about 30,000 SYNs here) from
+burst:   hping3 -S from the client for 4 s, 20 us apart (about 30,000 SYNs here) from
          incrementing source ports (the client's kernel answers each SYN-ACK
          with a RST), then 20 curls, 2 s each: how many fail, and
          snat_exhausted.
@@ -52,11 +52,13 @@ def burst(lab):
     before = hostile.totals(lab)
     h = hostile.Hping(lab, "hping3-burst", ["-S", "-p", "8080", "-s", "2000", "-c", "300000", "-i", "u20",
                                             "-q", e2e.VIP])
-    sent, _ = h.wait(3.0)
+    sent, _ = h.wait(4.0)
     time.sleep(0.5)
     counts, failures = lab.curl_many(20)
     after = hostile.totals(lab)
-    return {"syns_sent": sent, "curls": 20, "curls_failed": len(failures),
+    return {"syns_sent": sent, "rx": hostile.delta(before, after, "rx_packets"),
+            "flows_created": hostile.delta(before, after, "flows_created"),
+            "curls": 20, "curls_failed": len(failures),
             "snat_exhausted": hostile.drop_delta(before, after, "snat_exhausted"),
             "flows_evicted": hostile.delta(before, after, "flows_evicted"),
             "first_failure": failures[0] if failures else None}
@@ -68,7 +70,7 @@ def clients(lab, seconds, rate):
     before = hostile.totals(lab)
     p = lab.in_client([e2e.PY, str(DRIVER), "--to", f"{e2e.VIP}:8080", "--sources", ",".join(SOURCES),
                        "--rate", str(rate), "--seconds", str(seconds), "--timeout", "3", "--threads", "128"],
-                      check=False, timeout=seconds + 60)
+                      check=False, timeout=seconds * 4 + 120)
     after = hostile.totals(lab)
     try:
         result = json.loads(p.stdout.strip().splitlines()[-1])
@@ -101,7 +103,7 @@ def main():
 
     try:
         e2e.run_test("measure_issue13", body, config=config, servers=[("http_server", 8080)],
-                     probe=("http", 8080), timeout=args.seconds + 240)
+                     probe=("http", 8080), timeout=args.seconds * 4 + 400)
     finally:
         config.unlink(missing_ok=True)
         print(json.dumps(results))

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +55,10 @@ struct DataplaneConfig {
   // it, out of this many preallocated (see dataplane/snat_pool.h for the
   // memory per pool). The loader refuses a config with more pairs.
   uint32_t snat_pools_per_worker = 1024;
+  // 1-based line of each key given in the file (e.g. "flows_per_worker"),
+  // and "" -> the section's own: for errors found after loading, such as
+  // tables that do not fit in memory at start. Empty without the section.
+  std::map<std::string, int> key_lines;
 };
 
 struct PortConfig {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,9 +27,12 @@ class ExceptionPath {
  public:
   // Creates the TAP device `iface` with `mac`, brings it up and adds
   // `addresses` (the port's own, with their prefixes) and `vips` (/32).
-  // Throws std::runtime_error.
+  // With a `gateway` (the port's), adds a last-resort default route through
+  // it on `iface` (kernel_interface.h: add_default_route), so health probes
+  // reach backends outside the port's subnets. Throws std::runtime_error.
   ExceptionPath(const std::string& iface, const rte_ether_addr& mac, rte_mempool* pool,
-                const std::vector<config::Ipv4Cidr>& addresses, const std::vector<uint32_t>& vips);
+                const std::vector<config::Ipv4Cidr>& addresses, const std::vector<uint32_t>& vips,
+                std::optional<uint32_t> gateway = std::nullopt);
   ~ExceptionPath();
   ExceptionPath(const ExceptionPath&) = delete;
   ExceptionPath& operator=(const ExceptionPath&) = delete;

@@ -72,6 +72,14 @@ class ProbeStateMachine {
   // Records one probe result. Returns true if the state changed.
   bool record(bool success);
 
+  // Takes a new health config without a restart (a reload): the state is
+  // kept, except that type `none` is up. `same_probe` says whether results
+  // of the old config still count toward the new one (only timing changed):
+  // if so the consecutive counts are kept, else they restart at zero. The
+  // new rise and fall apply from the next record(), which alone changes the
+  // state, so an up target never goes down before a result of the new probe.
+  void reconfigure(const config::HealthConfig& config, bool same_probe);
+
   HealthState state() const { return state_; }
   uint32_t consecutive_ok() const { return consecutive_ok_; }
   uint32_t consecutive_fail() const { return consecutive_fail_; }
@@ -102,14 +110,29 @@ class HealthChecker {
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;
 
-  // Replaces the target set. A target whose key, address, port and health
-  // config are all unchanged keeps its state, counters and any probe in
-  // flight; a changed one starts over as if new (down, unless `none`). The
-  // first probe of each new target is delayed by a fixed fraction of its
+  // Replaces the target set. A new key, or a key whose address or port
+  // changed, starts as new: down (up if `none`), counters at zero. A key
+  // whose health config changed keeps its state and counters (a reload must
+  // not take healthy backends out of service):
+  //  - only timing changed (interval_ms, timeout_ms, rise, fall): the
+  //    consecutive counts and any probe in flight are kept; that probe's
+  //    deadline becomes its start plus the new timeout, and an idle target's
+  //    next probe comes no later than one new interval from now;
+  //  - what is probed changed (type, or http path or expect): the consecutive
+  //    counts restart and a probe in flight is dropped uncounted; the next
+  //    probe starts within one interval, as a new target's first does;
+  //  - either way the new rise/fall apply from the next result, so an up
+  //    target goes down only after `fall` failures of the new probe, and one
+  //    that becomes `none` is up.
+  // The first probe of each new target is delayed by a fixed fraction of its
   // interval taken from a hash of its key, so a reload with 1000 backends
   // does not open 1000 connections at once. Sockets of removed targets are
   // closed before this returns. Later duplicates of a key are ignored.
   // Reports no changes: the caller is reloading anyway and reads status().
+  // It raises the soft RLIMIT_NOFILE, up to the hard limit, to cover a
+  // socket for every probed target at once beside what is open now
+  // (fd_limit.h), so that no probe fails for want of a descriptor; the
+  // caller refuses configs the hard limit cannot cover (probe_fd_shortfall).
   // It also grows the process's fd table for the new target count: in a
   // multi-threaded process each growth (past 256, 512, 1024 fds) waits for
   // an RCU grace period, 10-20 ms measured, paid here rather than in poll(). Management core only; never
@@ -130,6 +153,8 @@ class HealthChecker {
   const ProbeStatus* status(const std::string& key) const;
 
   size_t size() const { return targets_.size(); }
+  // Probe sockets open now (probes in flight).
+  size_t sockets_open() const;
 
  private:
   enum class Phase : uint8_t { kIdle, kConnecting, kSending, kReading };
@@ -157,6 +182,8 @@ class HealthChecker {
   void unschedule(Target& target);
   void close_probe(Target& target);
   void begin(Target& target, uint64_t now_ms);
+  void reconfigure(Target& target, const ProbeTarget& spec, uint64_t now_ms);
+  uint64_t first_due(const Target& target, uint64_t now_ms) const;
   void start_probe(Target& target, uint64_t now_ms, std::vector<HealthChange>& changes);
   void on_connected(Target& target, uint64_t now_ms, std::vector<HealthChange>& changes);
   void on_event(Target& target, uint32_t events, uint64_t now_ms, std::vector<HealthChange>& changes);

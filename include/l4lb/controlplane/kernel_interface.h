@@ -20,6 +20,17 @@ void add_ipv4_address(const std::string& iface, uint32_t address, uint8_t prefix
 void remove_ipv4_address(const std::string& iface, uint32_t address, uint8_t prefix_len);
 // Best effort: the appliance forwards IPv4 only, so keep IPv6 noise off the link.
 void disable_ipv6(const std::string& iface);
+// Adds "default via `gateway` dev `iface` metric `metric`" to the main table
+// (host order; an identical route already there is fine). With the largest
+// metric it is the host's last resort: the host's own default route, if any,
+// still wins for unbound sockets, while sockets bound to `iface`
+// (SO_BINDTODEVICE: the health probes) match only routes through `iface`
+// and so reach addresses behind the gateway. It goes with the interface.
+void add_default_route(const std::string& iface, uint32_t gateway, uint32_t metric);
+// Best effort: reverse-path filtering in loose mode on `iface`, so replies
+// from addresses behind its gateway are accepted even when the host's own
+// default route leaves through another interface (strict mode would drop them).
+void set_loose_reverse_path(const std::string& iface);
 
 struct KernelNeighbour {
   uint32_t address;  // host order

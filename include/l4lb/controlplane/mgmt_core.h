@@ -39,7 +39,8 @@ struct WorkerRings {
 class ManagementCore {
  public:
   // Creates the exception interface, the metrics endpoint and the first
-  // snapshot. Throws std::runtime_error.
+  // snapshot. Throws std::runtime_error; config::ConfigError (one) when
+  // the hard RLIMIT_NOFILE cannot cover the config's probes.
   ManagementCore(config::Config config, std::string config_path, uint16_t port_id, const rte_ether_addr& port_mac,
                  rte_mempool* pool, std::vector<WorkerRings> rings);
   ~ManagementCore();
@@ -63,6 +64,9 @@ class ManagementCore {
   void publish_snapshot();
   void update_status();
   void set_health_targets(uint64_t now_ms);
+  // Throws config::ConfigError naming the first backend of `config` whose
+  // probe cannot have a file descriptor under the hard RLIMIT_NOFILE.
+  void check_probe_fds(const config::Config& config) const;
   void apply_health_changes(uint64_t now_ms);
   void sample_rates(uint64_t now_ms);
   void refresh_port_and_pool_stats();

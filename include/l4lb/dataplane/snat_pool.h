@@ -125,7 +125,10 @@ class SnatPools {
     for (uint32_t i = 0; i < p.count; ++i) f(p.ports[(p.head + i) % slice_]);
   }
   // DPDK memory held (arena and index).
-  size_t memory_bytes() const;
+  size_t memory_bytes() const { return memory_for(slice_, max_pools_); }
+  // What SnatPools of `max_pools` pools over `slice` ports allocate
+  // (start-up memory checks compute it without building one).
+  static size_t memory_for(uint32_t slice, uint32_t max_pools);
 
  private:
   static uint64_t pool_key(uint8_t slot, uint32_t ip, uint16_t port) {
@@ -134,7 +137,10 @@ class SnatPools {
   uint32_t home(uint64_t key) const { return static_cast<uint32_t>(fmix64(key)) & index_mask_; }
   uint16_t reuse_idle(uint32_t now, uint32_t hold_ticks);
   // A pool's ports and ready times, rounded to a cache line.
-  size_t bytes_per_pool() const { return (size_t{slice_} * (sizeof(uint16_t) + sizeof(uint32_t)) + 63) & ~size_t{63}; }
+  static size_t bytes_per_pool(uint32_t slice) {
+    return (size_t{slice} * (sizeof(uint16_t) + sizeof(uint32_t)) + 63) & ~size_t{63};
+  }
+  static uint32_t index_size(uint32_t max_pools);
   void unindex(uint64_t key);
 
   Counter* pools_by_slot_ = nullptr;

@@ -311,6 +311,54 @@ TEST(ProbeStateMachine, SequencesFollowRiseAndFall) {
   }
 }
 
+TEST(ProbeStateMachine, ReconfigureKeepsStateAndAppliesNewRiseFall) {
+  using config::HealthType;
+  {
+    SCOPED_TRACE("timing only: counts kept, the new fall applies at the next failure");
+    ProbeStateMachine m(health(HealthType::kTcp, 100, 50, 1, 3));
+    m.record(true);
+    m.record(false);
+    m.record(false);
+    m.reconfigure(health(HealthType::kTcp, 200, 50, 1, 2), true);
+    EXPECT_EQ(m.state(), HealthState::kUp);
+    EXPECT_EQ(m.consecutive_fail(), 2u);
+    EXPECT_TRUE(m.record(false));
+    EXPECT_EQ(m.state(), HealthState::kDown);
+  }
+  {
+    SCOPED_TRACE("another probe: counts restart, state kept until the new fall");
+    ProbeStateMachine m(health(HealthType::kTcp, 100, 50, 1, 3));
+    m.record(true);
+    m.record(false);
+    m.record(false);
+    m.reconfigure(health(HealthType::kHttp, 100, 50, 1, 2), false);
+    EXPECT_EQ(m.state(), HealthState::kUp);
+    EXPECT_EQ(m.consecutive_fail(), 0u);
+    EXPECT_FALSE(m.record(false));
+    EXPECT_TRUE(m.record(false));
+  }
+  {
+    SCOPED_TRACE("down stays down until the new rise");
+    ProbeStateMachine m(health(HealthType::kTcp, 100, 50, 5, 1));
+    m.record(true);
+    m.reconfigure(health(HealthType::kTcp, 100, 50, 2, 1), true);
+    EXPECT_EQ(m.state(), HealthState::kDown);
+    EXPECT_TRUE(m.record(true));
+  }
+  {
+    SCOPED_TRACE("none to tcp: up until fall failures; tcp to none: up");
+    ProbeStateMachine m(health(HealthType::kNone, 100, 50, 2, 2));
+    m.reconfigure(health(HealthType::kTcp, 100, 50, 2, 2), false);
+    EXPECT_EQ(m.state(), HealthState::kUp);
+    EXPECT_FALSE(m.record(false));
+    EXPECT_TRUE(m.record(false));
+    m.reconfigure(health(HealthType::kNone, 100, 50, 2, 2), false);
+    EXPECT_EQ(m.state(), HealthState::kUp);
+    EXPECT_FALSE(m.record(false));
+    EXPECT_EQ(m.state(), HealthState::kUp);
+  }
+}
+
 TEST(ProbeStateMachine, CountsConsecutiveResults) {
   ProbeStateMachine machine(health(config::HealthType::kTcp, 100, 50, 5, 5));
   for (int i = 0; i < 3; ++i) machine.record(true);
@@ -560,7 +608,7 @@ TEST(HealthChecker, HttpGarbageAndEarlyCloseAreFailures) {
   EXPECT_EQ(checker.status("code")->last_error, "bad http status line 'HTTP/1.0 2x0 OK'");
 }
 
-TEST(HealthChecker, SetTargetsKeepsUnchangedAndResetsChanged) {
+TEST(HealthChecker, SetTargetsKeepsUnchangedAndResetsMoved) {
   TestServer server(TestServer::Mode::kAcceptClose);
   server.start();
   const auto h = health(config::HealthType::kTcp, 20, 15, 1, 1);
@@ -576,6 +624,7 @@ TEST(HealthChecker, SetTargetsKeepsUnchangedAndResetsChanged) {
   ASSERT_EQ(checker.size(), 4u);
   const uint64_t same_probes = checker.status("same")->probes;
   const uint64_t same_changed_at = checker.status("same")->last_change_ms;
+  const uint64_t rise_probes = checker.status("rise")->probes;
   ASSERT_GE(same_probes, 1u);
 
   auto changed = h;
@@ -592,7 +641,12 @@ TEST(HealthChecker, SetTargetsKeepsUnchangedAndResetsChanged) {
   EXPECT_EQ(same->probes, same_probes);
   EXPECT_EQ(same->changes, 1u);
   EXPECT_EQ(same->last_change_ms, same_changed_at);
-  for (const char* key : {"rise", "port", "new"}) {
+  // A changed health config keeps the state and the counters.
+  EXPECT_EQ(checker.status("rise")->state, HealthState::kUp);
+  EXPECT_EQ(checker.status("rise")->probes, rise_probes);
+  EXPECT_EQ(checker.status("rise")->changes, 1u);
+  // A new key, or a key whose address or port changed, starts over.
+  for (const char* key : {"port", "new"}) {
     SCOPED_TRACE(key);
     const ProbeStatus* s = checker.status(key);
     EXPECT_EQ(s->state, HealthState::kDown);
@@ -601,11 +655,146 @@ TEST(HealthChecker, SetTargetsKeepsUnchangedAndResetsChanged) {
     EXPECT_EQ(s->last_latency_us, -1);
     EXPECT_EQ(s->last_change_ms, reload_at);
   }
-  // The changed rise applies: three successes, not one, to come back.
-  ASSERT_NE(wait_for_state(checker, "rise", HealthState::kUp, 1000), 0u);
-  EXPECT_EQ(checker.status("rise")->probes, 3u);
+  ASSERT_NE(wait_for_state(checker, "new", HealthState::kUp, 1000), 0u);
   EXPECT_EQ(checker.status("same")->state, HealthState::kUp);
+  EXPECT_EQ(checker.status("rise")->state, HealthState::kUp);
   EXPECT_EQ(checker.status("port")->state, HealthState::kDown);
+}
+
+// Issue 13: a reload that changes a VIP's health timing must not restart its
+// backends down (the VIP would fail open, and with down_policy reset its
+// healthy flows would be reset). Every field of the timing changes here.
+TEST(HealthChecker, ReloadChangingTimingKeepsStateAndAppliesNewFall) {
+  TestServer server(TestServer::Mode::kReply, kOk);
+  server.start();
+  auto h = health(config::HealthType::kHttp, 40, 30, 2, 3);
+  HealthChecker checker;
+  checker.set_targets({target("up", server.port(), h), target("down", closed_port(), h)}, steady_ms());
+  ASSERT_NE(wait_for_state(checker, "up", HealthState::kUp, 1000), 0u);
+  run_until(checker, 1000, [&] { return checker.status("down")->failures >= 1; });
+  const ProbeStatus before = *checker.status("up");
+
+  auto timing = h;
+  timing.interval_ms = 30;
+  timing.timeout_ms = 25;
+  timing.rise = 1;
+  timing.fall = 1;
+  checker.set_targets({target("up", server.port(), timing), target("down", closed_port(), timing)},
+                      steady_ms());
+  const ProbeStatus* up = checker.status("up");
+  EXPECT_EQ(up->state, HealthState::kUp);
+  EXPECT_EQ(up->changes, before.changes);
+  EXPECT_EQ(up->last_change_ms, before.last_change_ms);
+  EXPECT_GE(up->probes, before.probes);  // kept, not zeroed
+  EXPECT_GE(up->consecutive_ok, 1u);
+  EXPECT_EQ(checker.status("down")->state, HealthState::kDown);
+
+  // It stays up while answers come, and the new fall (1) takes it down at
+  // the first failure.
+  auto seen = run_until(checker, 200, [] { return false; });
+  EXPECT_TRUE(seen.empty()) << seen.front().change.key << " " << to_string(seen.front().change.state);
+  EXPECT_EQ(up->state, HealthState::kUp);
+  server.set_mode(TestServer::Mode::kReply, kError);
+  const uint64_t fails_before = up->failures;
+  ASSERT_NE(wait_for_state(checker, "up", HealthState::kDown, 1000), 0u);
+  EXPECT_EQ(up->failures, fails_before + 1);
+  EXPECT_EQ(up->consecutive_fail, 1u);
+}
+
+// A change of what is probed (type, http path or expect) restarts the
+// consecutive counts but keeps the state until the new probe's results say
+// otherwise: an up backend is not down before `fall` results of the new
+// probe. `none` to a real probe keeps the backend up the same way.
+TEST(HealthChecker, ReloadChangingProbeKeepsStateUntilNewResults) {
+  TestServer ok(TestServer::Mode::kReply, kOk);
+  TestServer error(TestServer::Mode::kReply, kError);
+  ok.start();
+  error.start();
+  const auto tcp = health(config::HealthType::kTcp, 30, 20, 1, 2);
+  const uint16_t closed = closed_port();
+  HealthChecker checker;
+  checker.set_targets({target("tcp-to-http-ok", ok.port(), tcp), target("tcp-to-http-500", error.port(), tcp),
+                       target("none-to-tcp", closed, health(config::HealthType::kNone, 30, 20, 1, 2)),
+                       target("tcp-to-none", closed, tcp)},
+                      steady_ms());
+  run_until(checker, 1000, [&] {
+    return checker.status("tcp-to-http-ok")->state == HealthState::kUp &&
+           checker.status("tcp-to-http-500")->state == HealthState::kUp &&
+           checker.status("tcp-to-none")->failures >= 1;
+  });
+  ASSERT_EQ(checker.status("tcp-to-http-ok")->state, HealthState::kUp);
+  ASSERT_EQ(checker.status("tcp-to-http-500")->state, HealthState::kUp);
+  ASSERT_EQ(checker.status("none-to-tcp")->state, HealthState::kUp);
+  ASSERT_EQ(checker.status("tcp-to-none")->state, HealthState::kDown);
+
+  auto http = health(config::HealthType::kHttp, 30, 20, 1, 2);
+  http.path = "/ready";
+  const uint64_t reload_at = steady_ms();
+  checker.set_targets({target("tcp-to-http-ok", ok.port(), http),
+                       target("tcp-to-http-500", error.port(), http), target("none-to-tcp", closed, tcp),
+                       target("tcp-to-none", closed, health(config::HealthType::kNone, 30, 20, 1, 2))},
+                      reload_at);
+  for (const char* key : {"tcp-to-http-ok", "tcp-to-http-500", "none-to-tcp", "tcp-to-none"}) {
+    SCOPED_TRACE(key);
+    EXPECT_EQ(checker.status(key)->state, HealthState::kUp);
+    EXPECT_EQ(checker.status(key)->consecutive_ok, 0u);
+    EXPECT_EQ(checker.status(key)->consecutive_fail, 0u);
+  }
+  EXPECT_EQ(checker.status("tcp-to-none")->last_change_ms, reload_at);
+
+  // Each goes down only at the new fall (2) of the new probe's failures.
+  // (At most one result per target per poll: its interval is 30 ms.)
+  const uint64_t failures_500 = checker.status("tcp-to-http-500")->failures;
+  const uint64_t failures_none = checker.status("none-to-tcp")->failures;
+  uint64_t down_500_after = 0, down_none_after = 0;  // failures since the reload when seen down
+  run_until(checker, 2000, [&] {
+    if (!down_500_after && checker.status("tcp-to-http-500")->state == HealthState::kDown)
+      down_500_after = checker.status("tcp-to-http-500")->failures - failures_500;
+    if (!down_none_after && checker.status("none-to-tcp")->state == HealthState::kDown)
+      down_none_after = checker.status("none-to-tcp")->failures - failures_none;
+    return down_500_after && down_none_after && checker.status("tcp-to-http-ok")->consecutive_ok >= 3;
+  });
+  EXPECT_EQ(down_500_after, 2u);
+  EXPECT_EQ(checker.status("tcp-to-http-500")->last_error, "http status 500 (expected 200)");
+  EXPECT_EQ(down_none_after, 2u);
+  EXPECT_EQ(checker.status("tcp-to-http-ok")->state, HealthState::kUp);
+  EXPECT_EQ(ok.last_request().rfind("GET /ready ", 0), 0u) << ok.last_request();
+  EXPECT_EQ(checker.status("tcp-to-none")->state, HealthState::kUp);
+}
+
+// A probe in flight at a reload: a timing change keeps it, timed out at its
+// start plus the new timeout; a change of what is probed drops it uncounted.
+TEST(HealthChecker, ReloadRetimesOrDropsTheProbeInFlight) {
+  TestServer silent(TestServer::Mode::kSilent);
+  silent.start();
+  const auto h = health(config::HealthType::kHttp, 1000, 900, 1, 1);
+  HealthChecker checker;
+  const uint64_t t0 = steady_ms();
+  checker.set_targets({target("retimed", silent.port(), h), target("dropped", silent.port(), h)}, t0);
+  checker.poll(t0 + 999);  // both started, by injected time
+  ASSERT_EQ(checker.status("retimed")->probes, 1u);
+  ASSERT_EQ(checker.status("dropped")->probes, 1u);
+  const uint64_t started = t0 + 999;
+
+  auto shorter = h;
+  shorter.interval_ms = 500;
+  shorter.timeout_ms = 100;
+  auto other_path = h;
+  other_path.path = "/other";
+  checker.set_targets(
+      {target("retimed", silent.port(), shorter), target("dropped", silent.port(), other_path)},
+      started + 50);
+  checker.poll(started + 99);
+  EXPECT_EQ(checker.status("retimed")->failures, 0u);
+  checker.poll(started + 100);
+  EXPECT_EQ(checker.status("retimed")->failures, 1u);
+  EXPECT_EQ(checker.status("retimed")->last_error, "timeout after 100 ms (waiting for http status)");
+  // The dropped probe never counts; the next one starts within an interval.
+  EXPECT_EQ(checker.status("dropped")->failures, 0u);
+  checker.poll(started + 50 + 1000);
+  EXPECT_EQ(checker.status("dropped")->probes, 2u);
+  EXPECT_EQ(checker.status("dropped")->failures, 0u);
+  EXPECT_EQ(checker.status("retimed")->state, HealthState::kDown);  // never came up
 }
 
 TEST(HealthChecker, RemovedTargetsSocketsCloseAtOnce) {
@@ -730,6 +919,60 @@ TEST(HealthChecker, PollNeverBlocks) {
   EXPECT_LT(worst_unpreempted_us, 5000.0);
   test_done.set_value();
   idle_thread.join();
+}
+
+// Issue 13: with a soft RLIMIT_NOFILE far below the number of probes, a
+// probe that could not get a socket failed ("socket: Too many open files")
+// and marked its backend down. set_targets() raises the soft limit so that
+// every probe can be in flight at once; here 300 probes hang on a silent
+// server with only 40 descriptors to spare under the soft limit given.
+TEST(HealthChecker, LowSoftFdLimitStillProbesEveryTarget) {
+  constexpr size_t kTargets = 300;
+  ChildSilentServer server;  // forked before the limit is lowered
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  const rlim_t open_now = open_fds();
+  if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < open_now + kTargets + 200) {
+    GTEST_SKIP() << "hard RLIMIT_NOFILE " << saved.rlim_max << " too low for this test";
+  }
+  rlimit low = saved;
+  low.rlim_cur = open_now + 40;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  {
+    HealthChecker checker;
+    std::vector<ProbeTarget> targets;
+    for (size_t i = 0; i < kTargets; ++i) {
+      targets.push_back(
+          target("b" + std::to_string(i), server.port(), health(config::HealthType::kHttp, 1000, 900, 1, 1)));
+    }
+    const uint64_t t0 = steady_ms();
+    checker.set_targets(targets, t0);
+    // Injected time stands at the end of the first interval: every probe
+    // starts (kMaxDuePerPoll a call) and none times out.
+    uint64_t started = 0;
+    for (int i = 0; i < 100 && started < kTargets; ++i) {
+      checker.poll(t0 + 999);
+      started = 0;
+      for (const auto& t : targets) started += checker.status(t.key)->probes;
+    }
+    EXPECT_EQ(started, kTargets);
+    uint64_t failures = 0;
+    std::string first_error;
+    for (const auto& t : targets) {
+      failures += checker.status(t.key)->failures;
+      if (first_error.empty()) first_error = checker.status(t.key)->last_error;
+    }
+    EXPECT_EQ(failures, 0u) << "e.g. " << first_error;
+    EXPECT_EQ(checker.sockets_open(), kTargets);
+    rlimit now{};
+    getrlimit(RLIMIT_NOFILE, &now);
+    std::printf(
+        "[ figures  ] soft RLIMIT_NOFILE %llu -> %llu for %zu probes (%llu descriptors open before)\n",
+        static_cast<unsigned long long>(low.rlim_cur), static_cast<unsigned long long>(now.rlim_cur),
+        kTargets, static_cast<unsigned long long>(open_now));
+    EXPECT_GE(now.rlim_cur, open_now + kTargets);
+  }
+  setrlimit(RLIMIT_NOFILE, &saved);
 }
 
 TEST(HealthChecker, FirstProbesAreSpreadOverTheInterval) {
