@@ -915,8 +915,16 @@ TEST(HealthChecker, PollNeverBlocks) {
       kTargets, all_due_us, pending_us, all_timeout_us, worst_wall_us, worst_unpreempted_us, preempted,
       worst_cpu_us, sleeps, set_targets_us);
   EXPECT_EQ(sleeps, 0) << "a poll() call slept in the kernel";
-  EXPECT_LT(worst_cpu_us, 5000.0);
-  EXPECT_LT(worst_unpreempted_us, 5000.0);
+  // ASan makes each call several times slower (5-7 ms of CPU measured on a
+  // loaded 2-CPU VM, for code that takes under 4 ms there plain): the bound
+  // is about not blocking, so it scales with the build.
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr double kBoundUs = 15000.0;
+#else
+  constexpr double kBoundUs = 5000.0;
+#endif
+  EXPECT_LT(worst_cpu_us, kBoundUs);
+  EXPECT_LT(worst_unpreempted_us, kBoundUs);
   test_done.set_value();
   idle_thread.join();
 }
