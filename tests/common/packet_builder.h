@@ -36,7 +36,9 @@ struct PacketSpec {
   uint32_t dst_ip = ip("10.99.0.100");
   uint16_t src_port = port(40000);
   uint16_t dst_port = port(8080);
-  uint8_t tcp_flags = 0x02;  // SYN
+  uint8_t tcp_flags = 0x02;       // SYN
+  uint32_t tcp_seq = 0x11000000;  // host order
+  uint32_t tcp_ack = 0;           // host order; sent as is (the ACK flag is tcp_flags')
   uint8_t ttl = 64;
   std::string payload;
   bool udp_zero_checksum = false;
@@ -80,7 +82,10 @@ inline std::vector<uint8_t> build_packet(const PacketSpec& s) {
   const size_t hdr = s.proto == 6 ? 20 : 8;
   std::memcpy(l4 + hdr, s.payload.data(), s.payload.size());
   if (s.proto == 6) {
-    l4[4] = 0x11;  // seq
+    for (int i = 0; i < 4; ++i) {
+      l4[4 + i] = static_cast<uint8_t>(s.tcp_seq >> (24 - 8 * i));
+      l4[8 + i] = static_cast<uint8_t>(s.tcp_ack >> (24 - 8 * i));
+    }
     l4[12] = 0x50;  // data offset 5
     l4[13] = s.tcp_flags;
     l4[14] = 0xFF;  // window
