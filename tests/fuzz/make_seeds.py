@@ -75,9 +75,30 @@ def frame(proto="tcp", src="10.99.0.10", dst="10.99.0.100", sport=40000, dport=8
 
 
 def control(src="10.99.0.1", dst="10.99.0.21", sport=10240, dport=8080, workers=1, index=0, preset=0,
-            keep_udp_zero=False, mac=b"\x11\x22\x33"):
-    b12 = (workers - 1) | (index << 2) | (preset << 4) | (0x40 if keep_udp_zero else 0)
+            keep_udp_zero=False, mac=b"\x11\x22\x33", steps=False):
+    b12 = (workers - 1) | (index << 2) | (preset << 4) | (0x40 if keep_udp_zero else 0) | (0x80 if steps else 0)
     return ip4(src) + ip4(dst) + struct.pack("!HHB", sport, dport, b12) + mac
+
+
+# Scripted inputs (packet_fuzz.cc): the frame, then 8-byte steps, then an
+# options byte and the step count.
+CLIENT, BACKEND, WAIT, RELOAD, RAW = range(5)
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+
+
+def step(op, flags=0, delta=0, pause=0, arg=0):
+    return struct.pack("!BBIBB", op, flags, delta & 0xFFFFFFFF, pause, arg)
+
+
+def options(reject=False, refuse=False, capacity=2, pools=2, embryonic=False):
+    """capacity: index into kCapacities (4, 16, 64, 1024); pools: into kPools (1, 2, 4, 16)."""
+    return bytes([(1 if reject else 0) | (2 if refuse else 0) | capacity << 2 | pools << 4 |
+                  (0x40 if embryonic else 0)])
+
+
+def script(ctl, frm, steps, opts=None):
+    assert len(steps) <= 16
+    return ctl + frm + b"".join(steps) + (opts or options()) + bytes([len(steps)])
 
 
 def packet_seeds():
@@ -134,6 +155,64 @@ def packet_seeds():
         "bad-udp-length": c + frame("udp", dport=53)[:-8] + frame("udp", dport=53)[-8:-4] + b"\0\x30\0\0",
         "ip-length-too-long": c + syn[:16] + b"\x01\x00" + syn[18:],
     }
+    s1 = control(steps=True)
+    s4 = control(workers=4, index=1, steps=True)
+    small = control(preset=1, steps=True)  # SNAT ports 1024-1027: four per pool on one worker
+    handshake = [step(CLIENT, SYN), step(BACKEND, SYN | ACK), step(CLIENT, ACK)]
+    seeds.update({
+        # syn_sent -> syn_recv -> established -> fin_wait -> time_wait, then
+        # a SYN on the tuple (a new connection) and time past every timeout.
+        "steps-handshake-fin-syn": script(s1, syn, handshake + [
+            step(CLIENT, PSH | ACK, pause=1), step(BACKEND, PSH | ACK, pause=3), step(CLIENT, FIN | ACK),
+            step(BACKEND, FIN | ACK), step(CLIENT, ACK), step(CLIENT, SYN, pause=20), step(BACKEND, SYN | ACK),
+            step(WAIT, arg=8), step(WAIT, arg=255)]),
+        # RSTs out of the window (dropped, nothing changes), then one inside.
+        "steps-rst-window": script(s1, syn, handshake + [
+            step(BACKEND, RST, delta=0x80000000), step(CLIENT, RST | ACK, delta=0x00300000),
+            step(CLIENT, RST, delta=-0x00200000), step(BACKEND, RST, delta=-0x8000), step(CLIENT, ACK),
+            step(WAIT, arg=4)]),
+        # The backend closes first: its port is held; the client's SYN burst
+        # on four ports per backend evicts unconfirmed flows, never confirmed.
+        "steps-pool-eviction": script(small, syn, handshake + [
+            step(CLIENT, FIN | ACK, arg=0), step(CLIENT, SYN, arg=1), step(CLIENT, SYN, arg=2),
+            step(CLIENT, SYN, arg=3), step(CLIENT, SYN, arg=4), step(CLIENT, SYN, arg=5), step(BACKEND, SYN | ACK, arg=5),
+            step(CLIENT, ACK, arg=5), step(CLIENT, SYN, arg=6), step(CLIENT, SYN, arg=7), step(CLIENT, SYN, arg=8),
+            step(CLIENT, SYN, arg=9), step(WAIT, arg=70)], options(capacity=1, pools=3)),
+        # A full table of unconfirmed flows with one confirmed; refuse turns
+        # eviction off.
+        "steps-table-full": script(s1, syn, handshake + [step(CLIENT, SYN, arg=a) for a in range(1, 9)],
+                                   options(capacity=0)),
+        "steps-table-full-refuse": script(s1, syn, handshake + [step(CLIENT, SYN, arg=a) for a in range(1, 6)],
+                                          options(capacity=0, refuse=True, embryonic=True)),
+        # Reloads under established flows: a backend removed, new MACs, the
+        # SNAT address moved, weights changed, the closed-port policy flipped.
+        "steps-reloads": script(s1, syn, handshake + [
+            step(RELOAD, arg=1), step(CLIENT, ACK), step(RELOAD, arg=0 | 0 << 3 | 1 << 6), step(CLIENT, ACK),
+            step(BACKEND, ACK), step(RELOAD, arg=2), step(BACKEND, ACK), step(CLIENT, SYN, arg=1),
+            step(RELOAD, arg=6), step(CLIENT, SYN, arg=2), step(RELOAD, arg=3), step(RAW)]),
+        # down_policy: reset on the strict VIP: health takes its backends down.
+        # Three flows; health takes 10.99.0.21 down: its flows are reset.
+        "steps-health-reset": script(s1, frame(dport=8443), [
+            step(CLIENT, SYN, arg=a) for a in range(3)] + [step(BACKEND, SYN | ACK, arg=a) for a in range(3)] + [
+            step(CLIENT, ACK, arg=a) for a in range(3)] + [step(RELOAD, arg=4 | 1 << 3 | 0 << 6)] + [
+            step(CLIENT, ACK, arg=a) for a in range(3)] + [step(BACKEND, ACK, arg=0)]),
+        # Mid-stream pick-up confirmed by the backend's answer.
+        "steps-midstream": script(s4, frame(flags=ACK, payload=b"data"), [
+            step(CLIENT, ACK), step(BACKEND, ACK), step(CLIENT, ACK, delta=4), step(BACKEND, RST, delta=0x40000000),
+            step(WAIT, arg=11)]),
+        # UDP: unreplied, then a reply, each with its timeout.
+        "steps-udp": script(s1, frame("udp", dport=53, payload=b"q"), [
+            step(CLIENT), step(CLIENT, arg=1), step(BACKEND), step(WAIT, arg=11), step(CLIENT), step(CLIENT, arg=1),
+            step(WAIT, arg=121)]),
+        # DNAT: the VIP's backends replaced by a reload; replies still drain.
+        "steps-dnat-drain": script(s1, frame(dst="10.99.0.101", dport=80), handshake + [
+            step(RELOAD, arg=5 | 3 << 3), step(BACKEND, ACK), step(CLIENT, ACK), step(CLIENT, SYN, arg=1)]),
+        # Closed VIP ports answered (reject), then dropped after a reload.
+        "steps-closed-reject-udp": script(s1, frame("udp", dport=5353, payload=b"q"),
+                                          [step(RAW), step(RELOAD, arg=3), step(RAW)], options(reject=True)),
+        "steps-closed-reject-tcp": script(s1, frame(dport=2222),
+                                          [step(RAW), step(CLIENT, RST), step(CLIENT, SYN | ACK)], options(reject=True)),
+    })
     return seeds
 
 

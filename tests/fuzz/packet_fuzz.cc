@@ -1,8 +1,10 @@
-// libFuzzer target for the packet path without DPDK (issue 8): parse ->
-// classify (the worker's snapshot lookups) -> NAT rewrite -> TCP reset, each
-// checked for invariants on arbitrary bytes. Built with
-// -fsanitize=fuzzer,address,undefined (tests/fuzz/meson.build), so a read past
-// the frame, an overflow or any UB is a finding too.
+// libFuzzer target for the packet path (issue 8, issue 13): parse ->
+// classify -> NAT rewrite -> TCP reset, each checked for invariants on
+// arbitrary bytes, against a model of DESIGN §3 of our own (packet_model.h);
+// then the same frame through the real Worker on a net_ring port, as a short
+// scenario whose every step is checked (worker_rig.h). Built with
+// -fsanitize=fuzzer,address,undefined (tests/fuzz/meson.build), so a read
+// past the frame, an overflow or any UB is a finding too.
 //
 // Input: a 16-byte control block, then the frame (tests/fuzz/make_seeds.py
 // writes seeds in this layout).
@@ -11,16 +13,33 @@
 //   [8, 10)  source port, [10, 12) destination port (wire order)
 //   [12]     bits 0-1: workers - 1; bits 2-3: this worker's index (mod
 //            workers); bits 4-5: SNAT port range preset (kRanges); bit 6:
-//            fix_checksums leaves a zero UDP checksum alone
-//   [13, 16) spare: seed of the MACs set_ethernet_addresses writes
+//            fix_checksums leaves a zero UDP checksum alone; bit 7: the
+//            input ends in steps (below)
+//   [13, 16) seed of the MACs set_ethernet_addresses writes; [13] bit 0
+//            also: closed_vip_ports reject, when there are no steps
+// Without steps the worker gets the frame, the backend's answer, RSTs out
+// of and inside the window, a SYN on the tuple, and time past every
+// timeout. With bit 7 the last byte is a step count n (mod 17), the byte
+// before it options, and before that n steps of 8 bytes; the frame is what
+// lies between the control block and the steps.
+//   options  bit 0: closed_vip_ports reject; bit 1: table_full refuse;
+//            bits 2-3: flow table capacity (kCapacities); bits 4-5: SNAT
+//            pools (kPools); bit 6: max_embryonic 8 on every VIP
+//   step     [0] op (worker_rig.h Op, mod kCount): client segment, backend
+//            answer, wait, reload, the frame as it came; [1] TCP flags;
+//            [2, 6) sequence number relative to the sender's next
+//            (big-endian); [6] pause before the step in 50 ms (bits 0-2 are
+//            also the backend answer's payload length); [7] client/backend:
+//            which flow (added to the frame's source port), wait: seconds,
+//            reload: what changes (Scenario::reload)
 // The frame is copied into a heap buffer of exactly its length, so ASan sees
 // any byte read outside it.
 //
-// Classification mirrors Worker::process_burst and handle_new_flow
-// (src/dataplane/worker.cc, as of "Drop packets with impossible or spoofed
-// sources") with the same pure lookups, on snapshots built by
-// controlplane::build_snapshot from a fixed config (FNAT and DNAT, TCP and
-// UDP, a drained VIP, an unresolved backend). Keep the two in step.
+// The snapshots come from controlplane::build_snapshot on a fixed config
+// (FNAT and DNAT, TCP and UDP, a drained VIP, unresolved backends, a
+// gateway). The model (packet_model.h) mirrors DESIGN §3 from that config;
+// dataplane::classify and the worker are checked against it. Keep them in
+// step.
 #include <arpa/inet.h>
 
 #include <cstddef>
@@ -35,6 +54,7 @@
 #include "l4lb/common/checksum.h"
 #include "l4lb/config/config.h"
 #include "l4lb/controlplane/snapshot_builder.h"
+#include "l4lb/dataplane/classify.h"
 #include "l4lb/dataplane/flow_key.h"
 #include "l4lb/dataplane/flow_owner.h"
 #include "l4lb/dataplane/lookup_table.h"
@@ -52,10 +72,16 @@
     }                                                                                                  \
   } while (0)
 
+#include "packet_model.h"
+#include "worker_rig.h"
+
 namespace {
 
 using namespace l4lb;
 using namespace l4lb::dataplane;
+using fuzz::Expected;
+using fuzz::ModelView;
+using fuzz::Route;
 
 constexpr size_t kControlLen = 16;
 
@@ -88,6 +114,7 @@ config::Config fuzz_config(const PortRange& range) {
   PortConfig port;
   port.name = "net_tap0";
   port.addresses = {{host(10, 99, 0, 1), 24}, {host(10, 98, 0, 1), 24}};
+  port.gateway = host(10, 99, 0, 254);
   port.kernel_iface = "l4lbk0";
   cfg.ports.push_back(port);
   const auto vip = [&](const char* name, uint32_t address, uint16_t p, Protocol proto, config::NatMode mode) {
@@ -109,7 +136,9 @@ config::Config fuzz_config(const PortRange& range) {
   strict.snat = {host(10, 99, 0, 1), host(10, 99, 0, 2)};
   strict.tcp_miss = TcpMissPolicy::kDrop;
   strict.down_policy = DownPolicy::kReset;
-  strict.backends = {{host(10, 99, 0, 21), 8443, 1, 0}, {host(10, 99, 0, 24), 8443, 1, 0}};  // .24: no MAC
+  strict.backends = {{host(10, 99, 0, 21), 8443, 1, 0},
+                     {host(10, 99, 0, 22), 8443, 1, 0},
+                     {host(10, 99, 0, 24), 8443, 1, 0}};  // .24: no MAC
   VipConfig dns = vip("dns", host(10, 99, 0, 100), 53, Protocol::kUdp, config::NatMode::kFnat);
   dns.snat = {host(10, 99, 0, 2)};
   dns.backends = {{host(10, 99, 0, 21), 53, 1, 0}, {host(10, 99, 0, 22), 5353, 1, 0}};
@@ -132,7 +161,7 @@ config::Config fuzz_config(const PortRange& range) {
 struct World {
   config::Config config;
   std::unique_ptr<Snapshot> snapshot;
-  std::vector<uint32_t> local;  // wire order: own addresses and VIPs
+  std::unique_ptr<ModelView> model;
 };
 
 World make_world(const PortRange& range) {
@@ -144,13 +173,11 @@ World make_world(const PortRange& range) {
   controlplane::SnapshotInputs in;
   in.config = &w.config;
   in.neighbours = &neighbours;
-  in.port_mac = MacAddress{{0x02, 0, 0, 0, 0, 0x01}};
-  in.tsc_hz = 1000000000;
+  in.port_mac = fuzz::kPortMac;
+  in.tsc_hz = fuzz::kTscHz;
   in.generation = 1;
   w.snapshot = controlplane::build_snapshot(in, state);
-  for (const auto& port : w.config.ports)
-    for (const auto& cidr : port.addresses) w.local.push_back(htonl(cidr.address));
-  for (const auto& vip : w.config.vips) w.local.push_back(htonl(vip.address));
+  w.model = std::make_unique<ModelView>(w.config);
   // The snapshot as the worker relies on it.
   const Snapshot& s = *w.snapshot;
   L4LB_FUZZ_CHECK(s.vips.size() == w.config.vips.size());
@@ -186,126 +213,57 @@ bool scan_dnat_backend(const Snapshot& s, uint32_t ip, uint16_t port, uint8_t pr
   return false;
 }
 
-bool scan_local(const World& w, uint32_t ip) {
-  for (uint32_t a : w.local)
-    if (a == ip) return true;
-  return false;
+// The snapshot's other tables against the config the model reads.
+void check_tables(const World& w, const ParsedPacket& p) {
+  const Snapshot& snap = *w.snapshot;
+  const ModelView& m = *w.model;
+  for (uint32_t a : {p.src_ip, p.dst_ip}) {
+    L4LB_FUZZ_CHECK((snap.own_addresses.find(address_key(a)) != LookupTable::kNotFound) == m.own(a));
+    L4LB_FUZZ_CHECK((snap.vip_addresses.find(address_key(a)) != LookupTable::kNotFound) == m.vip_address(a));
+    L4LB_FUZZ_CHECK((snap.control_sources.find(address_key(a)) != LookupTable::kNotFound) ==
+                    m.control_source(a));
+    const uint32_t snat = snap.snat_slot_by_address.find(address_key(a));
+    L4LB_FUZZ_CHECK((snat != LookupTable::kNotFound) == scan_snat(snap, a));
+    L4LB_FUZZ_CHECK((snat != LookupTable::kNotFound) == m.snat_address(a));
+    if (snat != LookupTable::kNotFound)
+      L4LB_FUZZ_CHECK(snat < kMaxSnatAddresses && snap.snat_addresses[snat] == a);
+  }
+  if (p.proto != kProtoTcp && p.proto != kProtoUdp) return;
+  const uint32_t vip = snap.vip_by_service.find(service_key(p.dst_ip, p.dst_port, p.proto));
+  L4LB_FUZZ_CHECK(vip == scan_vip(snap, p.dst_ip, p.dst_port, p.proto));
+  L4LB_FUZZ_CHECK(vip == m.vip_service(p.dst_ip, p.dst_port, p.proto));
+  const bool dnat_backend =
+      snap.dnat_vip_by_backend.find(service_key(p.src_ip, p.src_port, p.proto)) != LookupTable::kNotFound;
+  L4LB_FUZZ_CHECK(dnat_backend == scan_dnat_backend(snap, p.src_ip, p.src_port, p.proto));
+  L4LB_FUZZ_CHECK(dnat_backend == m.dnat_backend(p.src_ip, p.src_port, p.proto));
 }
 
 // ------------------------------------------------------------ classify
 
-enum class Verdict : uint8_t { kDrop, kSlowPath, kFlow };
-
-struct Classified {
-  Verdict verdict = Verdict::kDrop;
-  DropReason drop = DropReason::kCount;
-  uint32_t vip = LookupTable::kNotFound;  // forward: VIP index; reverse: kNotFound
-  uint32_t owner = 0;                     // worker that must handle the packet
-  bool hand_off = false;
-};
-
-// Worker::process_burst's per-packet decision for a parsed packet.
-Classified classify(const World& w, const SnatPartition& partition, uint32_t workers, uint32_t self,
-                    bool handed_off, const ParsedPacket& p) {
-  const Snapshot& snap = *w.snapshot;
-  Classified c;
-  c.owner = self;
-  switch (p.kind) {
-    case PacketKind::kDrop:
-      c.drop = p.drop;
-      return c;
-    case PacketKind::kArp:
-    case PacketKind::kIpv6:
-      c.verdict = Verdict::kSlowPath;
-      return c;
-    case PacketKind::kIpv4:
-      break;
+// The model's decision for a packet that worker `self` received, checked
+// against the snapshot's tables and against dataplane::classify.
+Expected classify(const World& w, const SnatPartition& partition, uint32_t workers, uint32_t self,
+                  bool handed_off, const ParsedPacket& p) {
+  if (p.kind == PacketKind::kIpv4) check_tables(w, p);
+  const Expected e = fuzz::model_classify(*w.model, partition, workers, self, handed_off, p);
+  const Classification c = dataplane::classify(*w.snapshot, p, partition, workers);
+  const Route oracle[] = {Route::kDrop,    Route::kControl, Route::kSlowPath,
+                          Route::kForward, Route::kReverse, Route::kClosedPort};
+  L4LB_FUZZ_CHECK(static_cast<size_t>(c.verdict) < std::size(oracle) &&
+                  oracle[static_cast<size_t>(c.verdict)] == e.route);
+  if (e.route == Route::kDrop) L4LB_FUZZ_CHECK(c.drop == e.drop);
+  if (e.route == Route::kForward) L4LB_FUZZ_CHECK(c.vip == e.vip);
+  if (e.route == Route::kForward || e.route == Route::kReverse) {
+    L4LB_FUZZ_CHECK((c.owner == kAnyOwner ? self : c.owner) == e.owner);
+    L4LB_FUZZ_CHECK(e.owner < workers);
   }
-  // Sources no real peer can have (worker.cc is_valid_source), LAND, and
-  // spoofed own addresses or VIPs: dropped before any lookup by destination.
-  const uint8_t src_first = reinterpret_cast<const uint8_t*>(&p.src_ip)[0];
-  if (src_first == 0 || src_first == 127 || src_first >= 224) {
-    c.drop = DropReason::kBadSourceAddress;
-    return c;
-  }
-  if (p.src_ip == p.dst_ip) {
-    c.drop = DropReason::kLand;
-    return c;
-  }
-  const bool spoofed = snap.local_addresses.find(address_key(p.src_ip)) != LookupTable::kNotFound;
-  L4LB_FUZZ_CHECK(spoofed == scan_local(w, p.src_ip));
-  if (spoofed) {
-    c.drop = DropReason::kSpoofedSource;
-    return c;
-  }
-  const uint32_t local = snap.local_addresses.find(address_key(p.dst_ip));
-  L4LB_FUZZ_CHECK((local != LookupTable::kNotFound) == scan_local(w, p.dst_ip));
-  if (p.proto != kProtoTcp && p.proto != kProtoUdp) {
-    if (local != LookupTable::kNotFound) {
-      c.verdict = Verdict::kSlowPath;
-    } else {
-      c.drop = DropReason::kNotForUs;
-    }
-    return c;
-  }
-  const uint32_t vip = snap.vip_by_service.find(service_key(p.dst_ip, p.dst_port, p.proto));
-  L4LB_FUZZ_CHECK(vip == scan_vip(snap, p.dst_ip, p.dst_port, p.proto));
-  if (vip != LookupTable::kNotFound) {
-    if (snap.vips[vip].mode == NatMode::kDnat) c.owner = dnat_owner(p.src_ip, p.src_port, workers);
-  } else {
-    const uint16_t dport = ntohs(p.dst_port);
-    const uint32_t snat = snap.snat_slot_by_address.find(address_key(p.dst_ip));
-    L4LB_FUZZ_CHECK((snat != LookupTable::kNotFound) == scan_snat(snap, p.dst_ip));
-    if (snat != LookupTable::kNotFound) {
-      L4LB_FUZZ_CHECK(snat < kMaxSnatAddresses && snap.snat_addresses[snat] == p.dst_ip);
-    }
-    const bool dnat_backend =
-        snap.dnat_vip_by_backend.find(service_key(p.src_ip, p.src_port, p.proto)) != LookupTable::kNotFound;
-    L4LB_FUZZ_CHECK(dnat_backend == scan_dnat_backend(snap, p.src_ip, p.src_port, p.proto));
-    if (partition.contains(dport) && snat != LookupTable::kNotFound) {
-      c.owner = partition.owner(dport);
-    } else if (dnat_backend) {
-      c.owner = dnat_owner(p.dst_ip, p.dst_port, workers);
-    } else {
-      if (local != LookupTable::kNotFound) {
-        c.verdict = Verdict::kSlowPath;
-      } else {
-        c.drop = DropReason::kNotForUs;
-      }
-      return c;
-    }
-  }
-  L4LB_FUZZ_CHECK(c.owner < workers);
-  c.verdict = Verdict::kFlow;
-  c.vip = vip;
-  c.hand_off = c.owner != self && !handed_off;
-  return c;
+  // Nothing to a VIP's unserved port is for the kernel.
+  if (fuzz::to_unserved_vip_port(*w.model, p))
+    L4LB_FUZZ_CHECK(e.route != Route::kControl && e.route != Route::kSlowPath);
+  return e;
 }
 
 // ------------------------------------------------------------ rewrite checks
-
-// Recomputes the IPv4 header and TCP/UDP checksums from scratch (over the
-// datagram as checksums_valid reads it), so mutated inputs test the
-// "valid stays valid" invariant too. keep_udp_zero: a zero UDP checksum stays.
-void fix_checksums(uint8_t* frame, const ParsedPacket& p, bool keep_udp_zero) {
-  uint8_t* ip4 = frame + p.l3_offset;
-  ip4[10] = ip4[11] = 0;
-  const uint16_t ip_sum = test::full_checksum(ip4, 20);
-  ip4[10] = static_cast<uint8_t>(ip_sum >> 8);
-  ip4[11] = static_cast<uint8_t>(ip_sum);
-  uint8_t* l4 = frame + p.l4_offset;
-  const size_t at = p.proto == kProtoTcp ? 16 : 6;
-  if (p.proto == kProtoUdp && keep_udp_zero && l4[6] == 0 && l4[7] == 0) return;
-  const size_t l4_len = p.ip_total_length - 20u;
-  l4[at] = l4[at + 1] = 0;
-  uint32_t pseudo = 0;
-  for (int i = 12; i < 20; i += 2) pseudo += uint32_t{ip4[i]} << 8 | ip4[i + 1];
-  pseudo += p.proto + static_cast<uint32_t>(l4_len);
-  uint16_t sum = test::full_checksum(l4, l4_len, pseudo);
-  if (p.proto == kProtoUdp && sum == 0) sum = 0xFFFF;
-  l4[at] = static_cast<uint8_t>(sum >> 8);
-  l4[at + 1] = static_cast<uint8_t>(sum);
-}
 
 bool in_field(size_t i, size_t at, size_t n) {
   return i >= at && i < at + n;
@@ -481,8 +439,8 @@ void forward_and_reply(const World& w, const SnatPartition& partition, uint32_t 
     return;
   // Every worker sends the reply to the flow's owner (DESIGN §4).
   for (uint32_t at = 0; at < workers; ++at) {
-    const Classified c = classify(w, partition, workers, at, false, rp);
-    L4LB_FUZZ_CHECK(c.verdict == Verdict::kFlow && c.vip == LookupTable::kNotFound);
+    const Expected c = classify(w, partition, workers, at, false, rp);
+    L4LB_FUZZ_CHECK(c.route == Route::kReverse && c.vip == LookupTable::kNotFound);
     L4LB_FUZZ_CHECK(c.owner == self);
   }
   // Reverse rewrite: the client sees the VIP answer.
@@ -501,7 +459,54 @@ const World& world(size_t preset) {
   return worlds[preset];
 }
 
+// The worker's scenario for this input (worker_rig.h): steps and options
+// when bit 7 of the control block says the input ends in them.
+constexpr uint32_t kCapacities[4] = {4, 16, 64, 1024};
+constexpr uint32_t kPools[4] = {1, 2, 4, 16};
+constexpr size_t kStepLen = 8;
+
+void run_worker(const World& w, uint32_t workers, uint32_t self, const uint8_t* control, const uint8_t* rest,
+                size_t rest_len) {
+  fuzz::RigOptions o;
+  std::vector<fuzz::Step> steps;
+  const bool scripted = control[12] & 0x80;
+  size_t frame_len = rest_len;
+  if (scripted) {
+    if (rest_len < 2) return;
+    const size_t n = rest[rest_len - 1] % 17;
+    if (rest_len < 2 + n * kStepLen) return;
+    const uint8_t options = rest[rest_len - 2];
+    o.reject = options & 1;
+    o.refuse = options & 2;
+    o.capacity = kCapacities[(options >> 2) & 3];
+    o.pools = kPools[(options >> 4) & 3];
+    o.max_embryonic = (options & 0x40) ? 8 : 0;
+    frame_len = rest_len - 2 - n * kStepLen;
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t* b = rest + frame_len + i * kStepLen;
+      fuzz::Step s;
+      s.op = static_cast<fuzz::Op>(b[0] % static_cast<uint8_t>(fuzz::Op::kCount));
+      s.flags = b[1];
+      s.delta = uint32_t{b[2]} << 24 | uint32_t{b[3]} << 16 | uint32_t{b[4]} << 8 | b[5];
+      s.pause = b[6];
+      s.arg = b[7];
+      steps.push_back(s);
+    }
+  } else {
+    o.reject = control[13] & 1;
+  }
+  fuzz::Scenario scenario(w.config, o, workers, self, rest, static_cast<uint32_t>(frame_len));
+  if (!scenario.usable()) return;
+  if (!scripted) return scenario.default_script();
+  for (const fuzz::Step& s : steps) scenario.run(s);
+}
+
 }  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  fuzz::start_rig();
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < kControlLen) return 0;
@@ -515,21 +520,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t preset = (data[12] >> 4) & 3u;
   const MacAddress mac_a{{0x02, data[13], data[14], data[15], 0, 1}};
   const MacAddress mac_b{{0x02, data[15], data[14], data[13], 0, 2}};
+  const World& w = world(preset);
+  // The worker first: it sees the frame with the steps still attached when
+  // there are some, and cuts them off itself.
+  run_worker(w, workers, self, data, data + kControlLen, size - kControlLen);
 
-  const uint32_t len = static_cast<uint32_t>(size - kControlLen);
+  uint32_t len = static_cast<uint32_t>(size - kControlLen);
+  if (data[12] & 0x80) {
+    if (len < 2 || len < 2 + (data[size - 1] % 17) * kStepLen) return 0;
+    len -= static_cast<uint32_t>(2 + (data[size - 1] % 17) * kStepLen);
+  }
   const Buffer frame = copy_of(data + kControlLen, len);
   const ParsedPacket p = parse_packet(frame.get(), len);
   check_parse(frame.get(), len, p);
 
-  const World& w = world(preset);
   const SnatPartition partition(w.snapshot->snat_port_min, w.snapshot->snat_port_max, workers);
-  Classified c = classify(w, partition, workers, self, false, p);
+  const Expected c = classify(w, partition, workers, self, false, p);
   uint32_t owner = self;
   if (c.hand_off) {
     // The owner gets it over the hand-off ring and must take it.
     owner = c.owner;
-    const Classified there = classify(w, partition, workers, owner, true, p);
-    L4LB_FUZZ_CHECK(there.verdict == Verdict::kFlow && !there.hand_off && there.vip == c.vip);
+    const Expected there = classify(w, partition, workers, owner, true, p);
+    L4LB_FUZZ_CHECK(there.route == c.route && !there.hand_off && there.vip == c.vip && there.owner == owner);
   }
 
   if (p.kind != PacketKind::kIpv4 || (p.proto != kProtoTcp && p.proto != kProtoUdp)) return 0;
@@ -538,7 +550,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ParsedPacket q;
   rewrite_and_check(frame.get(), len, p, any, mac_a, mac_b, q);
   const Buffer fixed = copy_of(frame.get(), len);
-  fix_checksums(fixed.get(), p, (data[12] & 0x40) != 0);
+  fuzz::fix_checksums(fixed.get(), p, (data[12] & 0x40) != 0);
   L4LB_FUZZ_CHECK(test::checksums_valid(fixed.get(), len));
   rewrite_and_check(fixed.get(), len, p, any, mac_a, mac_b, q);
 
@@ -547,7 +559,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     reset_and_check(fixed.get(), len, p, mac_a, mac_b);
   }
 
-  if (c.verdict == Verdict::kFlow && c.vip != LookupTable::kNotFound) {
+  if (c.route == Route::kForward) {
     forward_and_reply(w, partition, workers, owner, frame.get(), len, p, c.vip);
     forward_and_reply(w, partition, workers, owner, fixed.get(), len, p, c.vip);
   }
