@@ -270,7 +270,13 @@ void Worker::handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t val
   const Snapshot& snap = *snapshot_;
   if (e.flags & kFlowResetOnDown) {
     const auto& alive = snap.backend_alive;
-    if (e.backend_id >= alive.size() || !alive[e.backend_id]) return reset_flow(m, p, index, reverse);
+    if (e.backend_id >= alive.size() || !alive[e.backend_id]) {
+      // A pure SYN on a closing flow is a new connection (below), not a
+      // packet of this one: it gets fresh choices, not a RST.
+      uint8_t flags = e.flags;
+      if (e.proto != kProtoTcp || !tcp_transition(e.state, p.tcp_flags, reverse, flags).restart)
+        return reset_flow(m, p, index, reverse);
+    }
   }
   if (e.proto == kProtoTcp) {
     // A RST is believed only near where its receiver's last ACK says it

@@ -196,6 +196,11 @@ def packet_seeds():
             step(CLIENT, SYN, arg=a) for a in range(3)] + [step(BACKEND, SYN | ACK, arg=a) for a in range(3)] + [
             step(CLIENT, ACK, arg=a) for a in range(3)] + [step(RELOAD, arg=4 | 1 << 3 | 0 << 6)] + [
             step(CLIENT, ACK, arg=a) for a in range(3)] + [step(BACKEND, ACK, arg=0)]),
+        # ... and a new connection on a closing flow of the down backend is
+        # not reset: it takes fresh choices.
+        "steps-health-reset-syn": script(s1, frame(dport=8443), handshake + [
+            step(CLIENT, FIN | ACK), step(BACKEND, FIN | ACK), step(RELOAD, arg=4 | 1 << 3 | 0 << 6),
+            step(CLIENT, SYN, delta=0x10000), step(BACKEND, SYN | ACK), step(CLIENT, ACK)]),
         # Mid-stream pick-up confirmed by the backend's answer.
         "steps-midstream": script(s4, frame(flags=ACK, payload=b"data"), [
             step(CLIENT, ACK), step(BACKEND, ACK), step(CLIENT, ACK, delta=4), step(BACKEND, RST, delta=0x40000000),

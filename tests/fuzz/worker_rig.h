@@ -668,44 +668,19 @@ class Scenario {
                   const Counts& a, const std::vector<std::vector<uint8_t>>& tx) {
     const bool tcp = p.proto == kProtoTcp;
     const auto drop_of = [&](DropReason r) { return a.drops[size_t(r)] - b.drops[size_t(r)]; };
-    if (hit == FlowTable::kMiss) {
-      L4LB_FUZZ_CHECK(drop_of(DropReason::kRstOutOfWindow) == 0);
-      if (ex.route == Route::kReverse) {
-        L4LB_FUZZ_CHECK(drop_of(DropReason::kReverseNoFlow) == 1);
-        return;
-      }
-      const FlowState start =
-          model_new_flow_state(p, config_.vips[ex.vip].tcp_miss == config::TcpMissPolicy::kDrop);
-      if (start == FlowState::kFree) {
-        L4LB_FUZZ_CHECK(drop_of(DropReason::kTcpMissPolicy) == 1);
-        return;
-      }
-      if (a.created == b.created) {  // refused: flow_drop() said why
-        L4LB_FUZZ_CHECK(tx.empty());
-        return;
-      }
-      L4LB_FUZZ_CHECK(a.created - b.created == 1 && tx.size() == 1);
-      const uint32_t v =
-          worker_->flows().lookup(make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto));
-      L4LB_FUZZ_CHECK(v != FlowTable::kMiss && !FlowTable::is_reverse(v));
-      const FlowEntry& e = worker_->flows().entry(FlowTable::entry_of(v));
-      uint8_t fins = 0;
-      bool confirmed = false;
-      const FlowState next = tcp ? model_tcp(start, p.tcp_flags, false, fins, confirmed).next : start;
-      L4LB_FUZZ_CHECK(e.state == next && !e.confirmed());
-      check_new_flow(snap, ex, e);
-      if (tcp)
-        L4LB_FUZZ_CHECK(bool(e.flags & kFlowAckClient) == bool(p.tcp_flags & kTcpAck) &&
-                        (!(p.tcp_flags & kTcpAck) || e.ack_hi[0] == uint16_t(p.tcp_ack >> 16)));
-      return check_sent(snap, frame, p, e, false, tx[0]);
-    }
+    if (hit == FlowTable::kMiss) return check_miss(snap, frame, p, ex, b, a, tx);
     const uint32_t index = FlowTable::entry_of(hit);
     const bool reverse = FlowTable::is_reverse(hit);
     const FlowEntry& old = before[index];
     const FlowEntry& e = worker_->flows().entry(index);
-    const bool down = (old.flags & kFlowResetOnDown) &&
+    // down_policy: reset ends a down backend's flow at its next packet, but
+    // a pure SYN on a closing flow is a new connection, not that packet.
+    uint8_t fins0 = 0;
+    bool confirmed0 = false;
+    const bool restart = tcp && model_tcp(old.state, p.tcp_flags, reverse, fins0, confirmed0).restart;
+    const bool down = (old.flags & kFlowResetOnDown) && !restart &&
                       (old.backend_id >= snap.backend_alive.size() || !snap.backend_alive[old.backend_id]);
-    if (down) {  // down_policy: reset
+    if (down) {
       L4LB_FUZZ_CHECK(a.reset - b.reset == 1 && e.state == FlowState::kFree);
       if (tcp && !reverse && !(p.tcp_flags & kTcpRst)) {
         L4LB_FUZZ_CHECK(tx.size() == 1);
@@ -741,8 +716,9 @@ class Scenario {
                                         ((old.flags & kFlowFinBackend) ? 2 : 0));
     bool confirmed = old.confirmed();
     const ModelStep step = model_tcp(old.state, p.tcp_flags, reverse, fins, confirmed);
-    if (step.restart) {  // the old flow closed; the SYN is a new connection (checked as any miss would be)
-      L4LB_FUZZ_CHECK(a.closed - b.closed == 1);
+    if (step.restart) {  // the old flow closed, not reset; the SYN is a new connection
+      L4LB_FUZZ_CHECK(a.closed - b.closed == 1 && a.reset == b.reset);
+      if (ex.route == Route::kForward) check_miss(snap, frame, p, ex, b, a, tx);
       return;
     }
     L4LB_FUZZ_CHECK(e.state == step.next && e.confirmed() == confirmed);
@@ -762,6 +738,44 @@ class Scenario {
     }
     L4LB_FUZZ_CHECK(e.last_seen == flow_clock(now_));
     check_sent(snap, frame, p, e, reverse, tx[0]);
+  }
+
+  // A forward or reverse packet that found no flow (or a pure SYN that
+  // closed the flow it found): a new flow as the model says, or a refusal.
+  void check_miss(const Snapshot& snap, const std::vector<uint8_t>& frame, const ParsedPacket& p,
+                  const Expected& ex, const Counts& b, const Counts& a,
+                  const std::vector<std::vector<uint8_t>>& tx) {
+    const bool tcp = p.proto == kProtoTcp;
+    const auto drop_of = [&](DropReason r) { return a.drops[size_t(r)] - b.drops[size_t(r)]; };
+    L4LB_FUZZ_CHECK(drop_of(DropReason::kRstOutOfWindow) == 0);
+    if (ex.route == Route::kReverse) {
+      L4LB_FUZZ_CHECK(drop_of(DropReason::kReverseNoFlow) == 1);
+      return;
+    }
+    const FlowState start =
+        model_new_flow_state(p, config_.vips[ex.vip].tcp_miss == config::TcpMissPolicy::kDrop);
+    if (start == FlowState::kFree) {
+      L4LB_FUZZ_CHECK(drop_of(DropReason::kTcpMissPolicy) == 1);
+      return;
+    }
+    if (a.created == b.created) {  // refused: flow_drop() said why
+      L4LB_FUZZ_CHECK(tx.empty());
+      return;
+    }
+    L4LB_FUZZ_CHECK(a.created - b.created == 1 && tx.size() == 1);
+    const uint32_t v =
+        worker_->flows().lookup(make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto));
+    L4LB_FUZZ_CHECK(v != FlowTable::kMiss && !FlowTable::is_reverse(v));
+    const FlowEntry& e = worker_->flows().entry(FlowTable::entry_of(v));
+    uint8_t fins = 0;
+    bool confirmed = false;
+    const FlowState next = tcp ? model_tcp(start, p.tcp_flags, false, fins, confirmed).next : start;
+    L4LB_FUZZ_CHECK(e.state == next && !e.confirmed());
+    check_new_flow(snap, ex, e);
+    if (tcp)
+      L4LB_FUZZ_CHECK(bool(e.flags & kFlowAckClient) == bool(p.tcp_flags & kTcpAck) &&
+                      (!(p.tcp_flags & kTcpAck) || e.ack_hi[0] == uint16_t(p.tcp_ack >> 16)));
+    return check_sent(snap, frame, p, e, false, tx[0]);
   }
 
   // A new flow's choices: a backend of its VIP that may take new flows, a
