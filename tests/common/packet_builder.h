@@ -39,6 +39,7 @@ struct PacketSpec {
   uint8_t tcp_flags = 0x02;       // SYN
   uint32_t tcp_seq = 0x11000000;  // host order
   uint32_t tcp_ack = 0;           // host order; sent as is (the ACK flag is tcp_flags')
+  uint16_t tcp_window = 0xFF00;
   uint8_t ttl = 64;
   std::string payload;
   bool udp_zero_checksum = false;
@@ -88,7 +89,8 @@ inline std::vector<uint8_t> build_packet(const PacketSpec& s) {
     }
     l4[12] = 0x50;  // data offset 5
     l4[13] = s.tcp_flags;
-    l4[14] = 0xFF;  // window
+    l4[14] = static_cast<uint8_t>(s.tcp_window >> 8);
+    l4[15] = static_cast<uint8_t>(s.tcp_window);
   } else if (s.proto == 17) {
     l4[4] = static_cast<uint8_t>(l4_len >> 8);
     l4[5] = static_cast<uint8_t>(l4_len);
