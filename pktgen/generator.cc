@@ -17,13 +17,6 @@ constexpr uint16_t kPrefetchAhead = 4;
 constexpr size_t kZipfLength = size_t{1} << 20;
 constexpr uint64_t kZipfSeed = 0x4c344c42;  // fixed: the same run picks the same flows
 
-// Token bucket depth: 1 ms of credit (at least two bursts), so a poll loop
-// that lost the CPU for up to a millisecond still averages the rate asked
-// for; longer gaps are lost, and the achieved rate is what the report shows.
-uint32_t bucket_depth(uint64_t pps) {
-  return static_cast<uint32_t>(std::max<uint64_t>(64, pps / 1000));
-}
-
 }  // namespace
 
 const char* phase_name(Phase p) {
@@ -112,6 +105,13 @@ Generator::Generator(const Options& options, const FlowSet& flows, uint16_t port
       zipf_ = make_zipf_sequence(flows_.flows(), opt_.zipf_s, kZipfLength, kZipfSeed);
   }
   new_next_ = flows_.flows();
+  if (opt_.mode == Mode::kChurn) {
+    init_churn_templates();
+    conns_.assign(opt_.in_flight, ChurnConn{});
+    free_slots_.reserve(opt_.in_flight);
+    for (uint32_t slot = opt_.in_flight; slot-- > 0;) free_slots_.push_back(slot);  // slot 0 first
+    if (opt_.duration_s > 0) measure_->churn.per_second.assign(static_cast<size_t>(opt_.duration_s) + 1, 0);
+  }
 }
 
 void Generator::run(const std::atomic<bool>& stop) {
@@ -119,7 +119,12 @@ void Generator::run(const std::atomic<bool>& stop) {
     run_responder(stop);
   } else {
     if (opt_.warmup) run_warmup(stop);
-    if (!stop.load(std::memory_order_relaxed)) run_measure(stop);
+    if (!stop.load(std::memory_order_relaxed)) {
+      if (opt_.mode == Mode::kChurn)
+        run_churn(stop);
+      else
+        run_measure(stop);
+    }
   }
   if (stop.load(std::memory_order_relaxed)) measure_->stopped_early = true;
   // Answers still queued: give the port one last chance, then free them.
@@ -186,6 +191,8 @@ bool Generator::handle(rte_mbuf* m, uint64_t now, BurstTally& tally) {
   // answered below, so the DUT sees the flow complete, but not counted.
   const bool late = stamped && stamp.tsc < phase_start_tsc_;
   if (late) ++tally.late;
+  if (churning_ && !late && p.proto == kProtoTcp)
+    return handle_churn(m, frame, p, flows_.is_client(p.dst_ip), now, tally);
 
   if (flows_.is_client(p.dst_ip)) {
     // Back at a client: the end of the loop.
@@ -511,6 +518,66 @@ void Generator::run_measure(const std::atomic<bool>& stop) {
   // port, as the forwarded copy.
   drain(stop, live_.ended, base.ended + built, static_cast<uint64_t>(opt_.drain_s * static_cast<double>(hz_)),
         hz_ / 20);
+  measuring_ = false;
+  free_held();
+  r.counters = live_.values() - base;
+  r.send_seconds = static_cast<double>(send_end - t0) / static_cast<double>(hz_);
+  r.rx_seconds = static_cast<double>((last_rx_tsc_ > t0 ? last_rx_tsc_ : t0) - t0) / static_cast<double>(hz_);
+}
+
+// --mode churn's measured phase: opens connections as slots free up (at
+// --rate connections/s), and generator_churn.cc plays each one's steps as
+// its packets return.
+void Generator::run_churn(const std::atomic<bool>& stop) {
+  MeasureResult& r = *measure_;
+  r.rtt.clear();
+  r.backend.clear();
+  const CounterValues base = live_.values();
+  RateLimiter limiter(opt_.rate_pps, hz_, bucket_depth(opt_.rate_pps));
+  auto open = [&](uint8_t* frame, uint64_t now, uint16_t& queue) -> uint16_t {
+    return churn_open(frame, now, queue);
+  };
+
+  live_.phase.store(static_cast<int>(Phase::kMeasure), std::memory_order_relaxed);
+  const uint64_t t0 = rte_rdtsc();
+  const uint64_t end =
+      opt_.duration_s > 0 ? t0 + static_cast<uint64_t>(opt_.duration_s * static_cast<double>(hz_)) : ~0ull;
+  measuring_ = true;
+  churning_ = true;
+  phase_start_tsc_ = t0;
+  churn_t0_ = t0;
+  churn_end_ = end;
+  limiter.start(t0);
+  last_rx_tsc_ = t0;
+  uint64_t opened = 0;
+  uint64_t now = t0;
+  while (!stop.load(std::memory_order_relaxed)) {
+    receive();
+    now = rte_rdtsc();
+    if (now >= end || (opt_.count && opened >= opt_.count)) break;
+    churn_expire(now, kChurnExpirePerPoll);
+    uint64_t want = std::min<uint64_t>(kTxBurst, free_slots_.size());
+    if (opt_.count) want = std::min(want, opt_.count - opened);
+    if (want) opened += send(now, static_cast<uint32_t>(want), limiter, open);
+  }
+  const uint64_t send_end = now;
+  churn_end_ = send_end;  // completions from here on are the drain's
+  live_.phase.store(static_cast<int>(Phase::kDrain), std::memory_order_relaxed);
+  // The open connections complete or time out (each within --conn-timeout
+  // of its SYN).
+  const uint64_t drain_end =
+      send_end + static_cast<uint64_t>(std::max(opt_.drain_s, opt_.conn_timeout_s) * static_cast<double>(hz_));
+  while (!stop.load(std::memory_order_relaxed)) {
+    retry_held();
+    receive();
+    now = rte_rdtsc();
+    if (free_slots_.size() == conns_.size() && !answers_pending() && !held_pending()) break;
+    if (now > drain_end) break;
+    churn_expire(now, kChurnExpirePerPoll);
+  }
+  for (uint32_t slot = 0; slot < conns_.size(); ++slot)
+    if (conns_[slot].step != ChurnStep::kFree) churn_finish(slot, now, false);
+  churning_ = false;
   measuring_ = false;
   free_held();
   r.counters = live_.values() - base;

@@ -16,6 +16,10 @@
 //   measure   the mode's traffic for --duration or --count, at --rate
 //   drain     no more sending; wait until everything is back, or quiet for
 //             50 ms, or --drain seconds
+// --mode churn replaces the measured phase's sender: it opens whole TCP
+// connections (generator_churn.cc) and plays both of their ends, each step
+// reacting to the previous packet's return; its drain waits for the open
+// connections to complete or time out.
 // Fast path rules: no allocation, lock, syscall or log in the loop; bursts of
 // 32 (TX) / 64 (RX); the next packets' headers are prefetched.
 //
@@ -77,6 +81,8 @@ struct alignas(64) LiveCounters {
   Counter tx, answered, answer_drops, rx, forwarded, returned, ended, other, late, alloc_failures;
   Counter opened;   // warm-up: flows whose opener came back
   Counter learned;  // warm-up: flows whose NAT'd tuple is known
+  // churn: connections whose SYN was sent / that completed / that failed
+  Counter conns_opened, conns_completed, conns_failed;
   std::atomic<int> phase{static_cast<int>(Phase::kStarting)};
   std::atomic<uint32_t> pass{0};
   CounterValues values() const;
@@ -92,6 +98,20 @@ struct WarmupResult {
   CounterValues counters;
 };
 
+// --mode churn's connections (the packets are in MeasureResult::counters).
+struct ChurnResult {
+  uint64_t opened = 0;               // SYNs sent
+  uint64_t completed = 0;            // every packet back, by the end of the drain
+  uint64_t completed_in_window = 0;  // ... while the sending window was open
+  uint64_t failed = 0;               // not complete --conn-timeout after the SYN (or at the end)
+  uint64_t stale = 0;                // received for a connection that had failed or ended
+  uint64_t unexpected = 0;           // received for a live connection, not the packet its step expects
+  uint64_t client_packets = 0;       // built as the client (SYN, ACK, data, FIN, ACK)
+  uint64_t backend_packets = 0;      // built as the backend (SYN+ACK, data+ACK, FIN+ACK, ACK)
+  uint32_t in_flight_peak = 0;
+  std::vector<uint64_t> per_second;  // completed in each whole second of the window
+};
+
 struct MeasureResult {
   double send_seconds = 0.0;  // first to last packet sent
   double rx_seconds = 0.0;    // first packet sent to last packet received
@@ -100,8 +120,9 @@ struct MeasureResult {
   uint64_t skipped = 0;        // --from-backend: picks of flows whose tuple was not learned
   uint64_t new_wrapped = 0;    // new mode: times the fresh-tuple space wrapped
   bool stopped_early = false;  // SIGINT
-  LatencyHistogram rtt;        // returned packets: stamp -> back at the client
+  LatencyHistogram rtt;        // returned packets: stamp -> back at the client (churn: SYN -> complete)
   LatencyHistogram backend;    // forwarded packets: stamp -> at the backend
+  ChurnResult churn;
 };
 
 // Fast path: the TX queue, of `queues`, of a packet with this wire-order
@@ -136,6 +157,9 @@ class Generator {
   static constexpr uint16_t kRxBurst = 64;
   static constexpr uint16_t kAnswerBacklog = 2048;
   static constexpr uint32_t kMaxWarmupPasses = 3;
+  // churn: slots checked for --conn-timeout per poll (each is looked at
+  // every in-flight / 8 polls, far more often than a 1 s timeout needs)
+  static constexpr uint32_t kChurnExpirePerPoll = 8;
 
   struct Learned {
     uint32_t backend_ip;  // wire order, as forwarded by the DUT
@@ -191,6 +215,46 @@ class Generator {
   // on, minus what `back` counts from now on.
   void open_window(const Counter& back);
 
+  // --mode churn (generator_churn.cc). A connection lives in a slot; its
+  // client ISN is slot << 16 | (generation & 7) << 13, so every packet names
+  // its slot (a client packet by its seq, a backend packet by its ack) and a
+  // packet of an earlier connection in the same slot is told apart (by the
+  // client tuple, or the generation bits of its seq).
+  enum class ChurnStep : uint8_t {
+    kFree,
+    kSyn,         // SYN on its way to the backend
+    kSynAck,      // SYN+ACK on its way to the client
+    kData,        // handshake ACK and data on their way to the backend
+    kDataAck,     // the backend's data+ACK on its way to the client
+    kFin,         // client-first: the client's FIN+ACK on its way to the backend
+    kFinAck,      // client-first: the backend's FIN+ACK on its way to the client
+    kLastAck,     // client-first: the client's last ACK on its way to the backend
+    kBackendFin,  // backend-first: the backend's FIN+ACK on its way to the client
+    kClientFin,   // backend-first: the client's FIN+ACK on its way to the backend
+    kBackendAck,  // backend-first: the backend's last ACK on its way to the client
+  };
+  struct ChurnConn {
+    uint64_t tuple = 0;  // flow index of its client tuple
+    uint64_t start = 0;  // TSC when its SYN was built
+    ChurnStep step = ChurnStep::kFree;
+    uint8_t gen = 0;
+    bool handshake_acked = false;  // the client's handshake ACK reached the backend
+  };
+  static uint32_t churn_client_isn(uint32_t slot, uint8_t gen) {
+    return slot << 16 | uint32_t{gen & 7u} << 13;
+  }
+  static uint32_t churn_backend_isn(uint32_t client_isn) { return client_isn ^ 0xFFFF0000u; }
+  void init_churn_templates();
+  void run_churn(const std::atomic<bool>& stop);
+  uint16_t churn_open(uint8_t* frame, uint64_t now, uint16_t& queue);
+  bool handle_churn(rte_mbuf* m, uint8_t* frame, const dataplane::ParsedPacket& p, bool to_client, uint64_t now,
+                    BurstTally& tally);
+  void churn_finish(uint32_t slot, uint64_t now, bool ok);
+  void churn_expire(uint64_t now, uint32_t budget);
+  // Queues a built packet (rte_mbuf with data) as the next thing to send on
+  // its tuple's TX queue; false when the backlog is full (freed, counted).
+  bool queue_reaction(rte_mbuf* m, const Tuple& t, BurstTally& tally);
+
   uint64_t next_index() {
     if (zipf_.empty()) {
       const uint64_t i = rr_;
@@ -214,6 +278,15 @@ class Generator {
   PacketTemplate data_;     // established: ACK or UDP
   PacketTemplate syn_new_;  // new: SYN that asks the responder to refuse
   PacketTemplate backend_;  // --from-backend: ACK or UDP from the backend side
+  // churn: pure SYN / ACK / FIN+ACK (no payload, padded to --size) and the
+  // client's data (PSH+ACK filling --size)
+  PacketTemplate churn_syn_, churn_ack_, churn_fin_, churn_data_;
+  std::vector<ChurnConn> conns_;
+  std::vector<uint32_t> free_slots_;  // a stack
+  uint32_t expire_cursor_ = 0;
+  uint64_t churn_t0_ = 0;
+  uint64_t churn_end_ = 0;  // the sending window's end (TSC)
+  bool churning_ = false;
 
   std::vector<uint64_t> opened_;  // warm-up: one bit per flow
   std::vector<uint64_t> learned_bits_;

@@ -91,7 +91,7 @@ int poll_main(void* arg) {
 }
 
 void print_progress(const Generator& gen, const Options& o, double elapsed, const CounterValues& prev,
-                    double interval) {
+                    uint64_t prev_conns, double interval) {
   const LiveCounters& live = gen.live();
   const CounterValues now = live.values();
   const CounterValues d = now - prev;
@@ -99,11 +99,16 @@ void print_progress(const Generator& gen, const Options& o, double elapsed, cons
   const double s = interval > 0 ? interval : 1.0;
   std::fprintf(stderr,
                "progress phase=%s pass=%u t=%.1f tx_mpps=%.3f dut_mpps=%.3f fwd_mpps=%.3f ret_mpps=%.3f "
-               "opened=%llu/%llu\n",
+               "opened=%llu/%llu",
                phase_name(phase), live.pass.load(std::memory_order_relaxed), elapsed,
                static_cast<double>(d.tx) / s / 1e6, static_cast<double>(d.forwarded + d.returned) / s / 1e6,
                static_cast<double>(d.forwarded) / s / 1e6, static_cast<double>(d.returned) / s / 1e6,
                static_cast<unsigned long long>(live.opened.get()), static_cast<unsigned long long>(o.flows));
+  if (o.mode == Mode::kChurn)
+    std::fprintf(stderr, " conns_kps=%.1f conns_failed=%llu",
+                 static_cast<double>(live.conns_completed.get() - prev_conns) / s / 1e3,
+                 static_cast<unsigned long long>(live.conns_failed.get()));
+  std::fputc('\n', stderr);
 }
 
 int run(const Options& o, const std::vector<std::string>& eal_args) {
@@ -132,13 +137,15 @@ int run(const Options& o, const std::vector<std::string>& eal_args) {
     const auto t0 = std::chrono::steady_clock::now();
     auto last = t0;
     CounterValues prev = gen->live().values();
+    uint64_t prev_conns = gen->live().conns_completed.get();
     while (static_cast<Phase>(gen->live().phase.load(std::memory_order_acquire)) != Phase::kDone) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       const auto now = std::chrono::steady_clock::now();
       const double since = std::chrono::duration<double>(now - last).count();
       if (o.progress_s > 0 && since >= o.progress_s) {
-        print_progress(*gen, o, std::chrono::duration<double>(now - t0).count(), prev, since);
+        print_progress(*gen, o, std::chrono::duration<double>(now - t0).count(), prev, prev_conns, since);
         prev = gen->live().values();
+        prev_conns = gen->live().conns_completed.get();
         last = now;
       }
     }

@@ -73,6 +73,8 @@ const char* mode_name(Mode m) {
       return "new";
     case Mode::kReverse:
       return "reverse";
+    case Mode::kChurn:
+      return "churn";
   }
   return "?";
 }
@@ -80,6 +82,7 @@ const char* mode_name(Mode m) {
 Options parse_options(const std::vector<std::string>& args) {
   Options o;
   bool clients_set = false;
+  bool window_set = false;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i];
     std::string value;
@@ -108,8 +111,10 @@ Options parse_options(const std::vector<std::string>& args) {
         o.mode = Mode::kNew;
       else if (v == "reverse")
         o.mode = Mode::kReverse;
+      else if (v == "churn")
+        o.mode = Mode::kChurn;
       else
-        throw std::invalid_argument("--mode: established | new | reverse, got '" + v + "'");
+        throw std::invalid_argument("--mode: established | new | churn | reverse, got '" + v + "'");
     } else if (a == "--proto") {
       const std::string v = need();
       if (v == "tcp")
@@ -153,6 +158,23 @@ Options parse_options(const std::vector<std::string>& args) {
       o.count = parse_count(a, need());
     } else if (a == "--window") {
       o.window = parse_count(a, need());
+      window_set = true;
+    } else if (a == "--in-flight") {
+      const uint64_t v = parse_count(a, need());
+      if (v < 1 || v > kMaxInFlight)
+        throw std::invalid_argument("--in-flight: 1.." + std::to_string(kMaxInFlight));
+      o.in_flight = static_cast<uint32_t>(v);
+    } else if (a == "--close") {
+      const std::string v = need();
+      if (v == "client")
+        o.backend_closes_first = false;
+      else if (v == "backend")
+        o.backend_closes_first = true;
+      else
+        throw std::invalid_argument("--close: client | backend, got '" + v + "'");
+    } else if (a == "--conn-timeout") {
+      o.conn_timeout_s = parse_seconds(a, need());
+      if (o.conn_timeout_s <= 0) throw std::invalid_argument("--conn-timeout: more than 0 seconds");
     } else if (a == "--no-warmup") {
       flag();
       o.warmup = false;
@@ -209,6 +231,12 @@ Options parse_options(const std::vector<std::string>& args) {
     throw std::invalid_argument("--from-backend goes with --mode established");
   if (o.from_backend && !o.warmup)
     throw std::invalid_argument("--from-backend needs the warm-up (it learns the NAT'd tuples there)");
+  if (o.mode == Mode::kChurn) {
+    if (o.proto != kProtoTcp) throw std::invalid_argument("--mode churn is TCP only");
+    if (!o.answer) throw std::invalid_argument("--mode churn answers as the backend itself (no --no-answer)");
+    if (window_set)
+      throw std::invalid_argument("--window does not apply to --mode churn: --in-flight bounds its connections");
+  }
   if (o.mode != Mode::kReverse && o.duration_s == 0 && o.count == 0)
     throw std::invalid_argument("--duration 0 needs --count N (or the run never ends)");
   if (o.mbufs < 2048) throw std::invalid_argument("--mbufs: at least 2048");
@@ -230,7 +258,8 @@ std::string usage(const std::string& program) {
          "traffic:\n"
          "  --mode M          established (default): K flows opened in a warm-up, then\n"
          "                    only flow-table hits; new: every packet a TCP SYN of a\n"
-         "                    fresh 5-tuple (answered with RST+ACK); reverse: only\n"
+         "                    fresh 5-tuple (answered with RST+ACK); churn: whole TCP\n"
+         "                    connections on fresh 5-tuples (see below); reverse: only\n"
          "                    answer what arrives, as a backend would\n"
          "  --proto P         tcp (default) | udp\n"
          "  --flows N         established flows (default 1024; 1K .. 10M)\n"
@@ -247,13 +276,32 @@ std::string usage(const std::string& program) {
          "  --no-answer       do not answer as a backend on this port (another\n"
          "                    process in --mode reverse does, or nothing does)\n"
          "\n"
+         "churn (--mode churn; after the warm-up of K flows, if any, which stay open):\n"
+         "  each connection, on a fresh 5-tuple, is client SYN, backend SYN+ACK, client\n"
+         "  ACK, client data (one packet, --size), backend data+ACK (the payload\n"
+         "  echoed), then client FIN+ACK, backend FIN+ACK, client ACK; with --close\n"
+         "  backend the backend sends FIN+ACK right after its data, the client\n"
+         "  answers FIN+ACK and the backend ACKs. Sequence and acknowledgment numbers\n"
+         "  are those of real peers (client ISN = slot << 16). Both ends are this\n"
+         "  program, so each packet goes through the DUT once; a connection completes\n"
+         "  when its last packet is back (and its handshake ACK reached the backend).\n"
+         "  --rate counts connections opened per second; --count connections.\n"
+         "  --in-flight N     connections open at a time (default 1024, at most 65536):\n"
+         "                    the closed loop's bound (--window does not apply); each\n"
+         "                    holds at most two packets in the rings\n"
+         "  --close WHO       client (default) | backend: who sends the first FIN\n"
+         "  --conn-timeout S  a connection not complete S seconds after its SYN has\n"
+         "                    failed; its slot is reused (default 1)\n"
+         "\n"
          "timing:\n"
-         "  --rate PPS        packets/s we originate (answers are extra); 0 = as fast\n"
-         "                    as the port takes them (default)\n"
+         "  --rate PPS        packets/s we originate (answers are extra; churn:\n"
+         "                    connections opened/s); 0 = as fast as the port takes\n"
+         "                    them (default)\n"
          "  --warmup-rate PPS warm-up rate (default: --rate)\n"
          "  --duration S      measured seconds (default 10; reverse mode: 0 = until\n"
          "                    SIGINT)\n"
-         "  --count N         stop the measured phase after N packets\n"
+         "  --count N         stop the measured phase after N packets (churn:\n"
+         "                    connections opened)\n"
          "  --window N        closed loop: at most N of our packets unanswered at a\n"
          "                    time (0 = open loop, default): at full rate the DUT\n"
          "                    stays busy without overflowing the rings, so latency\n"

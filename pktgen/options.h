@@ -12,8 +12,9 @@
 namespace l4lb::pktgen {
 
 inline constexpr uint16_t kMaxQueues = 16;  // --queues
+inline constexpr uint32_t kMaxInFlight = 65536;  // --in-flight: the slot is the ISN's top 16 bits
 
-enum class Mode { kEstablished, kNew, kReverse };
+enum class Mode { kEstablished, kNew, kReverse, kChurn };
 enum class Pattern { kRoundRobin, kZipf };
 
 struct Options {
@@ -30,10 +31,13 @@ struct Options {
   uint64_t rate_pps = 0;         // 0: as fast as the port takes them
   uint64_t warmup_rate_pps = 0;  // 0: same as rate_pps
   double duration_s = 10.0;      // measured phase; reverse mode: 0 = until SIGINT
-  uint64_t count = 0;            // packets in the measured phase; 0 = no limit
+  uint64_t count = 0;            // packets (churn: connections) in the measured phase; 0 = no limit
   uint64_t window = 0;           // most of our packets unanswered at a time; 0 = no limit
   bool warmup = true;
   bool from_backend = false;  // established: send the backend side of each flow
+  uint32_t in_flight = 1024;          // churn: connections open at a time
+  bool backend_closes_first = false;  // churn: --close backend
+  double conn_timeout_s = 1.0;        // churn: a connection not done by then has failed
   bool answer = true;         // answer as a backend what is not for a client
   bool dst_mac_set = false;
   Mac dst_mac{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};

@@ -43,10 +43,15 @@ struct Mac {
   uint8_t bytes[6] = {0, 0, 0, 0, 0, 0};
 };
 
+inline constexpr int kFillFrame = -1;
+
 struct FrameSpec {
   uint16_t frame_len = 64;  // bytes without FCS
   uint8_t proto = kProtoTcp;
   uint8_t tcp_flags = kTcpAck;
+  // L4 payload bytes; kFillFrame: the rest of the frame. A shorter payload
+  // leaves zero padding after the IP packet (a pure ACK in a 64-byte frame).
+  int l4_payload = kFillFrame;
   uint16_t vlan = 0;  // 802.1Q VID; 0 = untagged
   Mac src_mac;
   Mac dst_mac;
@@ -84,8 +89,9 @@ class PacketTemplate {
     const uint16_t l4_header = proto_ == kProtoTcp ? kTcpHeader : kUdpHeader;
     payload_ = static_cast<uint16_t>(l4_ + l4_header);
     room_ = static_cast<uint16_t>(len_ - payload_);
-    const auto ip_total = static_cast<uint16_t>(len_ - l3_);
-    const auto l4_len = static_cast<uint16_t>(len_ - l4_);
+    if (spec.l4_payload != kFillFrame && spec.l4_payload < room_) room_ = static_cast<uint16_t>(spec.l4_payload);
+    const auto ip_total = static_cast<uint16_t>(payload_ + room_ - l3_);
+    const auto l4_len = static_cast<uint16_t>(payload_ + room_ - l4_);
 
     uint8_t* ip = f + l3_;
     ip[0] = 0x45;
@@ -109,6 +115,14 @@ class PacketTemplate {
     pseudo[9] = proto_;
     store16(pseudo + 10, l4_len);
     l4_sum_ = csum_partial(l4, l4_len, csum_partial(pseudo, sizeof pseudo));
+    if (proto_ == kProtoTcp) {
+      // build_tcp() stores its own ack number: the sum without the template's.
+      uint8_t ack[4];
+      std::memcpy(ack, l4 + 8, 4);
+      std::memset(l4 + 8, 0, 4);
+      l4_sum_no_ack_ = csum_partial(l4, l4_len, csum_partial(pseudo, sizeof pseudo));
+      std::memcpy(l4 + 8, ack, 4);
+    }
   }
 
   uint16_t length() const { return len_; }
@@ -132,10 +146,38 @@ class PacketTemplate {
       std::memcpy(l4 + 4, &seq_wire, 4);
       sum += csum_partial(l4 + 4, 4);
     }
-    write_stamp(out + payload_, room_, tsc, kind, flow, seq);
-    sum += csum_partial(out + payload_, std::min<uint16_t>(room_, kStampFull));
+    if (room_ >= kStampShort) {
+      write_stamp(out + payload_, room_, tsc, kind, flow, seq);
+      sum += csum_partial(out + payload_, std::min<uint16_t>(room_, kStampFull));
+    }
     uint16_t check = static_cast<uint16_t>(~csum_fold(sum));
     if (proto_ == kProtoUdp && check == 0) check = 0xFFFF;  // RFC 768
+    std::memcpy(l4 + check_at_, &check, 2);
+  }
+
+  // Fast path, TCP templates: one frame with its own sequence and
+  // acknowledgment numbers (host order); the stamp's flow and sequence
+  // fields carry `flow` and `seq` when the payload has room for a stamp.
+  void build_tcp(uint8_t* out, const Tuple& t, uint32_t seq, uint32_t ack, uint64_t tsc, uint8_t kind,
+                 uint32_t flow) const {
+    std::memcpy(out, bytes_, len_);
+    uint8_t* ip = out + l3_;
+    uint8_t* l4 = out + l4_;
+    std::memcpy(ip + 12, &t.src_ip, 4);
+    std::memcpy(ip + 16, &t.dst_ip, 4);
+    const uint32_t addr_sum = csum_partial(ip + 12, 8);
+    const uint16_t ip_check = static_cast<uint16_t>(~csum_fold(ip_sum_ + addr_sum));
+    std::memcpy(ip + 10, &ip_check, 2);
+    std::memcpy(l4, &t.src_port, 2);
+    std::memcpy(l4 + 2, &t.dst_port, 2);
+    store32(l4 + 4, seq);
+    store32(l4 + 8, ack);
+    uint32_t sum = l4_sum_no_ack_ + addr_sum + csum_partial(l4, 12);
+    if (room_ >= kStampShort) {
+      write_stamp(out + payload_, room_, tsc, kind, flow, seq);
+      sum += csum_partial(out + payload_, std::min<uint16_t>(room_, kStampFull));
+    }
+    const uint16_t check = static_cast<uint16_t>(~csum_fold(sum));
     std::memcpy(l4 + check_at_, &check, 2);
   }
 
@@ -152,6 +194,7 @@ class PacketTemplate {
   uint8_t bytes_[kMaxFrame];
   uint32_t ip_sum_ = 0;
   uint32_t l4_sum_ = 0;
+  uint32_t l4_sum_no_ack_ = 0;  // TCP: l4_sum_ with the ack number zero
   uint16_t len_ = 0;
   uint16_t l3_ = 0;
   uint16_t l4_ = 0;
@@ -171,6 +214,48 @@ inline void payload_of(const uint8_t* frame, const dataplane::ParsedPacket& p, u
   length = l4_len - header;
 }
 
+// Fast path: turns a received IPv4 TCP packet, in place, into its peer's
+// next segment: Ethernet to the sender's MAC from ours (VLAN tag kept),
+// addresses and ports swapped (the checksums do not change under a swap, the
+// sum being commutative), then the TCP flags, sequence and acknowledgment
+// numbers (host order) stored with the checksum updated incrementally (RFC
+// 1624). The payload, and so any stamp, stays.
+inline void answer_tcp_in_place(uint8_t* frame, const dataplane::ParsedPacket& p, const Mac& our_mac,
+                                uint8_t out_flags, uint32_t seq, uint32_t ack) {
+  std::memcpy(frame, frame + 6, 6);
+  std::memcpy(frame + 6, our_mac.bytes, 6);
+  uint8_t* ip = frame + p.l3_offset;
+  uint8_t* l4 = frame + p.l4_offset;
+  std::memcpy(ip + 12, &p.dst_ip, 4);
+  std::memcpy(ip + 16, &p.src_ip, 4);
+  std::memcpy(l4, &p.dst_port, 2);
+  std::memcpy(l4 + 2, &p.src_port, 2);
+  uint32_t seq_wire, ack_wire;
+  std::memcpy(&seq_wire, l4 + 4, 4);
+  std::memcpy(&ack_wire, l4 + 8, 4);
+  const uint32_t new_seq = htonl(seq);
+  const uint32_t new_ack = htonl(ack);
+  uint16_t check;
+  std::memcpy(&check, l4 + 16, 2);
+  uint16_t old_word, new_word;
+  std::memcpy(&old_word, l4 + 12, 2);
+  l4[13] = out_flags;
+  std::memcpy(&new_word, l4 + 12, 2);
+  check = csum_update16(check, old_word, new_word);
+  check = csum_update32(check, seq_wire, new_seq);
+  check = csum_update32(check, ack_wire, new_ack);
+  std::memcpy(l4 + 4, &new_seq, 4);
+  std::memcpy(l4 + 8, &new_ack, 4);
+  std::memcpy(l4 + 16, &check, 2);
+}
+
+// A received TCP packet's acknowledgment number, host order.
+inline uint32_t tcp_ack_of(const uint8_t* frame, const dataplane::ParsedPacket& p) {
+  uint32_t ack_wire;
+  std::memcpy(&ack_wire, frame + p.l4_offset + 8, 4);
+  return ntohl(ack_wire);
+}
+
 // Fast path: rewrites a received IPv4 TCP/UDP packet in place into what a
 // backend would answer (DESIGN: closed loop without the kernel):
 //   - Ethernet: to the sender's MAC, from ours (VLAN tag kept);
@@ -183,16 +268,17 @@ inline void payload_of(const uint8_t* frame, const dataplane::ParsedPacket& p, u
 // The payload, and so the stamp, travels back unchanged. Returns false when a
 // backend would not answer (the caller frees the packet).
 inline bool make_answer(uint8_t* frame, const dataplane::ParsedPacket& p, const Mac& our_mac) {
-  std::memcpy(frame, frame + 6, 6);
-  std::memcpy(frame + 6, our_mac.bytes, 6);
-  uint8_t* ip = frame + p.l3_offset;
-  uint8_t* l4 = frame + p.l4_offset;
-  std::memcpy(ip + 12, &p.dst_ip, 4);
-  std::memcpy(ip + 16, &p.src_ip, 4);
-  std::memcpy(l4, &p.dst_port, 2);
-  std::memcpy(l4 + 2, &p.src_port, 2);
-  if (p.proto != kProtoTcp) return true;
-
+  if (p.proto != kProtoTcp) {
+    std::memcpy(frame, frame + 6, 6);
+    std::memcpy(frame + 6, our_mac.bytes, 6);
+    uint8_t* ip = frame + p.l3_offset;
+    uint8_t* l4 = frame + p.l4_offset;
+    std::memcpy(ip + 12, &p.dst_ip, 4);
+    std::memcpy(ip + 16, &p.src_ip, 4);
+    std::memcpy(l4, &p.dst_port, 2);
+    std::memcpy(l4 + 2, &p.src_port, 2);
+    return true;
+  }
   const uint8_t in = p.tcp_flags;
   if (in & kTcpRst) return false;
   uint32_t offset, length;
@@ -210,23 +296,7 @@ inline bool make_answer(uint8_t* frame, const dataplane::ParsedPacket& p, const 
   } else {
     out = static_cast<uint8_t>(kTcpAck | (in & kTcpPsh));
   }
-  uint32_t seq_wire, ack_wire;
-  std::memcpy(&seq_wire, l4 + 4, 4);
-  std::memcpy(&ack_wire, l4 + 8, 4);
-  const uint32_t new_seq = ack_wire;
-  const uint32_t new_ack = htonl(ntohl(seq_wire) + advance);
-  uint16_t check;
-  std::memcpy(&check, l4 + 16, 2);
-  uint16_t old_word, new_word;
-  std::memcpy(&old_word, l4 + 12, 2);
-  l4[13] = out;
-  std::memcpy(&new_word, l4 + 12, 2);
-  check = csum_update16(check, old_word, new_word);
-  check = csum_update32(check, seq_wire, new_seq);
-  check = csum_update32(check, ack_wire, new_ack);
-  std::memcpy(l4 + 4, &new_seq, 4);
-  std::memcpy(l4 + 8, &new_ack, 4);
-  std::memcpy(l4 + 16, &check, 2);
+  answer_tcp_in_place(frame, p, our_mac, out, tcp_ack_of(frame, p), p.tcp_seq + advance);
   return true;
 }
 

@@ -27,6 +27,9 @@ void put(std::FILE* f, const void* p, size_t n, const std::string& path) {
 uint64_t write_pcap(const Options& o, const FlowSet& flows) {
   if (o.mode == Mode::kReverse)
     throw std::invalid_argument("--pcap: mode reverse only answers; nothing to write");
+  if (o.mode == Mode::kChurn)
+    throw std::invalid_argument(
+        "--pcap: churn builds each packet in answer to the DUT's previous one; nothing fixed to write");
   if (o.from_backend)
     throw std::invalid_argument(
         "--pcap: --from-backend needs the DUT's NAT'd tuples, known only in a live run");

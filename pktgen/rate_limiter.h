@@ -46,4 +46,11 @@ class RateLimiter {
   uint64_t next_ = 0;  // when the next packet may go, relative to start_, << kFrac
 };
 
+// Token bucket depth: 1 ms of credit (at least two bursts), so a poll loop
+// that lost the CPU for up to a millisecond still averages the rate asked
+// for; longer gaps are lost, and the achieved rate is what the report shows.
+inline uint32_t bucket_depth(uint64_t pps) {
+  return static_cast<uint32_t>(std::max<uint64_t>(64, pps / 1000));
+}
+
 }  // namespace l4lb::pktgen

@@ -45,6 +45,12 @@ Derived derive(const Options& o, const MeasureResult& m) {
   if (o.mode == Mode::kReverse) return d;
   d.expected = c.tx;
   d.back = c.ended;
+  if (o.mode == Mode::kChurn) {
+    // Both ends are ours: every packet either end sent (SYNs count as tx,
+    // every later step as an answer) should come back through the DUT once.
+    d.expected = c.tx + c.answered;
+    d.back = c.forwarded + c.returned;
+  }
   d.lost = d.expected > d.back ? d.expected - d.back : 0;
   d.loss_ratio = d.expected ? static_cast<double>(d.lost) / static_cast<double>(d.expected) : 0.0;
   return d;
@@ -110,8 +116,25 @@ std::string report_json(const Options& o, const RunInfo& info, const WarmupResul
            ", \"loss_ratio\": %.9f,\n",
            d.expected, d.back, d.lost, d.loss_ratio);
   s += "    \"latency_ns\": " + latency_json(m.rtt, info.tsc_hz) + ",\n";
-  s += "    \"backend_latency_ns\": " + latency_json(m.backend, info.tsc_hz) + "\n";
-  s += "  }\n}\n";
+  s += "    \"backend_latency_ns\": " + latency_json(m.backend, info.tsc_hz);
+  if (o.mode == Mode::kChurn) {
+    const ChurnResult& k = m.churn;
+    std::string per_second;
+    for (const uint64_t n : k.per_second)
+      per_second += (per_second.empty() ? "" : ", ") + std::to_string(n);
+    s += ",\n    \"churn\": {";
+    s += fmt("\"close_first\": \"%s\", \"in_flight\": %u, \"in_flight_peak\": %u, \"conn_timeout_s\": %.3f,\n",
+             o.backend_closes_first ? "backend" : "client", o.in_flight, k.in_flight_peak, o.conn_timeout_s);
+    s += fmt("      \"opened\": %" PRIu64 ", \"completed\": %" PRIu64 ", \"completed_in_window\": %" PRIu64
+             ", \"failed\": %" PRIu64 ", \"stale\": %" PRIu64 ", \"unexpected\": %" PRIu64 ",\n",
+             k.opened, k.completed, k.completed_in_window, k.failed, k.stale, k.unexpected);
+    s += fmt("      \"client_packets\": %" PRIu64 ", \"backend_packets\": %" PRIu64
+             ", \"conns_per_s\": %.0f, \"opened_per_s\": %.0f,\n",
+             k.client_packets, k.backend_packets, rate(k.completed_in_window, m.send_seconds),
+             rate(k.opened, m.send_seconds));
+    s += "      \"completed_per_second\": [" + per_second + "]}";
+  }
+  s += "\n  }\n}\n";
   return s;
 }
 
@@ -144,6 +167,17 @@ std::string report_text(const Options& o, const RunInfo& info, const WarmupResul
   if (o.mode != Mode::kReverse)
     s += fmt("  loss:      %" PRIu64 " of %" PRIu64 " (%.6f %%)%s\n", d.lost, d.expected,
              d.loss_ratio * 100.0, m.stopped_early ? " [stopped early]" : "");
+  if (o.mode == Mode::kChurn) {
+    const ChurnResult& k = m.churn;
+    s += fmt("  conns:     %" PRIu64 " completed in the %.3f s window = %.0f /s (%s closes first, %u in "
+             "flight at most); opened %" PRIu64 ", completed %" PRIu64 ", failed %" PRIu64 " (stale packets %" PRIu64
+             ", unexpected %" PRIu64 ")\n",
+             k.completed_in_window, m.send_seconds, rate(k.completed_in_window, m.send_seconds),
+             o.backend_closes_first ? "backend" : "client", o.in_flight, k.opened, k.completed, k.failed, k.stale,
+             k.unexpected);
+    s += "  conn time: " + latency_text(m.rtt, info.tsc_hz) + "  (SYN sent -> last packet back)\n";
+    return s;
+  }
   s += "  latency:   " + latency_text(m.rtt, info.tsc_hz) + "  (to a client: the whole loop)\n";
   s += "  to backend: " + latency_text(m.backend, info.tsc_hz) + "\n";
   return s;

@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -32,12 +33,21 @@ DEFINITIONS = {
     "seconds": "length of the measured sending window (new: until its budget of fresh connections was sent)",
     "window": "the generator keeps at most this many of its packets unanswered (closed loop), so at full "
               "rate the DUT is kept busy without overflowing the memif rings",
+    "churn": "connections the generator completed (all 8 packets of each back through l4lbd: SYN, SYN+ACK, "
+             "ACK, data, data+ACK, FIN+ACK, FIN+ACK, ACK; the client closes first) while its sending window "
+             "was open, per second, with 1 worker: connections/s per worker. `steady` is the mean over the "
+             "whole seconds after the first tcp_time_wait_s + 1 s sweep, when flows leave the table as fast "
+             "as they come. Its Mpps and ratio count packets as for the other cases (8 per connection), "
+             "against the testpmd run just before it; est Mpps/ratio is the established case at the fewest "
+             "flows of the same round. The case fails if l4lbd counted any snat_exhausted drop. Its flows "
+             "column is connections open at a time; latency is each connection's, SYN to last packet",
 }
 
 CSV_COLUMNS = ["scenario", "nat", "flows", "status", "mpps", "ratio", "base_mpps", "runs", "ratio_min",
                "ratio_max", "seconds", "tx_mpps", "forwarded_mpps",
                "returned_mpps", "p50_ns", "p99_ns", "p999_ns", "sent", "lost", "loss_ratio",
-               "warmup_opened", "l4lbd_drops", "reason"]
+               "warmup_opened", "l4lbd_drops", "conn_per_s", "conn_per_s_steady", "conn_failed",
+               "snat_exhausted", "est_mpps", "est_ratio", "steady_flows", "steady_ports_in_use", "reason"]
 
 
 def fmt_flows(n):
@@ -66,6 +76,50 @@ def table(rows):
                    f"{r['ratio']:>6.3f} {ratio_range(r):>11} {r.get('base_mpps', 0):>7.2f} {r['seconds']:>5.1f} {r['tx_mpps']:>8.3f} {r['p50_ns'] / 1000:>8.1f} "
                    f"{r['p99_ns'] / 1000:>8.1f} "
                    f"{r['loss_ratio']:>10.2e}  {r['status']}" + (f" ({r['reason']})" if r.get("reason") else ""))
+    return "\n".join(out)
+
+
+def churn_table(rows):
+    """The churn runs, each beside the established run (fewest flows) of its
+    round, then the medians of each column over the runs that passed."""
+    churn = [r for r in rows if r["scenario"] == "churn"]
+    if not churn:
+        return ""
+    cols = [("conn/s", "conn_per_s", ",.0f", 9), ("steady", "conn_per_s_steady", ",.0f", 9),
+            ("st.ratio", "steady_ratio", ".3f", 8), ("Mpps", "mpps", ".3f", 7), ("ratio", "ratio", ".3f", 6),
+            ("est Mpps", "est_mpps", ".3f", 8), ("est ratio", "est_ratio", ".3f", 9),
+            ("failed", "conn_failed", ".0f", 6), ("snat_exh", "snat_exhausted", ".0f", 8),
+            ("flows", "steady_flows", ".0f", 8), ("ports used", "steady_ports_in_use", ".0f", 10)]
+
+    def line(label, run, status):
+        cells = []
+        for _, key, fmt, width in cols:
+            v = run.get(key)
+            cells.append(format("-" if v is None else format(v, fmt), f">{width}"))
+        return f"{label:<9} " + " ".join(cells) + f"  {status}"
+
+    head = f"{'churn':<9} " + " ".join(format(name, f">{width}") for name, _, _, width in cols) + "  status"
+    out = ["churn: connections/s per worker (steady: after the first tcp_time_wait_s + sweep; st.ratio: "
+           "steady x 8 packets / testpmd), beside the established run at the fewest flows of the same "
+           "round (est); flows and ports used: l4lbd, a second before the end", head, "-" * len(head)]
+    for r in churn:
+        runs = r.get("churn_runs") or [r]
+        for run in runs:
+            out.append(line(f"round {run.get('round', 0) + 1}", run, run.get("status")))
+        good = [run for run in runs if run.get("status") == "ok"]
+        if len(runs) > 1 and good:
+            med = {}
+            for _, key, _, _ in cols:
+                vals = [run[key] for run in good if run.get(key) is not None]
+                med[key] = statistics.median(vals) if vals else None
+            out.append(line("median", med, f"{len(good)} of {len(runs)} ok"))
+            lo = min(run["steady_ratio"] for run in good)
+            hi = max(run["steady_ratio"] for run in good)
+            out.append(f"{'':<9} steady ratio range {lo:.3f}-{hi:.3f}; conn/s range "
+                       f"{min(run['conn_per_s_steady'] for run in good):,.0f}-"
+                       f"{max(run['conn_per_s_steady'] for run in good):,.0f}")
+        if r.get("reason"):
+            out.append(f"{'':<9} {r['status']}: {r['reason']}")
     return "\n".join(out)
 
 
@@ -107,7 +161,7 @@ def plot_gnuplot(json_path, png_path):
     doc = json.loads(Path(json_path).read_text())
     rows = [r for r in doc["rows"] if r["status"] == "ok"]
     base = [r for r in rows if r["scenario"] == "baseline"]
-    scen = sorted({r["scenario"] for r in rows if r["scenario"] != "baseline"})
+    scen = sorted({r["scenario"] for r in rows if r["scenario"] not in ("baseline", "churn")})
     data = Path(png_path).with_suffix(".dat")
     with open(data, "w") as f:
         for s in scen:
