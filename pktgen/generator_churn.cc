@@ -146,7 +146,9 @@ bool Generator::handle_churn(rte_mbuf* m, uint8_t* frame, const dataplane::Parse
   uint32_t offset, length;
   payload_of(frame, p, offset, length);
   const uint32_t ack = tcp_ack_of(frame, p);
-  const uint32_t next_ack = p.tcp_seq + p.tcp_seq_len;  // what the reaction acknowledges
+  // What the reaction acknowledges: the segment's payload, plus one each for
+  // SYN and FIN.
+  const uint32_t next_ack = p.tcp_seq + length + ((p.tcp_flags & kTcpSyn) ? 1 : 0) + ((p.tcp_flags & kTcpFin) ? 1 : 0);
   const uint8_t flags = p.tcp_flags & kFlagsOf;
 
   if (to_client) {

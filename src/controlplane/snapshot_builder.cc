@@ -118,7 +118,7 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
   snap->reject_closed_ports = cfg.dataplane.closed_vip_ports == config::ClosedVipPortPolicy::kReject;
   snap->vip_by_service.reserve(cfg.vips.size());
   for (const auto& port : cfg.ports) {
-    for (const auto& cidr : port.addresses) snap->own_addresses.insert(htonl(cidr.address), 1);
+    for (const auto& cidr : port.addresses) snap->addresses.insert(dataplane::address_key(htonl(cidr.address)), dataplane::kAddressOwn);
     if (port.gateway) snap->control_sources.insert(htonl(*port.gateway), 1);
   }
 
@@ -176,7 +176,7 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
     vip.maglev = state.maglev.get(cache_key, vc.table_size, ring);
     const auto index = static_cast<uint32_t>(snap->vips.size());
     snap->vip_by_service.insert(dataplane::service_key(vip.ip, vip.port, vip.proto), index);
-    snap->vip_addresses.insert(vip.ip, 1);
+    snap->addresses.insert(dataplane::address_key(vip.ip), dataplane::kAddressVip);
     if (vip.mode == dataplane::NatMode::kDnat)
       for (const auto& b : vip.backends) state.dnat_backends[dataplane::service_key(b.ip, b.port, vip.proto)] = index;
     snap->vips.push_back(std::move(vip));

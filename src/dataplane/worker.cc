@@ -37,7 +37,7 @@ inline size_t first_snat_choice(uint64_t hash, size_t snat_count) { return (hash
 // connection when an established flow just went idle. Not after a RST, a
 // close the client started, or a handshake that never completed.
 inline bool backend_may_hold_tuple(const FlowEntry& e) {
-  if (!e.confirmed() || e.state == FlowState::kClose) return false;
+  if (e.proto != kProtoTcp || !e.confirmed() || e.state == FlowState::kClose) return false;  // UDP: no TIME_WAIT
   return (e.flags & kFlowBackendClosedFirst) || !(e.flags & kFlowFinClient);
 }
 

@@ -1205,6 +1205,12 @@ void add_port_hold(std::vector<Fixture>& t) {
                    std::vector<Step>{backend(0, kTcpRst) >> to_client(), at(1 + 2.5), gone(0),
                                      client(1, kTcpSyn).via("10.99.0.21") >> forwarded_from_port(10240)},
                {created(2), closed(1)}});
+  t.push_back({"a replied udp flow's port is free at once: udp has no TIME_WAIT",
+               one_port,
+               {client(0, 0).to("dns").data("q").via("10.99.0.21") >> forwarded(),
+                backend(0, 0).data("a") >> to_client(), in_state(0, F::kUdp, true), at(1 + 40 + 1.5), gone(0),
+                client(1, 0).to("dns").data("q").via("10.99.0.21") >> forwarded_from_port(10240)},
+               {created(2), expired(1)}});
   t.push_back({"an unconfirmed flow's port is free at once",
                one_port,
                {client(0, kTcpSyn).via("10.99.0.21") >> forwarded(), at(1 + 3.5), gone(0),

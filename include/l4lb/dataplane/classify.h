@@ -52,8 +52,14 @@ inline bool is_valid_source(uint32_t ip_wire) {
   return first != 0 && first != 127 && first < 224;
 }
 
-inline Classification classify(const Snapshot& snap, const ParsedPacket& p, const SnatPartition& partition,
-                               uint32_t workers) {
+// Per packet on the worker, so forced inline; the rules are checked in an
+// order that gives the same answers as the list above with the fewest
+// lookups for the common cases (a VIP service: two lookups, an SNAT reply:
+// three): a VIP service or an SNAT reply is never to an own address that
+// rule 3 would claim (VIPs and own addresses are disjoint; SNAT replies are
+// its exception), so they may go first.
+[[gnu::always_inline]] inline Classification classify(const Snapshot& snap, const ParsedPacket& p,
+                                                      const SnatPartition& partition, uint32_t workers) {
   const auto verdict = [](Verdict v) { return Classification{v, DropReason::kCount, LookupTable::kNotFound, kAnyOwner}; };
   const auto drop = [](DropReason r) { return Classification{Verdict::kDrop, r, LookupTable::kNotFound, kAnyOwner}; };
   switch (p.kind) {
@@ -69,17 +75,9 @@ inline Classification classify(const Snapshot& snap, const ParsedPacket& p, cons
   constexpr uint32_t kNotFound = LookupTable::kNotFound;
   if (!is_valid_source(p.src_ip)) return drop(DropReason::kBadSourceAddress);
   if (p.src_ip == p.dst_ip) return drop(DropReason::kLand);
-  if (snap.own_addresses.find(address_key(p.src_ip)) != kNotFound ||
-      snap.vip_addresses.find(address_key(p.src_ip)) != kNotFound)
-    return drop(DropReason::kSpoofedSource);
+  if (snap.address_kind(p.src_ip)) return drop(DropReason::kSpoofedSource);
 
   const bool l4 = p.proto == kProtoTcp || p.proto == kProtoUdp;
-  const uint16_t dport = be16_to_host(p.dst_port);
-  const bool snat_reply = l4 && partition.contains(dport) &&
-                          snap.snat_slot_by_address.find(address_key(p.dst_ip)) != kNotFound;
-  if (!snat_reply && snap.own_addresses.find(address_key(p.dst_ip)) != kNotFound)
-    return verdict(snap.control_sources.find(address_key(p.src_ip)) != kNotFound ? Verdict::kControl
-                                                                                 : Verdict::kSlowPath);
   if (l4) {
     const uint32_t vip = snap.vip_by_service.find(service_key(p.dst_ip, p.dst_port, p.proto));
     if (vip != kNotFound) {
@@ -87,13 +85,17 @@ inline Classification classify(const Snapshot& snap, const ParsedPacket& p, cons
           snap.vips[vip].mode == NatMode::kDnat ? dnat_owner(p.src_ip, p.src_port, workers) : kAnyOwner;
       return Classification{Verdict::kForward, DropReason::kCount, vip, owner};
     }
-    if (snat_reply)
+    const uint16_t dport = be16_to_host(p.dst_port);
+    if (partition.contains(dport) && snap.snat_slot_by_address.find(address_key(p.dst_ip)) != kNotFound)
       return Classification{Verdict::kReverse, DropReason::kCount, kNotFound, partition.owner(dport)};
-    if (snap.dnat_vip_by_backend.find(service_key(p.src_ip, p.src_port, p.proto)) != kNotFound)
-      return Classification{Verdict::kReverse, DropReason::kCount, kNotFound,
-                            dnat_owner(p.dst_ip, p.dst_port, workers)};
   }
-  if (snap.vip_addresses.find(address_key(p.dst_ip)) != kNotFound)
+  const uint32_t dst_kind = snap.address_kind(p.dst_ip);
+  if (dst_kind & kAddressOwn)
+    return verdict(snap.control_sources.find(address_key(p.src_ip)) != kNotFound ? Verdict::kControl
+                                                                                 : Verdict::kSlowPath);
+  if (l4 && snap.dnat_vip_by_backend.find(service_key(p.src_ip, p.src_port, p.proto)) != kNotFound)
+    return Classification{Verdict::kReverse, DropReason::kCount, kNotFound, dnat_owner(p.dst_ip, p.dst_port, workers)};
+  if (dst_kind & kAddressVip)
     return l4 ? verdict(Verdict::kClosedPort)
               : p.proto == kProtoIcmp ? verdict(Verdict::kSlowPath) : drop(DropReason::kClosedVipPort);
   return drop(DropReason::kNotForUs);

@@ -62,6 +62,11 @@ struct NextHop {
   bool known = false;
 };
 
+// Snapshot::addresses values. Own addresses and VIPs never coincide (the
+// loader refuses it), so one lookup answers both questions.
+inline constexpr uint32_t kAddressOwn = 1;  // the appliance's own (ports[].address)
+inline constexpr uint32_t kAddressVip = 2;  // a VIP's
+
 struct Snapshot {
   uint64_t generation = 0;
   MacAddress port_mac{};
@@ -70,8 +75,7 @@ struct Snapshot {
   LookupTable vip_by_service;          // service_key(vip ip, port, proto) -> vips index
   LookupTable dnat_vip_by_backend;     // service_key(backend ip, port, proto) -> vips index; kept
                                        // for removed DNAT backends so their flows drain
-  LookupTable own_addresses;           // address_key(the appliance's own address) -> 1
-  LookupTable vip_addresses;           // address_key(VIP address) -> 1
+  LookupTable addresses;               // address_key(own or VIP address) -> kAddress* bits
   LookupTable control_sources;         // address_key(backend or gateway) -> 1: what they send the
                                        // appliance (probe answers) is control traffic
   LookupTable snat_slot_by_address;    // address_key(snat ip) -> slot; every SNAT address used
@@ -88,6 +92,12 @@ struct Snapshot {
   std::vector<uint8_t> backend_alive;
   // By backend id; removed backends keep their last known next hop.
   std::vector<NextHop> next_hop;
+
+  // kAddress* bits of a wire-order address, 0 for any other.
+  uint32_t address_kind(uint32_t ip) const {
+    const uint32_t kind = addresses.find(address_key(ip));
+    return kind == LookupTable::kNotFound ? 0 : kind;
+  }
 };
 
 }  // namespace l4lb::dataplane

@@ -20,9 +20,9 @@ class Classify : public ::testing::Test {
   // FNAT VIP 10.99.0.100:8080/tcp, DNAT VIP 10.99.0.101:9090/tcp with
   // backend 10.99.0.31:9090; backends 10.99.0.21-23:80.
   void SetUp() override {
-    snap_.own_addresses.insert(address_key(ip("10.99.0.1")), 1);
-    snap_.vip_addresses.insert(address_key(ip("10.99.0.100")), 1);
-    snap_.vip_addresses.insert(address_key(ip("10.99.0.101")), 1);
+    snap_.addresses.insert(address_key(ip("10.99.0.1")), kAddressOwn);
+    snap_.addresses.insert(address_key(ip("10.99.0.100")), kAddressVip);
+    snap_.addresses.insert(address_key(ip("10.99.0.101")), kAddressVip);
     snap_.snat_slot_by_address.insert(address_key(ip("10.99.0.1")), 0);
     snap_.snat_addresses[0] = ip("10.99.0.1");
     for (const char* a : {"10.99.0.21", "10.99.0.22", "10.99.0.23", "10.99.0.31", "10.99.0.254"})

@@ -54,21 +54,27 @@ struct Templates {
   }
 };
 
-// The middle of the path: l4lbd's state walk and per-side sequence edges
+// The sequence space a segment occupies: payload, plus one each for SYN
+// and FIN.
+uint32_t seq_len(const std::vector<uint8_t>& frame, const ParsedPacket& p) {
+  const uint32_t doff = (frame[p.l4_offset + 12] >> 4) * 4u;
+  return p.ip_total_length - (p.l4_offset - p.l3_offset) - doff + ((p.tcp_flags & kTcpSyn) ? 1 : 0) +
+         ((p.tcp_flags & kTcpFin) ? 1 : 0);
+}
+
+// The middle of the path: l4lbd's state walk and per-side ACK edges
 // (worker.cc's handle_flow_packet, without the NAT).
 struct Middle {
   FlowState state = FlowState::kSynSent;
   uint8_t flags = 0;
-  uint16_t seq_hi[2] = {0, 0};
+  uint16_t ack_hi[2] = {0, 0};
   bool known[2] = {false, false};
   void see(const ParsedPacket& p, bool from_backend) {
-    uint16_t& hi = seq_hi[from_backend];
-    const uint32_t end = p.tcp_seq + p.tcp_seq_len;
-    if (known[from_backend])
-      hi = dataplane::advance_seq_hi(hi, end);
-    else
-      hi = static_cast<uint16_t>(end >> 16);
-    known[from_backend] = true;
+    if (p.tcp_flags & kTcpAck) {
+      uint16_t& hi = ack_hi[from_backend];
+      hi = known[from_backend] ? dataplane::advance_ack_hi(hi, p.tcp_ack) : static_cast<uint16_t>(p.tcp_ack >> 16);
+      known[from_backend] = true;
+    }
     state = dataplane::tcp_transition(state, p.tcp_flags, from_backend, flags).next;
   }
 };
@@ -83,7 +89,7 @@ struct Wire {
     return p;
   }
   uint32_t ack() const { return tcp_ack_of(frame.data(), p); }
-  uint32_t end() const { return p.tcp_seq + p.tcp_seq_len; }
+  uint32_t end() const { return p.tcp_seq + seq_len(frame, p); }
 };
 
 const Tuple kClient{htonl(0x0A640001), htonl(0x0A630064), htons(1024), htons(8080)};
@@ -97,13 +103,13 @@ TEST(ChurnPackets, PureSegmentsCarryNoPayloadAndThePaddingIsNotPartOfIp) {
   EXPECT_EQ(p.ip_total_length, 40);
   EXPECT_EQ(p.tcp_flags, kTcpSyn);
   EXPECT_EQ(p.tcp_seq, 0x00050000u);
-  EXPECT_EQ(p.tcp_seq_len, 1u);
+  EXPECT_EQ(seq_len(w.frame, p), 1u);
   EXPECT_EQ(t.syn.length(), kFrame);
   Wire d;
   t.data.build_tcp(d.frame.data(), kClient, 0x00050001, 0x12345678, 0, 0, 5);
   const ParsedPacket q = d.parse();
   EXPECT_EQ(q.ip_total_length, kFrame - 14);
-  EXPECT_EQ(q.tcp_seq_len, kFrame - 54u);
+  EXPECT_EQ(seq_len(d.frame, q), kFrame - 54u);
   EXPECT_EQ(d.ack(), 0x12345678u);
 }
 
@@ -131,7 +137,7 @@ void walk(bool backend_first) {
   EXPECT_TRUE(mid.flags & dataplane::kFlowConfirmed);
   t.data.build_tcp(w.frame.data(), kClient, c_seq, c_ack, 0, 0, 7);  // data
   mid.see(w.parse(), false);
-  const uint32_t data_len = w.p.tcp_seq_len;
+  const uint32_t data_len = seq_len(w.frame, w.p);
 
   answer_tcp_in_place(w.frame.data(), w.p, kMac, kTcpAck | kTcpPsh, w.ack(), w.end());  // data+ACK
   mid.see(w.parse(), true);
@@ -163,12 +169,12 @@ void walk(bool backend_first) {
     mid.see(w.parse(), true);
   }
   EXPECT_EQ(mid.state, FlowState::kTimeWait);
-  // Each side's next sequence number is where the other acknowledged, and a
-  // RST from there would be believed: the numbers are consistent.
-  EXPECT_EQ(w.p.tcp_seq_len, 0u);
-  const uint32_t last_ack = w.ack();
-  EXPECT_TRUE(dataplane::rst_in_window(last_ack, mid.seq_hi[backend_first ? 0 : 1]));
-  EXPECT_TRUE(dataplane::rst_in_window(w.p.tcp_seq, mid.seq_hi[backend_first ? 1 : 0]));
+  // Each side's next sequence number is where the other acknowledged, so a
+  // RST from either side would be believed: the numbers are consistent.
+  EXPECT_EQ(seq_len(w.frame, w.p), 0u);
+  const int last = backend_first ? 0 : 1;  // the side that sent the last ACK
+  EXPECT_TRUE(dataplane::rst_in_window(w.ack(), mid.ack_hi[last]));
+  EXPECT_TRUE(dataplane::rst_in_window(w.p.tcp_seq, mid.ack_hi[1 - last]));
 }
 
 TEST(ChurnPackets, ClientFirstCloseWalksToTimeWaitWithConsistentNumbers) { walk(false); }
