@@ -62,6 +62,12 @@ inline uint16_t be16_to_host(uint16_t wire) {
 }
 
 namespace detail {
+inline uint32_t load_be32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  if constexpr (std::endian::native == std::endian::little) return __builtin_bswap32(v);
+  return v;
+}
 inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 inline ParsedPacket drop(DropReason reason) {
   ParsedPacket p;
@@ -124,8 +130,8 @@ inline ParsedPacket parse_packet(const uint8_t* frame, uint32_t len) {
     std::memcpy(&p.src_port, h, 2);
     std::memcpy(&p.dst_port, h + 2, 2);
     p.tcp_flags = h[13];
-    p.tcp_seq = uint32_t{load_be16(h + 4)} << 16 | load_be16(h + 6);
-    p.tcp_ack = uint32_t{load_be16(h + 8)} << 16 | load_be16(h + 10);
+    p.tcp_seq = detail::load_be32(h + 4);
+    p.tcp_ack = detail::load_be32(h + 8);
   } else if (p.proto == kProtoUdp) {
     if (l4_len < 8) return drop(DropReason::kTruncatedL4);
     const uint16_t udp_len = load_be16(h + 4);
