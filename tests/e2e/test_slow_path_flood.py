@@ -12,7 +12,8 @@ management core drains before the rest; the flood fills only the slow-path
 ring and is dropped there (counted as slow_path_full).
 
 Checks: no backend is ever reported down during the flood (polled every
-0.25 s; a lost probe answer for 2 x 200 ms would mark one down); curls to
+0.25 s, and l4lbctl answers at least once a second; a lost probe answer for
+2 x 200 ms would mark one down); curls to
 the VIP keep succeeding; control_packets grows during the flood; the flood
 reached l4lbd (rx grew)."""
 import json
@@ -70,7 +71,9 @@ def body(lab):
     e2e.log(f"curls during the flood: {len(results)}, {len(failed)} failed")
     if downs:
         problems.append(f"a backend went down during the flood: {downs[:3]}")
-    if polls[0] < FLOOD_S * 2:
+    # Each poll is a Python start-up plus a management-core round trip on a
+    # CPU the flood and its generator share: at least one a second.
+    if polls[0] < FLOOD_S:
         problems.append(f"l4lbctl answered only {polls[0]} polls in {FLOOD_S} s")
     if rx < 20000:
         problems.append(f"the flood hardly reached l4lbd (rx +{rx})")
