@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "l4lb/config/config_loader.h"
+
 namespace l4lb::controlplane {
 
 namespace {
@@ -306,20 +308,12 @@ int snat_cb(const char*, const char*, rte_tel_data* d) {
   for (uint32_t slot = 0; slot < kMaxSnatAddresses; ++slot) {
     const uint32_t address = s->snat_address_by_slot[slot].load(std::memory_order_relaxed);
     if (!address) continue;
-    uint64_t pools = 0, capacity = 0, in_use = 0;
-    for (const auto* w : s->workers) {
-      const uint64_t n = w->counters().snat_pools[slot].get();
-      pools += n;
-      capacity += n * w->snat_pools().slice();
-      in_use += w->counters().snat_in_use[slot].get();
-    }
-    const uint32_t host = ntohl(address);
-    rows.push_back({{"address", std::to_string(host >> 24) + "." + std::to_string((host >> 16) & 0xFF) + "." +
-                                    std::to_string((host >> 8) & 0xFF) + "." + std::to_string(host & 0xFF)},
-                    {"pools", pools},
-                    {"ports", capacity},
-                    {"in_use", in_use},
-                    {"free", capacity >= in_use ? capacity - in_use : 0}});
+    const SnatUsage u = snat_usage(s->workers, static_cast<uint8_t>(slot));
+    rows.push_back({{"address", config::format_ipv4(ntohl(address))},
+                    {"pools", u.pools},
+                    {"ports", u.ports},
+                    {"in_use", u.in_use},
+                    {"free", u.free()}});
   }
   write_rows(d, rows);
   return 0;
@@ -337,6 +331,17 @@ int backends_cb(const char*, const char* params, rte_tel_data* d) {
 }
 
 }  // namespace
+
+SnatUsage snat_usage(const std::vector<const dataplane::Worker*>& workers, uint8_t slot) {
+  SnatUsage u;
+  for (const auto* w : workers) {
+    const uint64_t pools = w->counters().snat_pools[slot].get();
+    u.pools += pools;
+    u.ports += pools * w->snat_pools().slice();
+    u.in_use += w->counters().snat_in_use[slot].get();
+  }
+  return u;
+}
 
 void install_control_api(const ControlState* state) {
   static bool registered = false;

@@ -12,7 +12,6 @@
 #include <ctime>
 #include <set>
 #include <thread>
-#include <variant>
 
 #include "l4lb/config/config_loader.h"
 #include "l4lb/controlplane/config_diff.h"
@@ -293,25 +292,6 @@ void ManagementCore::show_snat_addresses() {
     control_.snat_address_by_slot[slot].store(htonl(address), std::memory_order_relaxed);
 }
 
-std::vector<ControlRow> ManagementCore::snat_rows() const {
-  std::vector<ControlRow> rows;
-  for (const auto& [address, slot] : build_state_.snat.slots()) {
-    uint64_t pools = 0, capacity = 0, in_use = 0;
-    for (const auto* wk : workers_) {
-      const uint64_t n = wk->counters().snat_pools[slot].get();
-      pools += n;
-      capacity += n * wk->snat_pools().slice();
-      in_use += wk->counters().snat_in_use[slot].get();
-    }
-    rows.push_back({{"address", config::format_ipv4(address)},
-                    {"pools", pools},
-                    {"ports", capacity},
-                    {"in_use", in_use},
-                    {"free", capacity >= in_use ? capacity - in_use : 0}});
-  }
-  return rows;
-}
-
 std::vector<ControlRow> ManagementCore::vip_rows() const {
   std::vector<ControlRow> rows;
   const dataplane::Snapshot* snap = publisher_.current();
@@ -532,12 +512,13 @@ std::string ManagementCore::render_metrics() const {
   w.family("l4lb_snat_ports_in_use", "gauge", "FNAT source ports held by flows, per SNAT address");
   w.family("l4lb_snat_ports_capacity", "gauge", "FNAT source ports in the SNAT address's pools (all workers)");
   w.family("l4lb_snat_ports_free", "gauge", "FNAT source ports of the SNAT address's pools no flow holds");
-  for (const auto& row : snat_rows()) {
-    const std::string& address = std::get<std::string>(row[0].second);
-    w.sample("l4lb_snat_pools", {{"address", address}}, std::get<uint64_t>(row[1].second));
-    w.sample("l4lb_snat_ports_capacity", {{"address", address}}, std::get<uint64_t>(row[2].second));
-    w.sample("l4lb_snat_ports_in_use", {{"address", address}}, std::get<uint64_t>(row[3].second));
-    w.sample("l4lb_snat_ports_free", {{"address", address}}, std::get<uint64_t>(row[4].second));
+  for (const auto& [address, slot] : build_state_.snat.slots()) {
+    const SnatUsage u = snat_usage(workers_, slot);
+    const std::string a = config::format_ipv4(address);
+    w.sample("l4lb_snat_pools", {{"address", a}}, u.pools);
+    w.sample("l4lb_snat_ports_capacity", {{"address", a}}, u.ports);
+    w.sample("l4lb_snat_ports_in_use", {{"address", a}}, u.in_use);
+    w.sample("l4lb_snat_ports_free", {{"address", a}}, u.free());
   }
   w.family("l4lb_snapshot_generation", "gauge", "Config snapshot generation in force");
   w.sample("l4lb_snapshot_generation", {}, snap->generation);

@@ -74,9 +74,6 @@ class ManagementCore {
                             uint32_t weight);
   std::vector<ControlRow> vip_rows() const;
   std::vector<ControlRow> backend_rows(const std::string& vip) const;
-  // Per SNAT address in use since start: its pools (one per backend it
-  // reached) and their ports, summed over workers.
-  std::vector<ControlRow> snat_rows() const;
   // Tells the control API which address each SNAT slot is (after a build).
   void show_snat_addresses();
   std::string render_metrics() const;
