@@ -131,6 +131,56 @@ unsigned Worker::transmit_injected() {
   return n;
 }
 
+// Inlined into the burst loop: the common packet of a known flow needs no
+// call. Anything that changes a TCP flow's state goes out of line.
+[[gnu::always_inline]] inline void Worker::handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value,
+                                                             uint32_t vip_index) {
+  const uint32_t index = FlowTable::entry_of(value);
+  FlowEntry& e = flows_.entry(index);
+  const bool reverse = FlowTable::is_reverse(value);
+  const Snapshot& snap = *snapshot_;
+  if (e.proto == kProtoTcp) {
+    const uint8_t sender = reverse ? kFlowAckBackend : kFlowAckClient;
+    if (e.state == FlowState::kEstablished && (p.tcp_flags & (kTcpSyn | kTcpFin | kTcpRst | kTcpAck)) == kTcpAck &&
+        (e.flags & (sender | kFlowResetOnDown)) == sender) [[likely]] {
+      // Nearly every packet: no transition to make, only the ACK to carry.
+      e.ack_hi[reverse] = advance_ack_hi(e.ack_hi[reverse], p.tcp_ack);
+    } else if (!track_tcp(m, p, index, reverse, vip_index)) {
+      return;
+    }
+  } else {
+    if (e.flags & kFlowResetOnDown) [[unlikely]] {
+      if (!backend_alive(e.backend_id)) return reset_flow(m, p, index, reverse);
+    }
+    if (reverse && e.state == FlowState::kUdpUnreplied) {
+      e.flags |= kFlowConfirmed;
+      leave_unconfirmed(index);
+      set_state(index, FlowState::kUdp);
+    }
+  }
+  e.last_seen = now_;
+  VipCounters& vc = counters_.vips[e.vip_id];
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  if (!reverse) {
+    // Every snapshot covers every backend id given out since start (ids are
+    // never reused), so a flow's id is always in range.
+    const NextHop& hop = snap.next_hop[e.backend_id];
+    if (!hop.known) return drop(m, DropReason::kNeighbourUnresolved);
+    rewrite_ipv4_tuple(frame, p, Ipv4Tuple{e.snat_ip, e.backend_ip, e.snat_port, e.backend_port});
+    set_ethernet_addresses(frame, hop.mac, snap.port_mac);
+    counters_.forward_packets.add();
+    vc.forward_packets.add();
+    vc.forward_bytes.add(rte_pktmbuf_pkt_len(m));
+  } else {
+    rewrite_ipv4_tuple(frame, p, Ipv4Tuple{e.vip_ip, e.client_ip, e.vip_port, e.client_port});
+    set_ethernet_addresses(frame, e.client_mac, snap.port_mac);
+    counters_.reverse_packets.add();
+    vc.reverse_packets.add();
+    vc.reverse_bytes.add(rte_pktmbuf_pkt_len(m));
+  }
+  to_tx(m);
+}
+
 void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool handed_off) {
   while (n > kBurstSize) {
     process_burst(pkts, kBurstSize, now, handed_off);
@@ -270,73 +320,51 @@ void Worker::prefetch_reverse_buckets(uint64_t misses, const FlowKey* keys, cons
   }
 }
 
-void Worker::handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint32_t vip_index) {
-  const uint32_t index = FlowTable::entry_of(value);
+bool Worker::backend_alive(uint32_t backend_id) const {
+  const auto& alive = snapshot_->backend_alive;
+  return backend_id < alive.size() && alive[backend_id];
+}
+
+bool Worker::track_tcp(rte_mbuf* m, const ParsedPacket& p, uint32_t index, bool reverse, uint32_t vip_index) {
   FlowEntry& e = flows_.entry(index);
-  const bool reverse = FlowTable::is_reverse(value);
-  const Snapshot& snap = *snapshot_;
-  if (e.flags & kFlowResetOnDown) {
-    const auto& alive = snap.backend_alive;
-    if (e.backend_id >= alive.size() || !alive[e.backend_id]) {
-      // A pure SYN on a closing flow is a new connection (below), not a
-      // packet of this one: it gets fresh choices, not a RST.
-      uint8_t flags = e.flags;
-      if (e.proto != kProtoTcp || !tcp_transition(e.state, p.tcp_flags, reverse, flags).restart)
-        return reset_flow(m, p, index, reverse);
+  if ((e.flags & kFlowResetOnDown) && !backend_alive(e.backend_id)) {
+    // A pure SYN on a closing flow is a new connection (below), not a
+    // packet of this one: it gets fresh choices, not a RST.
+    uint8_t flags = e.flags;
+    if (!tcp_transition(e.state, p.tcp_flags, reverse, flags).restart) {
+      reset_flow(m, p, index, reverse);
+      return false;
     }
   }
-  if (e.proto == kProtoTcp) {
-    // A RST is believed only near where its receiver's last ACK says it
-    // expects data (DESIGN §3); other segments carry the sender's ACK along.
-    const uint8_t sender = reverse ? kFlowAckBackend : kFlowAckClient;
-    const uint8_t receiver = reverse ? kFlowAckClient : kFlowAckBackend;
-    if (p.tcp_flags & kTcpRst) {
-      if ((e.flags & receiver) && !rst_in_window(p.tcp_seq, e.ack_hi[!reverse]))
-        return drop(m, DropReason::kRstOutOfWindow);
-    } else if (p.tcp_flags & kTcpAck) {
-      uint16_t& ack_hi = e.ack_hi[reverse];
-      if (e.flags & sender) {
-        ack_hi = advance_ack_hi(ack_hi, p.tcp_ack);
-      } else {
-        ack_hi = static_cast<uint16_t>(p.tcp_ack >> 16);
-        e.flags |= sender;
-      }
+  // A RST is believed only near where its receiver's last ACK says it
+  // expects data (DESIGN §3); other segments carry the sender's ACK along.
+  const uint8_t sender = reverse ? kFlowAckBackend : kFlowAckClient;
+  const uint8_t receiver = reverse ? kFlowAckClient : kFlowAckBackend;
+  if (p.tcp_flags & kTcpRst) {
+    if ((e.flags & receiver) && !rst_in_window(p.tcp_seq, e.ack_hi[!reverse])) {
+      drop(m, DropReason::kRstOutOfWindow);
+      return false;
     }
-    const uint8_t flags_before = e.flags;
-    const TcpStep step = tcp_transition(e.state, p.tcp_flags, reverse, e.flags);
-    if (step.restart) {
-      // A new connection on a closed flow's tuple: new choices, new port.
-      expire(index, true);
-      return handle_new_flow(m, p, vip_index);
+  } else if (p.tcp_flags & kTcpAck) {
+    uint16_t& ack_hi = e.ack_hi[reverse];
+    if (e.flags & sender) {
+      ack_hi = advance_ack_hi(ack_hi, p.tcp_ack);
+    } else {
+      ack_hi = static_cast<uint16_t>(p.tcp_ack >> 16);
+      e.flags |= sender;
     }
-    if ((e.flags ^ flags_before) & kFlowConfirmed) leave_unconfirmed(index);
-    if (step.next != e.state) set_state(index, step.next);
-  } else if (reverse && e.state == FlowState::kUdpUnreplied) {
-    e.flags |= kFlowConfirmed;
-    leave_unconfirmed(index);
-    set_state(index, FlowState::kUdp);
   }
-  e.last_seen = now_;
-  VipCounters& vc = counters_.vips[e.vip_id];
-  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
-  if (!reverse) {
-    // Every snapshot covers every backend id given out since start (ids are
-    // never reused), so a flow's id is always in range.
-    const NextHop& hop = snap.next_hop[e.backend_id];
-    if (!hop.known) return drop(m, DropReason::kNeighbourUnresolved);
-    rewrite_ipv4_tuple(frame, p, Ipv4Tuple{e.snat_ip, e.backend_ip, e.snat_port, e.backend_port});
-    set_ethernet_addresses(frame, hop.mac, snap.port_mac);
-    counters_.forward_packets.add();
-    vc.forward_packets.add();
-    vc.forward_bytes.add(rte_pktmbuf_pkt_len(m));
-  } else {
-    rewrite_ipv4_tuple(frame, p, Ipv4Tuple{e.vip_ip, e.client_ip, e.vip_port, e.client_port});
-    set_ethernet_addresses(frame, e.client_mac, snap.port_mac);
-    counters_.reverse_packets.add();
-    vc.reverse_packets.add();
-    vc.reverse_bytes.add(rte_pktmbuf_pkt_len(m));
+  const uint8_t flags_before = e.flags;
+  const TcpStep step = tcp_transition(e.state, p.tcp_flags, reverse, e.flags);
+  if (step.restart) {
+    // A new connection on a closed flow's tuple: new choices, new port.
+    expire(index, true);
+    handle_new_flow(m, p, vip_index);
+    return false;
   }
-  to_tx(m);
+  if ((e.flags ^ flags_before) & kFlowConfirmed) leave_unconfirmed(index);
+  if (step.next != e.state) set_state(index, step.next);
+  return true;
 }
 
 void Worker::reset_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t index, bool reverse) {

@@ -122,6 +122,11 @@ class Worker {
   unsigned receive_handoffs(uint64_t now);
   void hand_off(rte_mbuf* m, uint32_t owner) { handoff_[owner][handoff_count_[owner]++] = m; }
   void handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint32_t vip_index);
+  // A TCP segment that may change its flow's state (anything but an ACK of
+  // an established flow): false when it was consumed (dropped, reset, or a
+  // new connection that replaced the flow).
+  bool track_tcp(rte_mbuf* m, const ParsedPacket& p, uint32_t index, bool reverse, uint32_t vip_index);
+  bool backend_alive(uint32_t backend_id) const;
   void prefetch_reverse_buckets(uint64_t misses, const FlowKey* keys, const uint32_t* vip_of);
   void handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index);
   // An SNAT port towards `backend` for a flow whose Maglev hash is `hash`:
