@@ -77,11 +77,4 @@ void parse_cidr(const std::string& text, uint32_t& net_host, uint32_t& prefix_le
   prefix_len = static_cast<uint32_t>(std::stoul(len));
 }
 
-std::string format_ipv4(uint32_t ip_wire) {
-  char buf[INET_ADDRSTRLEN];
-  in_addr a{ip_wire};
-  inet_ntop(AF_INET, &a, buf, sizeof buf);
-  return buf;
-}
-
 }  // namespace l4lb::pktgen

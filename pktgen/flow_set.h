@@ -87,6 +87,5 @@ std::vector<uint32_t> make_zipf_sequence(uint64_t flows, double s, size_t length
 // Slow path helpers for options: "10.99.0.100:8080", "10.100.0.0/16".
 Service parse_service(const std::string& text);
 void parse_cidr(const std::string& text, uint32_t& net_host, uint32_t& prefix_len);
-std::string format_ipv4(uint32_t ip_wire);
 
 }  // namespace l4lb::pktgen

@@ -118,7 +118,7 @@ int run(const Options& o, const std::vector<std::string>& eal_args) {
   Mac our_mac;
   std::memcpy(our_mac.bytes, port.mac().addr_bytes, 6);
   std::fprintf(stderr, "l4lb-pktgen: port %u (%s) MAC %s, %u rx/tx queue(s), waiting up to %.0f s for the link\n",
-               port.id(), port.name().c_str(), format_mac(our_mac.bytes).c_str(), port.queues(), o.link_timeout_s);
+               port.id(), port.name().c_str(), l4lb::format_mac(our_mac.bytes).c_str(), port.queues(), o.link_timeout_s);
   if (!port.wait_link(o.link_timeout_s)) {
     std::fprintf(stderr, "l4lb-pktgen: link of %s still down after %.0f s (is the peer running?)\n",
                  port.name().c_str(), o.link_timeout_s);

@@ -97,11 +97,4 @@ bool GenPort::wait_link(double timeout_s) const {
   }
 }
 
-std::string format_mac(const uint8_t bytes[6]) {
-  char buf[18];
-  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", bytes[0], bytes[1], bytes[2], bytes[3],
-                bytes[4], bytes[5]);
-  return buf;
-}
-
 }  // namespace l4lb::pktgen

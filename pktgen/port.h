@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "l4lb/common/address_text.h"  // format_mac, for the callers
+
 struct rte_mempool;
 
 namespace l4lb::pktgen {
@@ -39,7 +41,5 @@ class GenPort {
   rte_mempool* pool_ = nullptr;
   bool started_ = false;
 };
-
-std::string format_mac(const uint8_t bytes[6]);
 
 }  // namespace l4lb::pktgen

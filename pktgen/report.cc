@@ -80,7 +80,7 @@ std::string report_json(const Options& o, const RunInfo& info, const WarmupResul
   const Derived d = derive(o, m);
   std::string vips;
   for (const auto& v : o.vips)
-    vips += (vips.empty() ? "\"" : ", \"") + format_ipv4(v.ip) + ":" + std::to_string(ntohs(v.port)) + "\"";
+    vips += (vips.empty() ? "\"" : ", \"") + format_ipv4_wire(v.ip) + ":" + std::to_string(ntohs(v.port)) + "\"";
   std::string s = "{\n";
   s += "  \"tool\": \"l4lb-pktgen\", \"report_version\": 1,\n";
   s += fmt(

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <utility>
 
+#include "l4lb/common/address_text.h"
 #include "l4lb/controlplane/fd_limit.h"
 
 namespace l4lb::controlplane {
@@ -45,19 +46,11 @@ bool same_probe(const config::HealthConfig& a, const config::HealthConfig& b) {
   return a.type != config::HealthType::kHttp || (a.path == b.path && a.expect == b.expect);
 }
 
-std::string ipv4_text(uint32_t address) {
-  in_addr a{};
-  a.s_addr = htonl(address);
-  char buf[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &a, buf, sizeof(buf));
-  return buf;
-}
-
 // HTTP/1.0 so a server that ignores `Connection: close` still closes after
 // one response. Host carries the address: backends are addressed by IP and
 // a name-based virtual host would be the operator's choice of path anyway.
 std::string http_request(const ProbeTarget& target) {
-  return "GET " + target.config.path + " HTTP/1.0\r\nHost: " + ipv4_text(target.address) +
+  return "GET " + target.config.path + " HTTP/1.0\r\nHost: " + format_ipv4(target.address) +
          "\r\nUser-Agent: l4lb-health\r\nConnection: close\r\n\r\n";
 }
 

@@ -16,16 +16,11 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "l4lb/common/address_text.h"
+
 namespace l4lb::controlplane {
 
 namespace {
-
-std::string format_ipv4_text(uint32_t address) {
-  in_addr a{htonl(address)};
-  char text[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &a, text, sizeof text);
-  return text;
-}
 
 [[noreturn]] void fail(const std::string& what) {
   throw std::runtime_error(what + ": " + std::strerror(errno));
@@ -139,7 +134,7 @@ void add_default_route(const std::string& iface, uint32_t gateway, uint32_t metr
   const uint32_t oif = index;
   add_attr(msg, sizeof buf, RTA_OIF, &oif, 4);
   add_attr(msg, sizeof buf, RTA_PRIORITY, &metric, 4);
-  netlink_request(msg, EEXIST, "adding default route via " + format_ipv4_text(gateway) + " on " + iface);
+  netlink_request(msg, EEXIST, "adding default route via " + format_ipv4(gateway) + " on " + iface);
 }
 
 void add_ipv4_address(const std::string& iface, uint32_t address, uint8_t prefix_len) {

@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "l4lb/common/address_text.h"
 #include "l4lb/config/config_loader.h"
 #include "l4lb/controlplane/config_diff.h"
 #include "l4lb/controlplane/fd_limit.h"
@@ -37,10 +38,6 @@ std::set<uint32_t> vip_addresses(const config::Config& c) {
   std::set<uint32_t> out;
   for (const auto& v : c.vips) out.insert(v.address);
   return out;
-}
-
-std::string endpoint(uint32_t address, uint16_t port) {
-  return config::format_ipv4(address) + ":" + std::to_string(port);
 }
 
 }  // namespace
@@ -74,7 +71,7 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
   if (config_.ports[0].gateway)
     spdlog::info(
         "exception path: last-resort default route via {} on {}, for probes to backends behind the gateway",
-        config::format_ipv4(*config_.ports[0].gateway), exception_->iface());
+        format_ipv4(*config_.ports[0].gateway), exception_->iface());
   // The SNAT address is usually also the appliance's own, so the kernel's
   // connections (health probes, BGP) must not draw source ports FNAT uses.
   const PortRange ephemeral = kernel_ephemeral_ports();
@@ -263,7 +260,7 @@ std::string ManagementCore::backend_admin(const std::string& verb, const std::st
                                 [&](const auto& v) { return v.name == vip_name; });
   if (vip == config_.vips.end()) return "no VIP named '" + vip_name + "'";
   const auto b = std::find_if(vip->backends.begin(), vip->backends.end(),
-                              [&](const auto& bc) { return endpoint(bc.address, bc.port) == backend; });
+                              [&](const auto& bc) { return format_endpoint(bc.address, bc.port) == backend; });
   if (b == vip->backends.end()) return "VIP '" + vip_name + "' has no backend " + backend;
   const std::string key = backend_key(vip_name, b->address, b->port);
   if (verb == "set-weight") {
@@ -303,7 +300,7 @@ std::vector<ControlRow> ManagementCore::vip_rows() const {
     for (const auto& b : v.backends) up += describe_backend(in, v, b).effective > 0;
     using dataplane::VipCounters;
     rows.push_back({{"name", v.name},
-                    {"vip", endpoint(v.address, v.port)},
+                    {"vip", format_endpoint(v.address, v.port)},
                     {"protocol", std::string(v.protocol == config::Protocol::kTcp ? "tcp" : "udp")},
                     {"mode", std::string(v.mode == config::NatMode::kFnat ? "fnat" : "dnat")},
                     {"table_size", uint64_t{v.table_size}},
@@ -338,7 +335,7 @@ std::vector<ControlRow> ManagementCore::backend_rows(const std::string& vip_filt
       const ProbeStatus* st = health_.status(view.key);
       const double rate = id < new_flows_rate_.size() ? new_flows_rate_[id] : 0.0;
       rows.push_back({{"vip", v.name},
-                      {"backend", endpoint(b.address, b.port)},
+                      {"backend", format_endpoint(b.address, b.port)},
                       {"state", std::string(view.state())},
                       {"weight", uint64_t{b.weight}},
                       {"admin_weight", view.admin_override ? ControlValue(uint64_t{view.weight}) : ControlValue(std::string("-"))},
@@ -413,7 +410,7 @@ std::string ManagementCore::render_metrics() const {
   for (size_t i = 0; i < config_.vips.size(); ++i)
     for (size_t j = 0; j < config_.vips[i].backends.size(); ++j) {
       const auto& b = config_.vips[i].backends[j];
-      BackendSample s{config_.vips[i].name, endpoint(b.address, b.port), describe_backend(in, config_.vips[i], b)};
+      BackendSample s{config_.vips[i].name, format_endpoint(b.address, b.port), describe_backend(in, config_.vips[i], b)};
       const uint16_t id = snap->vips[i].backends[j].id;
       for (const auto* wk : workers_) {
         s.active += wk->counters().backends[id].active_flows.get();
@@ -514,7 +511,7 @@ std::string ManagementCore::render_metrics() const {
   w.family("l4lb_snat_ports_free", "gauge", "FNAT source ports of the SNAT address's pools no flow holds");
   for (const auto& [address, slot] : build_state_.snat.slots()) {
     const SnatUsage u = snat_usage(workers_, slot);
-    const std::string a = config::format_ipv4(address);
+    const std::string a = format_ipv4(address);
     w.sample("l4lb_snat_pools", {{"address", a}}, u.pools);
     w.sample("l4lb_snat_ports_capacity", {{"address", a}}, u.ports);
     w.sample("l4lb_snat_ports_in_use", {{"address", a}}, u.in_use);

@@ -18,7 +18,7 @@ bool same(const NeighbourMap& a, const NeighbourMap& b) {
 bool Neighbours::set_static(const std::vector<config::NeighborConfig>& entries) {
   static_.clear();
   for (const auto& e : entries) {
-    dataplane::MacAddress mac;
+    MacAddress mac;
     std::memcpy(mac.bytes, e.mac.data(), 6);
     static_[e.address] = mac;
   }

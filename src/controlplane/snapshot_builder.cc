@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "l4lb/common/address_text.h"
 #include "l4lb/dataplane/packet_parser.h"
 #include "l4lb/maglev/maglev.h"
 
@@ -70,16 +71,10 @@ bool in_subnet(uint32_t address, const config::Ipv4Cidr& cidr) {
   const uint32_t mask = cidr.prefix_len == 0 ? 0 : ~0u << (32 - cidr.prefix_len);
   return (address & mask) == (cidr.address & mask);
 }
-std::string endpoint(uint32_t address, uint16_t port) {
-  in_addr a{htonl(address)};
-  char buf[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &a, buf, sizeof buf);
-  return std::string(buf) + ":" + std::to_string(port);
-}
 }  // namespace
 
 std::string backend_key(const std::string& vip_name, uint32_t address, uint16_t port) {
-  return vip_name + "/" + endpoint(address, port);
+  return vip_name + "/" + format_endpoint(address, port);
 }
 
 uint32_t next_hop_for(const config::Config& config, uint32_t address) {
@@ -169,7 +164,7 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
       snap->control_sources.insert(b.ip, 1);
       if (view.healthy) alive_ids.push_back(b.id);
       const uint32_t effective = view.effective;
-      ring.emplace_back(endpoint(bc.address, bc.port), effective);
+      ring.emplace_back(format_endpoint(bc.address, bc.port), effective);
       cache_key += "|" + ring.back().first + "=" + std::to_string(effective);
       vip.backends.push_back(b);
     }

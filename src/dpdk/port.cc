@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "l4lb/common/address_text.h"
+
 namespace l4lb::dpdk {
 
 namespace {
@@ -85,10 +87,6 @@ std::string Port::name() const {
   return name;
 }
 
-std::string format_mac(const rte_ether_addr& mac) {
-  char buf[RTE_ETHER_ADDR_FMT_SIZE];
-  rte_ether_format_addr(buf, sizeof buf, &mac);
-  return buf;
-}
+std::string format_mac(const rte_ether_addr& mac) { return l4lb::format_mac(mac.addr_bytes); }
 
 }  // namespace l4lb::dpdk

@@ -9,6 +9,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "l4lb/common/hash.h"
+#include "l4lb/common/prime.h"
+
 namespace l4lb::maglev {
 namespace {
 
@@ -20,7 +23,7 @@ namespace {
 //   hash_key(key, seed) = fmix64(fnv1a64(key, basis = kFnvOffsetBasis ^ fmix64(seed)))
 //
 // - fnv1a64: FNV-1a over the key's bytes (for each byte b: h ^= b; h *= kFnvPrime),
-//   with the standard 64-bit constants below. FNV-1a is byte-order independent,
+//   with the standard 64-bit constants (common/hash.h). FNV-1a is byte-order independent,
 //   so the result is the same on any machine.
 // - The seed is run through fmix64 before it is XORed into the offset basis so
 //   that two seeds differing in a few bits give unrelated starting states.
@@ -34,33 +37,6 @@ namespace {
 // bytes "maglev-o" read as a big-endian integer, kSkipSeed is "maglev-s" and
 // kPhaseSeed (initial weight credit, see build_table) is "maglev-p".
 // ---------------------------------------------------------------------------
-constexpr uint64_t kFnvOffsetBasis = 0xcbf29ce484222325ULL;
-constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
-
-constexpr uint64_t fmix64(uint64_t k) {
-  k ^= k >> 33;
-  k *= 0xff51afd7ed558ccdULL;
-  k ^= k >> 33;
-  k *= 0xc4ceb9fe1a85ec53ULL;
-  k ^= k >> 33;
-  return k;
-}
-
-// (a * b) % m without overflow, for the Miller-Rabin test below.
-uint64_t mul_mod(uint64_t a, uint64_t b, uint64_t m) {
-  return static_cast<uint64_t>(static_cast<unsigned __int128>(a) * b % m);
-}
-
-uint64_t pow_mod(uint64_t base, uint64_t exp, uint64_t m) {
-  uint64_t result = 1;
-  base %= m;
-  while (exp != 0) {
-    if (exp & 1) result = mul_mod(result, base, m);
-    base = mul_mod(base, base, m);
-    exp >>= 1;
-  }
-  return result;
-}
 
 // One backend's state while the table fills. Only weighted backends get one.
 struct Turn {
@@ -73,45 +49,7 @@ struct Turn {
 
 }  // namespace
 
-bool is_prime(uint64_t n) {
-  if (n < 2) return false;
-  constexpr uint64_t kSmallPrimes[] = {2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37};
-  for (uint64_t p : kSmallPrimes) {
-    if (n % p == 0) return n == p;
-  }
-  // Deterministic Miller-Rabin: the first twelve primes as witnesses are
-  // exact for every n < 3.3e24, which covers all 64-bit integers
-  // (Sorenson and Webster, 2015).
-  uint64_t d = n - 1;
-  int r = 0;
-  while ((d & 1) == 0) {
-    d >>= 1;
-    ++r;
-  }
-  for (uint64_t a : kSmallPrimes) {
-    uint64_t x = pow_mod(a, d, n);
-    if (x == 1 || x == n - 1) continue;
-    bool composite = true;
-    for (int i = 1; i < r; ++i) {
-      x = mul_mod(x, x, n);
-      if (x == n - 1) {
-        composite = false;
-        break;
-      }
-    }
-    if (composite) return false;
-  }
-  return true;
-}
-
-uint64_t hash_key(std::string_view key, uint64_t seed) {
-  uint64_t h = kFnvOffsetBasis ^ fmix64(seed);
-  for (unsigned char c : key) {
-    h ^= c;
-    h *= kFnvPrime;
-  }
-  return fmix64(h);
-}
+uint64_t hash_key(std::string_view key, uint64_t seed) { return fmix64(fnv1a64(key, kFnvOffsetBasis ^ fmix64(seed))); }
 
 std::vector<uint32_t> build_table(std::span<const Backend> backends, uint32_t table_size) {
   // A prime M makes every skip in [1, M-1] coprime with M, so each backend's

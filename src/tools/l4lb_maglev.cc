@@ -169,14 +169,13 @@ void read_backends_file(Options& opts, const std::string& path) {
 uint32_t parse_table_size(std::string_view text) {
   const auto m = parse_uint(text, UINT64_MAX);
   if (!m) throw UsageError("--table-size: '" + std::string(text) + "' is not a number");
-  if (*m < 2 || *m > l4lb::maglev::kMaxTableSize) {
+  if (*m < 2 || *m > l4lb::kMaxTableSize) {
     throw UsageError("--table-size: " + std::to_string(*m) + " is out of range 2.." +
-                     std::to_string(l4lb::maglev::kMaxTableSize));
+                     std::to_string(l4lb::kMaxTableSize));
   }
-  if (!l4lb::maglev::is_prime(*m)) {
+  if (!l4lb::is_prime(*m)) {
     // Name the next prime: the usual mistake is a power of two such as 65536.
-    uint64_t next = *m + 1;
-    while (!l4lb::maglev::is_prime(next)) ++next;
+    const uint64_t next = l4lb::next_prime(*m + 1);
     throw UsageError("--table-size: " + std::to_string(*m) + " is not prime (next prime: " +
                      std::to_string(next) + ")");
   }

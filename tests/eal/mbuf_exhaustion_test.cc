@@ -256,7 +256,7 @@ class MbufExhaustion : public ::testing::Test {
 
   std::unique_ptr<dataplane::Snapshot> build(uint64_t generation) {
     const rte_ether_addr& mac = port_->mac();
-    dataplane::MacAddress port_mac{};
+    MacAddress port_mac{};
     std::memcpy(port_mac.bytes, mac.addr_bytes, 6);
     controlplane::SnapshotInputs in{&config_, &neighbours_, port_mac, rte_get_tsc_hz(), generation};
     return controlplane::build_snapshot(in, build_state_);

@@ -90,7 +90,7 @@ void check_config(const config::Config& c) {
     L4LB_FUZZ_CHECK(names.insert(vip.name).second);
     L4LB_FUZZ_CHECK(services.insert({vip.address, vip.port, vip.protocol}).second);
     L4LB_FUZZ_CHECK(vip.port != 0 && own.count(vip.address) == 0);
-    L4LB_FUZZ_CHECK(maglev::is_prime(vip.table_size) && vip.table_size <= maglev::kMaxTableSize);
+    L4LB_FUZZ_CHECK(is_prime(vip.table_size) && vip.table_size <= kMaxTableSize);
     L4LB_FUZZ_CHECK(!vip.backends.empty() && vip.backends.size() <= vip.table_size);
     L4LB_FUZZ_CHECK(vip.mode == config::NatMode::kFnat ? !vip.snat.empty() : vip.snat.empty());
     L4LB_FUZZ_CHECK(vip.health.timeout_ms < vip.health.interval_ms);

@@ -15,6 +15,9 @@
 
 namespace l4lb {
 
+// Worker lcores: the loader's dataplane.workers range, the size of the
+// per-worker arrays (hand-off rings, counters) and of flow-owner steering.
+inline constexpr uint32_t kMaxWorkers = 64;
 inline constexpr uint32_t kMaxSnatAddresses = 64;
 inline constexpr uint32_t kMaxVips = 1024;
 inline constexpr uint32_t kMaxBackends = 16384;

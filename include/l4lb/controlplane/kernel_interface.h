@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "l4lb/dataplane/nat_rewrite.h"
+#include "l4lb/common/mac_address.h"
 
 namespace l4lb::controlplane {
 
@@ -34,7 +34,7 @@ void set_loose_reverse_path(const std::string& iface);
 
 struct KernelNeighbour {
   uint32_t address;  // host order
-  dataplane::MacAddress mac;
+  MacAddress mac;
 };
 // Complete entries of /proc/net/arp on `iface` (the caller's network namespace).
 std::vector<KernelNeighbour> read_arp_table(const std::string& iface);

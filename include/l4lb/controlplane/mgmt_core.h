@@ -82,7 +82,7 @@ class ManagementCore {
   config::Config config_;
   std::string config_path_;
   uint16_t port_id_;
-  dataplane::MacAddress port_mac_{};
+  MacAddress port_mac_{};
   rte_mempool* pool_;
   std::vector<WorkerRings> rings_;
   std::vector<rte_ring*> slow_path_rings_;

@@ -17,7 +17,7 @@
 namespace l4lb::controlplane {
 
 // Host-order IPv4 -> next-hop MAC.
-using NeighbourMap = std::map<uint32_t, dataplane::MacAddress>;
+using NeighbourMap = std::map<uint32_t, MacAddress>;
 
 // Gives every SNAT address a slot that stays the same for the life of the
 // process, so the workers' per-slot port pools (and the flows holding ports
@@ -76,7 +76,7 @@ struct BuildState {
   // What flows of removed backends still need (they drain, DESIGN §6): the
   // last next hop known per backend id, and every DNAT backend's
   // service_key since start, so replies keep being recognised.
-  std::map<uint16_t, dataplane::MacAddress> last_next_hop;
+  std::map<uint16_t, MacAddress> last_next_hop;
   std::map<uint64_t, uint32_t> dnat_backends;
 };
 
@@ -90,7 +90,7 @@ uint32_t next_hop_for(const config::Config& config, uint32_t address);
 struct SnapshotInputs {
   const config::Config* config = nullptr;
   const NeighbourMap* neighbours = nullptr;
-  dataplane::MacAddress port_mac{};
+  MacAddress port_mac{};
   uint64_t tsc_hz = 0;
   uint64_t generation = 0;
   // backend_key -> false while health says down (missing: up).

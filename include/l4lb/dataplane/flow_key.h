@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "l4lb/common/hash.h"
+
 namespace l4lb::dataplane {
 
 // Wire-order fields exactly as they appear in the packet, padded to 16 bytes
@@ -25,23 +27,14 @@ inline FlowKey make_flow_key(uint32_t src_ip, uint32_t dst_ip, uint16_t src_port
 
 // Maglev flow hash (DESIGN §5): must give the same value for a 5-tuple on any
 // machine and any run, so two appliances with the same config pick the same
-// backend. It is the murmur3 64-bit finaliser (fmix64) applied to the tuple
-// packed into two words, combined with a fixed odd multiplier; no seed is
-// random, nothing depends on the CPU (no CRC instructions).
-inline uint64_t fmix64(uint64_t k) {
-  k ^= k >> 33;
-  k *= 0xFF51AFD7ED558CCDull;
-  k ^= k >> 33;
-  k *= 0xC4CEB9FE1A85EC53ull;
-  k ^= k >> 33;
-  return k;
-}
-
+// backend. The tuple packed into two words, mixed with common/hash.h's
+// fmix64; no seed is random, nothing depends on the CPU (no CRC
+// instructions).
 inline uint64_t maglev_flow_hash(uint32_t client_ip, uint16_t client_port, uint32_t vip_ip,
                                  uint16_t vip_port, uint8_t proto) {
   const uint64_t a = (uint64_t{client_ip} << 32) | vip_ip;
   const uint64_t b = (uint64_t{client_port} << 32) | (uint64_t{vip_port} << 16) | proto;
-  return fmix64(a ^ fmix64(b + 0x9E3779B97F4A7C15ull));
+  return fmix64(a ^ fmix64(b + kGoldenGamma));
 }
 
 }  // namespace l4lb::dataplane

@@ -12,11 +12,12 @@
 
 #include <cstdint>
 
+#include "l4lb/common/limits.h"
 #include "l4lb/dataplane/flow_key.h"
 
 namespace l4lb::dataplane {
 
-inline constexpr uint32_t kMaxWorkers = 64;
+using l4lb::kMaxWorkers;  // defined with the other id limits (common/limits.h)
 
 class SnatPartition {
  public:

@@ -7,13 +7,10 @@
 #include <cstring>
 
 #include "l4lb/common/checksum.h"
+#include "l4lb/common/mac_address.h"
 #include "l4lb/dataplane/packet_parser.h"
 
 namespace l4lb::dataplane {
-
-struct MacAddress {
-  uint8_t bytes[6];
-};
 
 // The wire-order endpoints a packet leaves with.
 struct Ipv4Tuple {

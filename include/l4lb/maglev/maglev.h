@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "l4lb/common/prime.h"  // is_prime, kMaxTableSize: one rule for loader, builder and tools
+
 namespace l4lb::maglev {
 
 struct Backend {
@@ -18,9 +20,6 @@ struct Backend {
 
 inline constexpr uint32_t kNoBackend = 0xFFFFFFFFu;
 inline constexpr uint32_t kDefaultTableSize = 65537;
-inline constexpr uint32_t kMaxTableSize = 16777213;  // largest prime < 2^24
-
-bool is_prime(uint64_t n);
 
 // Deterministic 64-bit hash of a byte string with a seed (documented in maglev.cc).
 uint64_t hash_key(std::string_view key, uint64_t seed);
