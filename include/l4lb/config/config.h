@@ -25,9 +25,11 @@ enum class TcpMissPolicy : uint8_t { kForward, kDrop };
 // removed: keep them until they end or time out (Maglev, Katran), or reset
 // them (the client gets a TCP RST at its next packet; UDP flows end).
 enum class DownPolicy : uint8_t { kKeep, kReset };
-// A new flow when the worker's flow table is full: refuse it, or first evict
-// the oldest embryonic (SYN seen, no answer) flow. Established flows are
-// never evicted.
+// A new flow when the worker's flow table (or its SNAT port pool) is full:
+// refuse it, or first evict the oldest unconfirmed flow that frees what is
+// missing (dataplane/flow_state.h: a TCP flow whose handshake has not
+// completed in both directions, a midstream flow the backend has not
+// answered, a UDP flow with no reply). Confirmed flows are never evicted.
 enum class TableFullPolicy : uint8_t { kEvictEmbryonic, kRefuse };
 // TCP or UDP to a VIP address on a port/protocol no VIP serves: drop it
 // (counted), or answer like a closed port would (TCP RST, ICMP port
@@ -97,9 +99,9 @@ struct VipConfig {
   uint32_t table_size = 65537;
   TcpMissPolicy tcp_miss = TcpMissPolicy::kForward;
   DownPolicy down_policy = DownPolicy::kKeep;
-  // SYN-flood guard: at most this many embryonic flows (SYN seen, backend
-  // not yet answered) for the VIP, split evenly between workers; further
-  // SYNs are dropped and counted. 0 = no limit.
+  // SYN-flood guard: at most this many unconfirmed flows (see
+  // TableFullPolicy) for the VIP, split evenly between workers; further new
+  // flows are dropped and counted (syn_limit). 0 = no limit.
   uint32_t max_embryonic = 0;
   HealthConfig health;
   std::vector<BackendConfig> backends;
