@@ -122,6 +122,7 @@ class Worker {
   unsigned receive_handoffs(uint64_t now);
   void hand_off(rte_mbuf* m, uint32_t owner) { handoff_[owner][handoff_count_[owner]++] = m; }
   void handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint32_t vip_index);
+  void forward_created(rte_mbuf* m, const ParsedPacket& p, uint32_t index, uint32_t vip_index);
   // A TCP segment that may change its flow's state (anything but an ACK of
   // an established flow): false when it was consumed (dropped, reset, or a
   // new connection that replaced the flow).
