@@ -286,6 +286,16 @@ class Lab(netns.Run):
                 time.sleep(0.05)
         log(f"servers: {kind} on port {port} in {', '.join(n for n, _ in BACKENDS)}")
 
+    def install_config(self, text, name="l4lb.yaml"):
+        """Write config text to WORKDIR/name, replacing any earlier one
+        atomically (a reload never reads half a file); returns the path, for
+        start_daemon and later reloads."""
+        path = self.workdir / name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        return path
+
     def start_daemon(self, config, ready_timeout=45, lcores=None):
         """Start l4lbd in the appliance namespace, wait for 'l4lbd ready', then
         plug its TAP dp0 into br0. `lcores` like "0,1" (-l) or, to put
@@ -806,6 +816,47 @@ class LineSession:
         except (OSError, TestFailure):
             pass
 
+
+
+def tcp_session(lab, label="tcp-session", port=7):
+    """A LineSession on one long-lived TCP connection from the client to
+    VIP:port (`netclient.py tcp-session`, usually to the tcp_echo servers):
+    its first line is "connected LOCALPORT" or why not; ask("send TEXT")
+    answers "ok ..." while the connection works."""
+    return LineSession(lab, label, [PY, NETCLIENT, "tcp-session", "--to", f"{VIP}:{port}"])
+
+
+WrkResult = collections.namedtuple("WrkResult", "rc requests rps errors non2xx")
+
+
+def wrk_result(rc, out):
+    """What a wrk run printed (its exit code rc, its output out): requests
+    completed, requests/s, socket errors by kind ({} when it printed none)
+    and non-2xx/3xx answers."""
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups()))) if m else {}
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    non2xx = int(m.group(1)) if m else 0
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
+    requests = int(m.group(1)) if m else 0
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    rps = float(m.group(1)) if m else 0.0
+    return WrkResult(rc, requests, rps, errors, non2xx)
+
+
+def wrk_problems(w, seconds, at_least=100):
+    """A wrk run through the VIP must exit 0 with no socket error, no
+    non-2xx/3xx answer and at least `at_least` requests in its `seconds`."""
+    problems = []
+    if w.rc != 0:
+        problems.append(f"wrk exited with {w.rc}")
+    if any(w.errors.values()):
+        problems.append(f"wrk socket errors {w.errors}")
+    if w.non2xx:
+        problems.append(f"wrk: {w.non2xx} non-2xx/3xx responses")
+    if w.requests < at_least:
+        problems.append(f"wrk: only {w.requests} requests completed in {seconds:g} s")
+    return problems
 
 
 CurlResult = collections.namedtuple("CurlResult", "start end ok backend text")
