@@ -114,18 +114,24 @@ T parse_choice(std::string_view option, const std::string& text,
   throw std::invalid_argument(std::string(option) + ": " + listed + ", got '" + text + "'");
 }
 
+// The decimal number at the start of text (std::stod's rules: "1.5", "1e3",
+// also "inf" and "nan", which the callers refuse); `used` is set to how many
+// characters it took.
+inline double leading_number(std::string_view option, const std::string& text, size_t& used) {
+  try {
+    return std::stod(text, &used);
+  } catch (const std::exception&) {
+    throw std::invalid_argument(std::string(option) + ": not a number: '" + text + "'");
+  }
+}
+
 // A count such as "1000", "64K", "1M", "2.5M", "1Ki": K/M/G are powers of 1000
 // (as in packet rates), Ki/Mi/Gi powers of 1024; rounded to the nearest whole
 // number, at most about 1.8e19 so that it fits in 64 bits.
 inline uint64_t parse_count(std::string_view option, const std::string& text) {
   const std::string opt(option);
   size_t used = 0;
-  double number;
-  try {
-    number = std::stod(text, &used);
-  } catch (const std::exception&) {
-    throw std::invalid_argument(opt + ": not a number: '" + text + "'");
-  }
+  const double number = leading_number(option, text, used);
   static constexpr std::pair<std::string_view, double> kSuffixes[] = {
       {"", 1},    {"K", 1e3},     {"k", 1e3},        {"M", 1e6},
       {"G", 1e9}, {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}};
@@ -151,16 +157,10 @@ inline uint64_t parse_count_in(std::string_view option, const std::string& text,
 // A finite, non-negative decimal number such as "10", "0.5" or "1e-3" (seconds,
 // exponents), with nothing after it.
 inline double parse_non_negative(std::string_view option, const std::string& text) {
-  const std::string opt(option);
   size_t used = 0;
-  double v;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    throw std::invalid_argument(opt + ": not a number: '" + text + "'");
-  }
+  const double v = leading_number(option, text, used);
   if (used != text.size() || !(v >= 0) || std::isinf(v))
-    throw std::invalid_argument(opt + ": bad value '" + text + "'");
+    throw std::invalid_argument(std::string(option) + ": bad value '" + text + "'");
   return v;
 }
 
