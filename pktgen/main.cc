@@ -28,6 +28,7 @@
 
 #include "flow_set.h"
 #include "generator.h"
+#include "l4lb/common/cli_args.h"
 #include "options.h"
 #include "pcap_writer.h"
 #include "port.h"
@@ -41,30 +42,6 @@ std::atomic<bool> g_stop{false};
 
 void on_signal(int) {
   g_stop.store(true);
-}
-
-struct SplitArgs {
-  std::vector<std::string> eal;  // includes argv[0]
-  std::vector<std::string> app;
-};
-
-// EAL arguments before the first "--", ours after it; without "--" all are ours.
-SplitArgs split_args(int argc, char** argv) {
-  SplitArgs out;
-  out.eal.push_back(argc > 0 ? argv[0] : "l4lb-pktgen");
-  int sep = -1;
-  for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]) == "--") {
-      sep = i;
-      break;
-    }
-  if (sep < 0) {
-    for (int i = 1; i < argc; ++i) out.app.emplace_back(argv[i]);
-  } else {
-    for (int i = 1; i < sep; ++i) out.eal.emplace_back(argv[i]);
-    for (int i = sep + 1; i < argc; ++i) out.app.emplace_back(argv[i]);
-  }
-  return out;
 }
 
 class Eal {
@@ -179,7 +156,7 @@ int run(const Options& o, const std::vector<std::string>& eal_args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const SplitArgs split = split_args(argc, argv);
+  const l4lb::cli::SplitArgs split = l4lb::cli::split_eal_args(argc, argv, "l4lb-pktgen");
   const std::string program = argc > 0 ? argv[0] : "l4lb-pktgen";
   Options o;
   try {

@@ -1,56 +1,19 @@
 #include "options.h"
 
-#include <cmath>
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
+
+#include "l4lb/common/cli_args.h"
 
 namespace l4lb::pktgen {
 
 namespace {
 
-// "1000", "64K", "1M", "10M", "1Ki", "2.5M": K/M/G are powers of 1000,
-// Ki/Mi/Gi powers of 1024.
-uint64_t parse_count(const std::string& opt, const std::string& text) {
-  size_t pos = 0;
-  double v;
-  try {
-    v = std::stod(text, &pos);
-  } catch (const std::exception&) {
-    throw std::invalid_argument(opt + ": not a number: '" + text + "'");
-  }
-  const std::string suffix = text.substr(pos);
-  double mult = 1;
-  if (suffix == "K" || suffix == "k")
-    mult = 1e3;
-  else if (suffix == "M")
-    mult = 1e6;
-  else if (suffix == "G")
-    mult = 1e9;
-  else if (suffix == "Ki")
-    mult = 1024.0;
-  else if (suffix == "Mi")
-    mult = 1024.0 * 1024;
-  else if (suffix == "Gi")
-    mult = 1024.0 * 1024 * 1024;
-  else if (!suffix.empty())
-    throw std::invalid_argument(opt + ": bad suffix in '" + text + "'");
-  if (!(v >= 0) || std::isinf(v) || v * mult > 1.8e19)
-    throw std::invalid_argument(opt + ": out of range: '" + text + "'");
-  return static_cast<uint64_t>(std::llround(v * mult));
-}
-
-double parse_seconds(const std::string& opt, const std::string& text) {
-  size_t pos = 0;
-  double v;
-  try {
-    v = std::stod(text, &pos);
-  } catch (const std::exception&) {
-    throw std::invalid_argument(opt + ": not a number: '" + text + "'");
-  }
-  if (pos != text.size() || !(v >= 0) || std::isinf(v))
-    throw std::invalid_argument(opt + ": bad value '" + text + "'");
-  return v;
-}
+using cli::parse_choice;
+using cli::parse_count;
+using cli::parse_count_in;
+using cli::parse_non_negative;
 
 Mac parse_mac(const std::string& opt, const std::string& text) {
   Mac m;
@@ -83,139 +46,91 @@ Options parse_options(const std::vector<std::string>& args) {
   Options o;
   bool clients_set = false;
   bool window_set = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string a = args[i];
-    std::string value;
-    bool has_value = false;
-    if (const auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = a.substr(eq + 1);
-      a = a.substr(0, eq);
-      has_value = true;
-    }
-    auto need = [&]() -> std::string {
-      if (has_value) return value;
-      if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs a value");
-      return args[++i];
-    };
-    auto flag = [&] {
-      if (has_value) throw std::invalid_argument(a + " takes no value");
-    };
-    if (a == "--help" || a == "-h") {
-      flag();
-      o.help = true;
-    } else if (a == "--mode") {
-      const std::string v = need();
-      if (v == "established")
-        o.mode = Mode::kEstablished;
-      else if (v == "new")
-        o.mode = Mode::kNew;
-      else if (v == "reverse")
-        o.mode = Mode::kReverse;
-      else if (v == "churn")
-        o.mode = Mode::kChurn;
-      else
-        throw std::invalid_argument("--mode: established | new | churn | reverse, got '" + v + "'");
-    } else if (a == "--proto") {
-      const std::string v = need();
-      if (v == "tcp")
-        o.proto = kProtoTcp;
-      else if (v == "udp")
-        o.proto = kProtoUdp;
-      else
-        throw std::invalid_argument("--proto: tcp | udp, got '" + v + "'");
-    } else if (a == "--flows") {
-      o.flows = parse_count(a, need());
-    } else if (a == "--vip") {
-      o.vips.push_back(parse_service(need()));
-    } else if (a == "--clients") {
-      parse_cidr(need(), o.client_net, o.client_prefix);
+  cli::OptionWalker arg(args);
+  while (arg.next()) {
+    const std::string& a = arg.name();
+    if (arg.is("--help", "-h")) {
+      o.help = arg.flag();
+    } else if (arg.is("--mode")) {
+      o.mode = parse_choice<Mode>(a, arg.value(),
+                                  {{"established", Mode::kEstablished},
+                                   {"new", Mode::kNew},
+                                   {"churn", Mode::kChurn},
+                                   {"reverse", Mode::kReverse}});
+    } else if (arg.is("--proto")) {
+      o.proto = parse_choice<uint8_t>(a, arg.value(), {{"tcp", kProtoTcp}, {"udp", kProtoUdp}});
+    } else if (arg.is("--flows")) {
+      o.flows = parse_count(a, arg.value());
+    } else if (arg.is("--vip")) {
+      o.vips.push_back(parse_service(arg.value()));
+    } else if (arg.is("--clients")) {
+      parse_cidr(arg.value(), o.client_net, o.client_prefix);
       clients_set = true;
-    } else if (a == "--pattern") {
-      const std::string v = need();
-      if (v == "rr" || v == "round-robin")
-        o.pattern = Pattern::kRoundRobin;
-      else if (v == "zipf")
-        o.pattern = Pattern::kZipf;
-      else
-        throw std::invalid_argument("--pattern: rr | zipf, got '" + v + "'");
-    } else if (a == "--zipf-s") {
-      o.zipf_s = parse_seconds(a, need());
-    } else if (a == "--size") {
-      const uint64_t v = parse_count(a, need());
-      if (v > kMaxFrame) throw std::invalid_argument("--size: at most " + std::to_string(kMaxFrame));
-      o.frame_len = static_cast<uint16_t>(v);
-    } else if (a == "--vlan") {
-      const uint64_t v = parse_count(a, need());
-      if (v < 1 || v > 4094) throw std::invalid_argument("--vlan: 1..4094");
-      o.vlan = static_cast<uint16_t>(v);
-    } else if (a == "--rate") {
-      o.rate_pps = parse_count(a, need());
-    } else if (a == "--warmup-rate") {
-      o.warmup_rate_pps = parse_count(a, need());
-    } else if (a == "--duration") {
-      o.duration_s = parse_seconds(a, need());
-    } else if (a == "--count") {
-      o.count = parse_count(a, need());
-    } else if (a == "--window") {
-      o.window = parse_count(a, need());
+    } else if (arg.is("--pattern")) {
+      o.pattern = parse_choice<Pattern>(
+          a, arg.value(),
+          {{"rr", Pattern::kRoundRobin}, {"round-robin", Pattern::kRoundRobin}, {"zipf", Pattern::kZipf}});
+    } else if (arg.is("--zipf-s")) {
+      o.zipf_s = parse_non_negative(a, arg.value());
+    } else if (arg.is("--size")) {
+      o.frame_len = static_cast<uint16_t>(parse_count_in(a, arg.value(), 0, kMaxFrame));
+    } else if (arg.is("--vlan")) {
+      o.vlan = static_cast<uint16_t>(parse_count_in(a, arg.value(), 1, 4094));
+    } else if (arg.is("--rate")) {
+      o.rate_pps = parse_count(a, arg.value());
+    } else if (arg.is("--warmup-rate")) {
+      o.warmup_rate_pps = parse_count(a, arg.value());
+    } else if (arg.is("--duration")) {
+      o.duration_s = parse_non_negative(a, arg.value());
+    } else if (arg.is("--count")) {
+      o.count = parse_count(a, arg.value());
+    } else if (arg.is("--window")) {
+      o.window = parse_count(a, arg.value());
       window_set = true;
-    } else if (a == "--in-flight") {
-      const uint64_t v = parse_count(a, need());
-      if (v < 1 || v > kMaxInFlight)
-        throw std::invalid_argument("--in-flight: 1.." + std::to_string(kMaxInFlight));
-      o.in_flight = static_cast<uint32_t>(v);
-    } else if (a == "--close") {
-      const std::string v = need();
-      if (v == "client")
-        o.backend_closes_first = false;
-      else if (v == "backend")
-        o.backend_closes_first = true;
-      else
-        throw std::invalid_argument("--close: client | backend, got '" + v + "'");
-    } else if (a == "--conn-timeout") {
-      o.conn_timeout_s = parse_seconds(a, need());
+    } else if (arg.is("--in-flight")) {
+      o.in_flight = static_cast<uint32_t>(parse_count_in(a, arg.value(), 1, kMaxInFlight));
+    } else if (arg.is("--close")) {
+      o.backend_closes_first = parse_choice<bool>(a, arg.value(), {{"client", false}, {"backend", true}});
+    } else if (arg.is("--conn-timeout")) {
+      o.conn_timeout_s = parse_non_negative(a, arg.value());
       if (o.conn_timeout_s <= 0) throw std::invalid_argument("--conn-timeout: more than 0 seconds");
-    } else if (a == "--no-warmup") {
-      flag();
+    } else if (arg.is("--no-warmup")) {
+      arg.flag();
       o.warmup = false;
-    } else if (a == "--from-backend") {
-      flag();
-      o.from_backend = true;
-    } else if (a == "--no-answer") {
-      flag();
+    } else if (arg.is("--from-backend")) {
+      o.from_backend = arg.flag();
+    } else if (arg.is("--no-answer")) {
+      arg.flag();
       o.answer = false;
-    } else if (a == "--dst-mac") {
-      o.dst_mac = parse_mac(a, need());
+    } else if (arg.is("--dst-mac")) {
+      o.dst_mac = parse_mac(a, arg.value());
       o.dst_mac_set = true;
-    } else if (a == "--src-mac") {
-      o.src_mac = parse_mac(a, need());
-    } else if (a == "--port") {
-      o.port = need();
-    } else if (a == "--mbufs") {
-      o.mbufs = static_cast<unsigned>(std::min<uint64_t>(parse_count(a, need()), 1u << 24));
-    } else if (a == "--descriptors") {
-      o.descriptors = static_cast<uint16_t>(std::min<uint64_t>(parse_count(a, need()), 16384));
-    } else if (a == "--queues") {
-      const uint64_t v = parse_count(a, need());
-      if (v < 1 || v > kMaxQueues) throw std::invalid_argument("--queues: 1.." + std::to_string(kMaxQueues));
-      o.queues = static_cast<uint16_t>(v);
-    } else if (a == "--link-timeout") {
-      o.link_timeout_s = parse_seconds(a, need());
-    } else if (a == "--drain") {
-      o.drain_s = parse_seconds(a, need());
-    } else if (a == "--progress") {
-      o.progress_s = parse_seconds(a, need());
-    } else if (a == "--json") {
-      o.json_path = need();
-    } else if (a == "--pcap") {
-      o.pcap_path = need();
-    } else if (a == "--hold") {
-      flag();
-      o.hold = true;
-    } else if (a == "--pcap-count") {
-      o.pcap_count = parse_count(a, need());
+    } else if (arg.is("--src-mac")) {
+      o.src_mac = parse_mac(a, arg.value());
+    } else if (arg.is("--port")) {
+      o.port = arg.value();
+    } else if (arg.is("--mbufs")) {
+      o.mbufs = static_cast<unsigned>(std::min<uint64_t>(parse_count(a, arg.value()), 1u << 24));
+    } else if (arg.is("--descriptors")) {
+      o.descriptors = static_cast<uint16_t>(std::min<uint64_t>(parse_count(a, arg.value()), 16384));
+    } else if (arg.is("--queues")) {
+      o.queues = static_cast<uint16_t>(parse_count_in(a, arg.value(), 1, kMaxQueues));
+    } else if (arg.is("--link-timeout")) {
+      o.link_timeout_s = parse_non_negative(a, arg.value());
+    } else if (arg.is("--drain")) {
+      o.drain_s = parse_non_negative(a, arg.value());
+    } else if (arg.is("--progress")) {
+      o.progress_s = parse_non_negative(a, arg.value());
+    } else if (arg.is("--json")) {
+      o.json_path = arg.value();
+    } else if (arg.is("--pcap")) {
+      o.pcap_path = arg.value();
+    } else if (arg.is("--hold")) {
+      o.hold = arg.flag();
+    } else if (arg.is("--pcap-count")) {
+      o.pcap_count = parse_count(a, arg.value());
     } else {
-      throw std::invalid_argument("unknown argument '" + args[i] + "'");
+      arg.unknown();
     }
   }
   if (o.help) return o;

@@ -29,6 +29,7 @@
 #include <memory>
 #include <vector>
 
+#include "l4lb/common/cli_args.h"
 #include "l4lb/config/config_loader.h"
 #include "l4lb/controlplane/memory_budget.h"
 #include "l4lb/controlplane/mgmt_core.h"
@@ -238,7 +239,7 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
 
 int main(int argc, char** argv) {
   using namespace l4lb;
-  const auto split = daemon::split_args(argc, argv);
+  const auto split = cli::split_eal_args(argc, argv, "l4lbd");
   const std::string program = argc > 0 ? argv[0] : "l4lbd";
   daemon::Options options;
   try {

@@ -2,42 +2,22 @@
 
 #include <stdexcept>
 
-namespace l4lb::daemon {
+#include "l4lb/common/cli_args.h"
 
-SplitArgs split_args(int argc, char** argv) {
-  SplitArgs out;
-  out.eal.push_back(argc > 0 ? argv[0] : "l4lbd");
-  int sep = -1;
-  for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]) == "--") {
-      sep = i;
-      break;
-    }
-  if (sep < 0) {
-    for (int i = 1; i < argc; ++i) out.app.emplace_back(argv[i]);
-  } else {
-    for (int i = 1; i < sep; ++i) out.eal.emplace_back(argv[i]);
-    for (int i = sep + 1; i < argc; ++i) out.app.emplace_back(argv[i]);
-  }
-  return out;
-}
+namespace l4lb::daemon {
 
 Options parse_options(const std::vector<std::string>& args) {
   Options o;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      o.help = true;
-    } else if (a == "--check") {
-      o.check_only = true;
-    } else if (a == "--config" || a == "-c") {
-      if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs a FILE");
-      o.config_path = args[++i];
-    } else if (a.rfind("--config=", 0) == 0) {
-      o.config_path = a.substr(9);
-    } else {
-      throw std::invalid_argument("unknown argument '" + a + "'");
-    }
+  cli::OptionWalker arg(args);
+  while (arg.next()) {
+    if (arg.is("--help", "-h"))
+      o.help = arg.flag();
+    else if (arg.is("--check"))
+      o.check_only = arg.flag();
+    else if (arg.is("--config", "-c"))
+      o.config_path = arg.value("a FILE");
+    else
+      arg.unknown();
   }
   if (!o.help && o.config_path.empty()) throw std::invalid_argument("--config FILE is required");
   return o;

@@ -12,14 +12,6 @@ struct Options {
   bool help = false;
 };
 
-// The EAL's arguments and ours, split at the first "--". Without "--" every
-// argument is ours, so `l4lbd --help` and `l4lbd --config F --check` work.
-struct SplitArgs {
-  std::vector<std::string> eal;  // includes argv[0]
-  std::vector<std::string> app;
-};
-SplitArgs split_args(int argc, char** argv);
-
 // Throws std::invalid_argument with a message for unknown or malformed options.
 Options parse_options(const std::vector<std::string>& app_args);
 

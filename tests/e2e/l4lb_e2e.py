@@ -38,10 +38,10 @@ As a program (used by tools/demo and tools/test):
 """
 import argparse
 import collections
+import contextlib
 import glob
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -53,6 +53,13 @@ import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# Shared with tools/bench: processes by pid and start time (l4lb_procs), and
+# namespaces, links and run records (netns).
+sys.path.insert(0, str(REPO / "tools" / "lib"))
+import netns  # noqa: E402
+from l4lb_procs import alive, proc_start_time, reap, signal_pid, wait_dead  # noqa: E402,F401
+from netns import DPDK_RUN_DIR, HUGEPAGE_DIR  # noqa: E402,F401
+
 E2E_DIR = REPO / "tests" / "e2e"
 SERVERS_DIR = E2E_DIR / "servers"
 CONFIG_DIR = E2E_DIR / "configs"
@@ -60,8 +67,6 @@ NETCLIENT = E2E_DIR / "netclient.py"
 L4LBD = Path(os.environ.get("L4LBD", REPO / "build" / "src" / "daemon" / "l4lbd"))
 L4LBCTL = Path(os.environ.get("L4LBCTL", REPO / "tools" / "l4lbctl"))
 STATE_DIR = Path("/run/l4lb-e2e")
-DPDK_RUN_DIR = Path("/var/run/dpdk")
-HUGEPAGE_DIR = Path("/dev/hugepages")
 
 LB_ADDR = "10.99.0.1"
 VIP = "10.99.0.100"
@@ -101,16 +106,17 @@ def log(msg):
 
 def run(cmd, check=True, timeout=60, input=None):
     """Run a command, capture its output; raise TestFailure on error if check."""
+    with failures_as_test_failure():
+        return netns.run(cmd, check=check, timeout=timeout, input=input)
+
+
+@contextlib.contextmanager
+def failures_as_test_failure():
+    """A command of the lab's set-up that fails is the test's failure."""
     try:
-        p = subprocess.run([str(c) for c in cmd], input=input, capture_output=True,
-                           text=True, timeout=timeout,
-                           stdin=None if input is not None else subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as e:
-        raise TestFailure(f"command timed out after {timeout}s: {' '.join(map(str, cmd))}") from e
-    if check and p.returncode != 0:
-        raise TestFailure(f"command failed ({p.returncode}): {' '.join(map(str, cmd))}\n"
-                          f"{p.stdout.strip()}\n{p.stderr.strip()}".rstrip())
-    return p
+        yield
+    except netns.CommandFailed as e:
+        raise TestFailure(str(e)) from None
 
 
 def old_keys_config(text):
@@ -154,95 +160,29 @@ def old_keys_config(text):
     return "\n".join(out) + "\n"
 
 
-# ---------------------------------------------------------------- processes
-
-# proc_start_time, alive, signal_pid, reap, wait_dead
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "lib"))
-from l4lb_procs import alive, proc_start_time, reap, signal_pid, wait_dead  # noqa: E402
-
-
 # ---------------------------------------------------------------- state files
 
 def state_path(sfx):
-    return STATE_DIR / f"{sfx}.json"
+    return netns.state_file(STATE_DIR, sfx)
 
 
 def load_states():
-    states = []
-    for path in sorted(STATE_DIR.glob("*.json")):
-        try:
-            states.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
-    return states
+    return netns.load_records(STATE_DIR)
 
 
 def teardown(state, quiet=False):
-    """Remove everything a run recorded: processes (daemon first, SIGTERM then
+    """Remove everything a run recorded: processes (l4lbd first, SIGTERM then
     SIGKILL), anything else still inside its namespaces, the namespaces, the
     DPDK runtime dir and hugepage files of its prefix, the state file.
     Returns the list of problems found (empty when all went away)."""
-    problems = []
-    say = (lambda m: None) if quiet else log
-    procs = state.get("pids", [])
-    daemons = [(p["pid"], p["start"]) for p in procs if p["label"] == "l4lbd"]
-    others = [(p["pid"], p["start"]) for p in procs if p["label"] != "l4lbd"]
-    for pid, start in daemons:
-        signal_pid(pid, start, signal.SIGTERM)
-    if wait_dead(daemons, 10):
-        say("l4lbd did not stop within 10 s of SIGTERM: SIGKILL")
-        for pid, start in daemons:
-            signal_pid(pid, start, signal.SIGKILL)
-        wait_dead(daemons, 5)
-    for pid, start in others:
-        signal_pid(pid, start, signal.SIGTERM)
-    for pid, start in wait_dead(others, 3):
-        signal_pid(pid, start, signal.SIGKILL)
-    wait_dead(others, 3)
-    # Anything else still running inside our own namespaces was started by us.
-    for ns in state.get("namespaces", []):
-        if not Path(f"/run/netns/{ns}").exists():
-            continue
-        p = run(["ip", "netns", "pids", ns], check=False)
-        stray = [int(x) for x in p.stdout.split() if x.isdigit()]
-        for pid in stray:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if stray:
-            say(f"killed stray processes in {ns}: {stray}")
-            wait_dead([(pid, proc_start_time(pid)) for pid in stray], 3)
-    for ns in state.get("namespaces", []):
-        if Path(f"/run/netns/{ns}").exists():
-            p = run(["ip", "netns", "del", ns], check=False)
-            if p.returncode != 0:
-                problems.append(f"ip netns del {ns}: {p.stderr.strip()}")
-    prefix = state.get("prefix")
-    if prefix and not any(alive(p, s) for p, s in daemons):
-        shutil.rmtree(DPDK_RUN_DIR / prefix, ignore_errors=True)
-        for f in glob.glob(str(HUGEPAGE_DIR / f"{prefix}map_*")):
-            try:
-                os.unlink(f)
-            except OSError:
-                pass
-    for pid, start in daemons + others:
-        if alive(pid, start):
-            problems.append(f"process {pid} survived SIGKILL")
-    if not problems:
-        try:
-            state_path(state["sfx"]).unlink()
-        except FileNotFoundError:
-            pass
-    return problems
+    return netns.teardown(state, STATE_DIR, say=None if quiet else log)
 
 
 def clean(include_kept, quiet=False):
     """Tear down recorded runs whose owner is gone (and kept demos if asked)."""
     cleaned = 0
     for st in load_states():
-        owner_alive = alive(st.get("owner_pid", 0), st.get("owner_start"))
-        if owner_alive or (st.get("keep") and not include_kept):
+        if netns.owner_alive(st) or (st.get("keep") and not include_kept):
             continue
         if not quiet:
             log(f"cleaning {st.get('kind')} run {st['sfx']} (namespaces {', '.join(st.get('namespaces', []))})")
@@ -256,11 +196,11 @@ def clean(include_kept, quiet=False):
 
 # ---------------------------------------------------------------- the lab
 
-class Lab:
+class Lab(netns.Run):
     """One topology: namespaces, bridge, veths, backend servers, l4lbd."""
 
     def __init__(self, kind="test", label="", dnat=False):
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        super().__init__(STATE_DIR, lambda sfx: (f"l4lb-lb-{sfx}", f"l4lb-c-{sfx}"))
         self.kind = kind
         self.label = label
         # dnat=True: client 10.98.0.10/24 routed via 10.98.0.1, backends
@@ -269,77 +209,41 @@ class Lab:
         self.client_addr = DNAT_CLIENT_ADDR if dnat else CLIENT_ADDR
         self.client_gateway = DNAT_CLIENT_GATEWAY if dnat else None
         self.backend_gateway = DNAT_BACKEND_GATEWAY if dnat else None
-        self.sfx = self._reserve_suffix()
         self.ns_lb = f"l4lb-lb-{self.sfx}"
         self.ns_client = f"l4lb-c-{self.sfx}"
         self.ns_backend = {name: f"l4lb-{name}-{self.sfx}" for name, _ in BACKENDS}
         self.prefix = f"l4lb-{self.sfx}"
+        self.prefixes.append(self.prefix)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"l4lb-{kind}-{self.sfx}-"))
         self.daemon = None
         self.daemon_log = self.workdir / "l4lbd.log"
         self.config = None
-        self.children = []          # Popen objects we started
-        self.namespaces = []
         self.keep = False
         self.keep_logs = False
         self.save()
 
-    def _reserve_suffix(self):
-        for _ in range(100):
-            sfx = f"{random.randrange(16**4):04x}"
-            if any(Path(f"/run/netns/{n}").exists() for n in (f"l4lb-lb-{sfx}", f"l4lb-c-{sfx}")):
-                continue
-            try:
-                fd = os.open(state_path(sfx), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                continue
-            os.close(fd)
-            return sfx
-        raise RuntimeError("could not find a free run suffix")
-
     # -- bookkeeping
     def state(self):
-        return {
-            "sfx": self.sfx, "kind": self.kind, "label": self.label,
+        return super().state() | {
+            "kind": self.kind, "label": self.label,
             "tag": os.environ.get("L4LB_E2E_TAG"),
-            "owner_pid": os.getpid(), "owner_start": proc_start_time(os.getpid()),
-            "keep": self.keep, "keep_logs": self.keep_logs,
-            "namespaces": self.namespaces, "prefix": self.prefix,
+            "keep": self.keep, "keep_logs": self.keep_logs, "prefix": self.prefix,
             "workdir": str(self.workdir), "daemon_log": str(self.daemon_log),
             "config": str(self.config) if self.config else None,
-            "pids": [{"pid": p.pid, "start": p.start, "label": p.label}
-                     for p in self.children],
         }
-
-    def save(self):
-        tmp = state_path(self.sfx).with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state(), indent=1))
-        os.replace(tmp, state_path(self.sfx))
 
     def spawn(self, label, ns, cmd, logfile=None, pipes=False):
         """Start cmd inside namespace ns as a child in its own session (so a
-        terminal Ctrl-C reaches only the harness, which then stops it)."""
-        argv = ["ip", "netns", "exec", ns] + [str(c) for c in cmd]
-        if pipes:
-            p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                 start_new_session=True)
-        else:
-            out = open(logfile or self.workdir / f"{label}.log", "ab")
-            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
-            out.close()
-        # `ip netns exec` execs the command, so p.pid is the command's pid.
-        p.label = label
-        p.start = None
-        for _ in range(50):
-            p.start = proc_start_time(p.pid)
-            if p.start is not None or p.poll() is not None:
-                break
-            time.sleep(0.01)
-        self.children.append(p)
-        self.save()
-        return p
+        terminal Ctrl-C reaches only the harness, which then stops it);
+        recorded, so teardown stops it. Output goes to logfile (default
+        WORKDIR/LABEL.log), or with pipes=True to text pipes."""
+        return self.start_process(label, cmd, ns=ns, logfile=logfile or self.workdir / f"{label}.log",
+                                  pipes=pipes)
+
+    def add_namespace(self, ns):
+        """Create (and record) one more namespace, e.g. a router's."""
+        with failures_as_test_failure():
+            super().add_namespace(ns)
 
     # -- topology
     def up(self):
@@ -347,28 +251,15 @@ class Lab:
         peers = [("vc", self.ns_client, self.client_addr, self.client_gateway)]
         peers += [(f"v{name}", self.ns_backend[name], addr, self.backend_gateway)
                   for name, addr in BACKENDS]
-        for ns in [self.ns_lb] + [p[1] for p in peers]:
-            self.namespaces.append(ns)   # recorded first: teardown skips absent ones
-            self.save()
-            run(["ip", "netns", "add", ns])
-            # No IPv6 anywhere (new interfaces inherit "default").
-            run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
-                 "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])
-            run(["ip", "-n", ns, "link", "set", "lo", "up"])
-        lb = ["ip", "-n", self.ns_lb]
-        run(lb + ["link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"])
-        # br0 has no address, but the appliance namespace owns 10.99.0.1 and
-        # the VIP (on l4lbk0); with ARP on, br0 would answer ARP for them
-        # itself and steal the traffic from l4lbd.
-        run(lb + ["link", "set", "br0", "arp", "off", "up"])
-        run(["ip", "netns", "exec", self.ns_lb, "sysctl", "-q", "-w", "net.ipv4.conf.br0.arp_ignore=8"])
-        for veth, ns, addr, gateway in peers:
-            run(lb + ["link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
-            run(lb + ["link", "set", veth, "master", "br0", "up"])
-            run(["ip", "-n", ns, "addr", "add", f"{addr}/{PREFIXLEN}", "dev", "eth0"])
-            run(["ip", "-n", ns, "link", "set", "eth0", "up"])
-            if gateway:
-                run(["ip", "-n", ns, "route", "add", "default", "via", gateway, "dev", "eth0"])
+        with failures_as_test_failure():
+            for ns in [self.ns_lb] + [p[1] for p in peers]:
+                super().add_namespace(ns)
+            # br0 has no address, but the appliance namespace owns 10.99.0.1
+            # and the VIP (on l4lbk0): add_bridge turns its ARP off.
+            netns.add_bridge(self.ns_lb, "br0")
+            for veth, ns, addr, gateway in peers:
+                netns.add_veth(self.ns_lb, veth, ns, "eth0", bridge="br0")
+                netns.address(ns, "eth0", f"{addr}/{PREFIXLEN}", gateway)
         if self.dnat:
             log(f"topology: dnat layout, client {self.client_addr}/{PREFIXLEN} via {self.client_gateway}, "
                 f"backends via {self.backend_gateway}")
@@ -394,6 +285,16 @@ class Lab:
                     raise TestFailure(f"{p.label} on port {port} not listening after 15 s")
                 time.sleep(0.05)
         log(f"servers: {kind} on port {port} in {', '.join(n for n, _ in BACKENDS)}")
+
+    def install_config(self, text, name="l4lb.yaml"):
+        """Write config text to WORKDIR/name, replacing any earlier one
+        atomically (a reload never reads half a file); returns the path, for
+        start_daemon and later reloads."""
+        path = self.workdir / name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        return path
 
     def start_daemon(self, config, ready_timeout=45, lcores=None):
         """Start l4lbd in the appliance namespace, wait for 'l4lbd ready', then
@@ -430,18 +331,8 @@ class Lab:
                 raise TestFailure(f"no '{DAEMON_READY_LINE}' from l4lbd after {ready_timeout} s")
             time.sleep(0.1)
         log(f"l4lbd: ready after {time.monotonic() - t0:.1f} s (pid {self.daemon.pid})")
-        lb = ["ip", "-n", self.ns_lb]
-        if run(lb + ["link", "show", "dp0"], check=False).returncode != 0:
-            raise TestFailure("l4lbd is ready but there is no dp0 interface in " + self.ns_lb)
-        # The TAP PMD gives the kernel side of dp0 the port's own MAC. As a
-        # bridge port that MAC would become a "local" fdb entry of br0, and
-        # frames for l4lbd would be delivered to br0 instead of forwarded into
-        # dp0. The kernel side's MAC is irrelevant to what the PMD receives, so
-        # give it a different one (and no ARP/IP of its own) before plugging.
-        mac = "02:1b:%02x:%02x:%02x:%02x" % tuple(random.randrange(256) for _ in range(4))
-        run(lb + ["link", "set", "dp0", "address", mac, "arp", "off"])
-        run(["ip", "netns", "exec", self.ns_lb, "sysctl", "-q", "-w", "net.ipv4.conf.dp0.arp_ignore=8"])
-        run(lb + ["link", "set", "dp0", "master", "br0", "up"])
+        with failures_as_test_failure():
+            netns.plug_tap(self.ns_lb, "dp0", "br0")
         if offset:
             # A restarted l4lbd's port has a new MAC: the client's and the
             # backends' neighbour entries still name the old one, which the
@@ -484,7 +375,7 @@ class Lab:
             for f in (p.stdout,):
                 if f:
                     f.close()
-        left = [ns for ns in self.namespaces if Path(f"/run/netns/{ns}").exists()]
+        left = [ns for ns in self.namespaces if netns.exists(ns)]
         if left:
             problems.append(f"namespaces left: {left}")
         if not self.keep_logs and not problems:
@@ -740,7 +631,7 @@ def run_test(name, body, *, config=None, servers=(), probe=None, timeout=240, to
             rc = lab.stop_daemon()
             if rc != 0:
                 raise TestFailure(f"l4lbd exited with {rc} after SIGTERM, expected 0")
-    except TestFailure as e:
+    except (TestFailure, netns.CommandFailed) as e:
         reason = str(e)
     except Interrupted as e:
         reason = f"interrupted ({e})"
@@ -815,7 +706,7 @@ The demo is still running (suffix {lab.sfx}). Try it by hand:
 Clean up with:
   tools/demo --clean""")
             return 0 if ok else 1
-    except TestFailure as e:
+    except (TestFailure, netns.CommandFailed) as e:
         log(f"demo failed: {e}")
         if lab.daemon is not None:
             log(f"---- tail of l4lbd log ----\n{lab.tail(lab.daemon_log, 30)}")
@@ -856,7 +747,7 @@ def main():
         return 1
     if args.cmd == "list":
         for st in load_states():
-            owner = "running" if alive(st.get("owner_pid", 0), st.get("owner_start")) else "owner gone"
+            owner = "running" if netns.owner_alive(st) else "owner gone"
             log(f"{st['sfx']} {st.get('kind')} {st.get('label')} keep={st.get('keep')} {owner} "
                 f"namespaces={','.join(st.get('namespaces', []))}")
         return 0
@@ -864,7 +755,7 @@ def main():
         found = [st for st in load_states() if st.get("tag") == args.tag]
         for st in found:
             log(f"leftover of {st.get('label')}: run {st['sfx']}, namespaces "
-                f"{', '.join(ns for ns in st.get('namespaces', []) if Path('/run/netns/' + ns).exists()) or 'none'}"
+                f"{', '.join(ns for ns in st.get('namespaces', []) if netns.exists(ns)) or 'none'}"
                 f", live pids {[p['pid'] for p in st.get('pids', []) if alive(p['pid'], p['start'])] or 'none'}")
             for problem in teardown(st):
                 log(f"  problem: {problem}")
@@ -925,6 +816,47 @@ class LineSession:
         except (OSError, TestFailure):
             pass
 
+
+
+def tcp_session(lab, label="tcp-session", port=7):
+    """A LineSession on one long-lived TCP connection from the client to
+    VIP:port (`netclient.py tcp-session`, usually to the tcp_echo servers):
+    its first line is "connected LOCALPORT" or why not; ask("send TEXT")
+    answers "ok ..." while the connection works."""
+    return LineSession(lab, label, [PY, NETCLIENT, "tcp-session", "--to", f"{VIP}:{port}"])
+
+
+WrkResult = collections.namedtuple("WrkResult", "rc requests rps errors non2xx")
+
+
+def wrk_result(rc, out):
+    """What a wrk run printed (its exit code rc, its output out): requests
+    completed, requests/s, socket errors by kind ({} when it printed none)
+    and non-2xx/3xx answers."""
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups()))) if m else {}
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    non2xx = int(m.group(1)) if m else 0
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
+    requests = int(m.group(1)) if m else 0
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    rps = float(m.group(1)) if m else 0.0
+    return WrkResult(rc, requests, rps, errors, non2xx)
+
+
+def wrk_problems(w, seconds, at_least=100):
+    """A wrk run through the VIP must exit 0 with no socket error, no
+    non-2xx/3xx answer and at least `at_least` requests in its `seconds`."""
+    problems = []
+    if w.rc != 0:
+        problems.append(f"wrk exited with {w.rc}")
+    if any(w.errors.values()):
+        problems.append(f"wrk socket errors {w.errors}")
+    if w.non2xx:
+        problems.append(f"wrk: {w.non2xx} non-2xx/3xx responses")
+    if w.requests < at_least:
+        problems.append(f"wrk: only {w.requests} requests completed in {seconds:g} s")
+    return problems
 
 
 CurlResult = collections.namedtuple("CurlResult", "start end ok backend text")

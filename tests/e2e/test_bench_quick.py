@@ -18,6 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import l4lb_e2e as e2e  # noqa: E402
+import bench_lab  # noqa: E402 - l4lb_e2e put tools/lib on the path
+import netns  # noqa: E402
 
 BENCH = e2e.REPO / "tools" / "bench"
 RATE = 1_000_000
@@ -112,17 +114,11 @@ def bench_namespaces():
 
 def check_leftovers(before):
     left = sorted(bench_namespaces() - before)
-    states = []
-    for path in Path("/run/l4lb-bench").glob("*.json") if Path("/run/l4lb-bench").exists() else []:
-        try:
-            st = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not e2e.alive(st.get("owner_pid", 0), st.get("owner_start")):  # a run that did not clean up
-            states.append(path)
+    # A record whose owner is gone belongs to a run that did not clean up.
+    states = [st["sfx"] for st in netns.load_records(bench_lab.STATE_DIR) if not netns.owner_alive(st)]
     if left or states:
         subprocess.run([sys.executable, str(BENCH), "--clean"], capture_output=True)
-        raise e2e.TestFailure(f"tools/bench left namespaces {left} / run records {[s.name for s in states]}")
+        raise e2e.TestFailure(f"tools/bench left namespaces {left} / run records {states}")
 
 
 def body(_lab):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import l4lb_e2e as e2e  # noqa: E402
+import netns  # noqa: E402 - l4lb_e2e put tools/lib on the path
 
 CONFIG = e2e.CONFIG_DIR / "gateway.yaml"
 GATEWAY = "10.99.0.254"
@@ -29,26 +30,14 @@ def add_router(lab):
     """Router and routed backend namespaces, recorded so teardown removes them."""
     ns_router, ns_remote = f"l4lb-r-{lab.sfx}", f"l4lb-rb-{lab.sfx}"
     for ns in (ns_router, ns_remote):
-        lab.namespaces.append(ns)
-        lab.save()
-        e2e.run(["ip", "netns", "add", ns])
-        e2e.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
-                 "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])
-        e2e.run(["ip", "-n", ns, "link", "set", "lo", "up"])
-    lb = ["ip", "-n", lab.ns_lb]
-    e2e.run(lb + ["link", "add", "vr", "type", "veth", "peer", "name", "eth0", "netns", ns_router])
-    e2e.run(lb + ["link", "set", "vr", "master", "br0", "up"])
-    r = ["ip", "-n", ns_router]
-    e2e.run(r + ["addr", "add", f"{GATEWAY}/24", "dev", "eth0"])
-    e2e.run(r + ["link", "set", "eth0", "up"])
-    e2e.run(r + ["link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns", ns_remote])
-    e2e.run(r + ["addr", "add", f"{REMOTE_GATEWAY}/24", "dev", "eth1"])
-    e2e.run(r + ["link", "set", "eth1", "up"])
-    e2e.run(["ip", "netns", "exec", ns_router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
-    b = ["ip", "-n", ns_remote]
-    e2e.run(b + ["addr", "add", f"{REMOTE}/24", "dev", "eth0"])
-    e2e.run(b + ["link", "set", "eth0", "up"])
-    e2e.run(b + ["route", "add", "default", "via", REMOTE_GATEWAY, "dev", "eth0"])
+        lab.add_namespace(ns)
+    with e2e.failures_as_test_failure():
+        netns.add_veth(lab.ns_lb, "vr", ns_router, "eth0", bridge="br0")
+        netns.address(ns_router, "eth0", f"{GATEWAY}/24")
+        netns.add_veth(ns_router, "eth1", ns_remote, "eth0")
+        netns.address(ns_router, "eth1", f"{REMOTE_GATEWAY}/24")
+        netns.sysctl(ns_router, "net.ipv4.ip_forward=1")
+        netns.address(ns_remote, "eth0", f"{REMOTE}/24", gateway=REMOTE_GATEWAY)
     e2e.log(f"topology: router {ns_router} ({GATEWAY} on br0, {REMOTE_GATEWAY}), "
             f"routed backend {ns_remote} ({REMOTE})")
     return ns_remote

@@ -4,10 +4,8 @@ one long-lived TCP connection to the echo VIP 10.99.0.100:7 stays usable over
 4 cycles of (idle 0.7 T, then send/receive), 2.8 T in all; then, after idling longer than T,
 the counters show the flow aged out: flows_expired went up and flows_active
 went down."""
-import queue
 import re
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,45 +22,6 @@ def established_timeout():
     return int(m.group(1))
 
 
-class Session:
-    """The client side of the connection: netclient.py tcp-session in the
-    client namespace, driven over its stdin/stdout."""
-
-    def __init__(self, lab):
-        self.proc = lab.spawn("tcp-session", lab.ns_client,
-                              [e2e.PY, e2e.NETCLIENT, "tcp-session", "--to", f"{e2e.VIP}:7"],
-                              pipes=True)
-        self.lines = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def expect(self, timeout=10):
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise e2e.TestFailure(f"tcp-session helper silent for {timeout} s") from None
-        if line is None:
-            raise e2e.TestFailure(f"tcp-session helper exited ({self.proc.poll()})")
-        return line
-
-    def send(self, text):
-        self.proc.stdin.write(f"send {text}\n")
-        self.proc.stdin.flush()
-        return self.expect()
-
-    def close(self):
-        try:
-            self.proc.stdin.write("close\n")
-            self.proc.stdin.flush()
-            self.expect(5)
-        except (OSError, e2e.TestFailure):
-            pass
-
-
 def counters(lab):
     t = lab.stats()["total"]
     return {k: t[k] for k in ("flows_created", "flows_expired", "flows_closed", "flows_active")}
@@ -71,7 +30,7 @@ def counters(lab):
 def body(lab):
     T = established_timeout()
     idle = 0.7 * T  # each idle gap shorter than the timeout, their sum longer than 2 T
-    session = Session(lab)
+    session = e2e.tcp_session(lab)
     first = session.expect()
     if not first.startswith("connected"):
         raise e2e.TestFailure(f"could not open the long-lived connection: {first}")
@@ -80,7 +39,7 @@ def body(lab):
     e2e.log(f"counters at start: {counters(lab)}")
     for i in range(1, CYCLES + 1):
         time.sleep(idle)
-        answer = session.send(f"cycle {i} after {idle:.1f}s idle")
+        answer = session.ask(f"send cycle {i} after {idle:.1f}s idle")
         e2e.log(f"cycle {i}: idle {idle:.1f} s, then send/receive -> {answer}")
         if not answer.startswith("ok"):
             raise e2e.TestFailure(f"connection broke in cycle {i} after {idle:.1f} s idle: {answer}")

@@ -23,7 +23,6 @@ b1..b3, no probes); the test rewrites that file and reloads.
     curl loop runs: no request fails, the backend set stays as it was, and
     the long-lived connections still echo."""
 import json
-import os
 import re
 import signal
 import sys
@@ -37,14 +36,6 @@ BASE = e2e.CONFIG_DIR / "reload_base.yaml"
 ADDED = e2e.CONFIG_DIR / "reload_added.yaml"
 REMOVED = e2e.CONFIG_DIR / "reload_removed.yaml"
 SESSIONS = 8
-
-
-def install(path, text):
-    """Replace the config l4lbd runs with, atomically (a reload never reads
-    half a file)."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def backend_set(lab):
@@ -85,8 +76,7 @@ class Echoes:
         self.lab = lab
         self.sessions = []
         for i in range(n):
-            s = e2e.LineSession(lab, f"{label}-{i}",
-                                [e2e.PY, e2e.NETCLIENT, "tcp-session", "--to", f"{e2e.VIP}:7"])
+            s = e2e.tcp_session(lab, f"{label}-{i}")
             first = s.expect()
             if not first.startswith("connected"):
                 raise e2e.TestFailure(f"long-lived connection {i} could not open: {first}")
@@ -155,8 +145,7 @@ def invalid_variants(text):
 
 def body(lab):
     problems = []
-    config = lab.workdir / "l4lb.yaml"
-    install(config, BASE.read_text())
+    config = lab.install_config(BASE.read_text())
     # The fourth backends, listening before they are configured.
     lab.start_server("http_server", 8081, on="b3", name="b4")
     lab.start_server("tcp_echo", 8007, on="b3", name="b3-8007")
@@ -173,7 +162,7 @@ def body(lab):
         problems.append(f"before reload: {len(failures)} curl failures, b4 answers {counts.get('b4', 0)}")
 
     # (a1) l4lbctl reload: add a fourth backend to each VIP.
-    install(config, ADDED.read_text())
+    lab.install_config(ADDED.read_text())
     t0 = time.monotonic()
     p = lab.ctl("reload", check=False)
     e2e.log(f"l4lbctl reload (reload_added.yaml): exit {p.returncode} in {time.monotonic() - t0:.2f} s: "
@@ -200,7 +189,7 @@ def body(lab):
         problems.append(f"no new connection reached the added backend b4: {dict(counts)}")
 
     # (a2) SIGHUP: remove b1 from web.
-    install(config, REMOVED.read_text())
+    lab.install_config(REMOVED.read_text())
     before = log_count(lab, "config reloaded")
     lab.daemon.send_signal(signal.SIGHUP)
     line = wait_log(lab, "config reloaded", before)
@@ -227,7 +216,7 @@ def body(lab):
     try:
         time.sleep(0.5)
         for what, text, line_no, key in invalid_variants(good):
-            install(config, text)
+            lab.install_config(text)
             rejected_before = log_count(lab, "reload rejected")
             p = lab.ctl("reload", check=False)
             out = (p.stdout + p.stderr).strip()
@@ -254,7 +243,7 @@ def body(lab):
             time.sleep(0.3)
         # The same through SIGHUP: rejected in the log, config stays.
         what, text, line_no, key = invalid_variants(good)[0]
-        install(config, text)
+        lab.install_config(text)
         before = log_count(lab, "reload rejected")
         lab.daemon.send_signal(signal.SIGHUP)
         line = wait_log(lab, "reload rejected", before)
@@ -266,7 +255,7 @@ def body(lab):
         time.sleep(0.5)
     finally:
         results = loop.stop()
-        install(config, good)
+        lab.install_config(good)
     failed = [r for r in results if not r.ok]
     by = {}
     for r in results:

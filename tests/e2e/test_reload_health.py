@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile  # noqa: E402
 import l4lb_e2e as e2e  # noqa: E402
-from test_reload import Echoes, install  # noqa: E402
+from test_reload import Echoes  # noqa: E402
 
 CONFIG = e2e.CONFIG_DIR / "reload_health.yaml"
 TIMINGS = [(600, 400), (200, 150)]     # (interval_ms, timeout_ms) of each reload
@@ -60,9 +60,8 @@ def probes(lab):
 
 def body(lab):
     problems = []
-    config = lab.workdir / "l4lb.yaml"
     original = CONFIG.read_text()
-    install(config, original)
+    config = lab.install_config(original)
     lab.start_daemon(config)
     lab.wait_backends_up("web")
     lab.wait_backends_up("echo")
@@ -94,7 +93,7 @@ def body(lab):
         time.sleep(2.0)
         before = hostile.totals(lab)
         for interval, timeout in TIMINGS:
-            install(config, with_timing(original, interval, timeout))
+            lab.install_config(with_timing(original, interval, timeout))
             p = lab.ctl("reload", check=False)
             t_reload = time.time()
             e2e.log(f"reload: interval_ms {interval}, timeout_ms {timeout}: l4lbctl exit {p.returncode} "

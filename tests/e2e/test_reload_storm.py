@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import l4lb_e2e as e2e  # noqa: E402
-from test_reload import BASE, Echoes, install, log_count  # noqa: E402
+from test_reload import BASE, Echoes, log_count  # noqa: E402
 
 RELOADS = 100
 
@@ -41,9 +41,8 @@ def variants(text):
 
 def body(lab):
     problems = []
-    config = lab.workdir / "l4lb.yaml"
     base = BASE.read_text()
-    install(config, base)
+    config = lab.install_config(base)
     lab.start_daemon(config)
     lab.wait_vip("http", 8080)
     lab.wait_vip("tcp-echo", 7)
@@ -57,13 +56,13 @@ def body(lab):
     t0 = time.monotonic()
     for i in range(RELOADS):
         text, key = bad[i % len(bad)]
-        install(config, text)
+        lab.install_config(text)
         p = lab.ctl("reload", check=False)
         out = (p.stdout + p.stderr).strip()
         if p.returncode == 0 or key not in out or "l4lb.yaml:" not in out:
             problems.append(f"reload {i} ({key}): exit {p.returncode}, said {out!r}")
     elapsed = time.monotonic() - t0
-    install(config, base)
+    lab.install_config(base)
     results = loop.stop()
     failed = [r for r in results if not r.ok]
     e2e.log(f"{RELOADS} invalid reloads in {elapsed:.1f} s; curl loop meanwhile: {len(results)} requests, "

@@ -34,7 +34,7 @@ def snat_ports_in_use(lab):
 
 def try_connect(lab, label):
     """One more connection attempt; returns the helper's first line."""
-    s = e2e.LineSession(lab, label, [e2e.PY, e2e.NETCLIENT, "tcp-session", "--to", f"{e2e.VIP}:7"])
+    s = e2e.tcp_session(lab, label)
     try:
         return s.expect(15), s
     except e2e.TestFailure as e:

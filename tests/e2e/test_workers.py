@@ -30,7 +30,6 @@ not enforced, as the exact split is an implementation detail).
 import collections
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -48,7 +47,8 @@ VIP_EP = f"{e2e.VIP}:8080"
 N_CURL = 1000
 CURL_PARALLEL = 8
 CURL_BATCH = 25          # URLs per curl process
-WRK = ["wrk", "-t2", "-c32", "-d10s", "--timeout", "5s", URL]
+WRK_SECONDS = 10
+WRK = ["wrk", "-t2", "-c32", f"-d{WRK_SECONDS}s", "--timeout", "5s", URL]
 CASES = [(2, "fnat"), (2, "dnat"), (3, "fnat"), (3, "dnat")]
 if os.environ.get("L4LB_WORKERS_CASES"):      # e.g. "3:fnat,2:dnat", for debugging
     CASES = [(int(c.split(":")[0]), c.split(":")[1]) for c in os.environ["L4LB_WORKERS_CASES"].split(",")]
@@ -225,8 +225,8 @@ def client_tuples(lab):
 
 def run_wrk(lab):
     """wrk in the background; its connections are sampled with ss while it
-    runs (it prints no connection count). Returns (rc, requests, req/s,
-    socket errors, non-2xx/3xx, set of client ip:port seen)."""
+    runs (it prints no connection count). Returns
+    (e2e.WrkResult, set of client ip:port seen)."""
     e2e.log("client: " + " ".join(WRK))
     p = subprocess.Popen(["ip", "netns", "exec", lab.ns_client, *WRK], stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -243,20 +243,34 @@ def run_wrk(lab):
             p.kill()
             p.wait()
     e2e.log("  " + out.rstrip().replace("\n", "\n  "))
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    errors = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups()))) if m else {}
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    non2xx = int(m.group(1)) if m else 0
-    m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
-    requests = int(m.group(1)) if m else 0
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    rps = float(m.group(1)) if m else 0.0
-    return p.returncode, requests, rps, errors, non2xx, seen
+    return e2e.wrk_result(p.returncode, out), seen
 
 
 def settle(lab, seconds=1.0):
     """Let the last FIN/ACKs and hand-off rings drain before reading counters."""
     time.sleep(seconds)
+
+
+Snapshot = collections.namedtuple("Snapshot", "stats flows ids")
+Change = collections.namedtuple("Change", "created split new handoffs rx ratio")
+
+
+def snapshot(lab, client_ip, drain=True):
+    """The counters, the listed flows and the ids of the client's flows to
+    our VIP; with drain, after settle()."""
+    if drain:
+        settle(lab)
+    stats = lab.stats()
+    flows = flows_list(lab)
+    return Snapshot(stats, flows, flow_ids(flows, client_ip))
+
+
+def change(a, b):
+    """From snapshot a to b: flows created (in all and per worker), flows
+    newly listed, and hand-offs against packets received."""
+    split = [y - x for x, y in zip(per_worker(a.stats, "flows_created"), per_worker(b.stats, "flows_created"))]
+    handoffs, rx, ratio = handoff_ratio(a.stats, b.stats)
+    return Change(delta(a.stats, b.stats, "flows_created"), split, b.ids - a.ids, handoffs, rx, ratio)
 
 
 # ---------------------------------------------------------------- one case
@@ -273,11 +287,10 @@ def body(lab, workers, mode, summary):
         if "rx/tx queues" in line:
             e2e.log(f"port: {line.strip()}")
 
-    s0 = lab.stats()
-    if len(s0["workers"]) != workers:
-        raise e2e.TestFailure(f"l4lbctl stats shows {len(s0['workers'])} workers, config says {workers}")
-    f0 = flows_list(lab)
-    ids0 = flow_ids(f0, client_ip)
+    snap0 = snapshot(lab, client_ip, drain=False)
+    if len(snap0.stats["workers"]) != workers:
+        raise e2e.TestFailure(f"l4lbctl stats shows {len(snap0.stats['workers'])} workers, config says {workers}")
+    ids0 = snap0.ids
 
     # -- phase 1: 1000 separate connections
     e2e.log(f"client: {N_CURL} curl requests to {URL}, each on its own connection "
@@ -294,14 +307,10 @@ def body(lab, workers, mode, summary):
         problems.append(f"{len(failures)} of {N_CURL} curl requests failed, first: {failures[0]}")
     elif answered != N_CURL:
         problems.append(f"only {answered} of {N_CURL} curl answers named a backend")
-    settle(lab)
-    s1 = lab.stats()
-    f1 = flows_list(lab)
-    ids1 = flow_ids(f1, client_ip)
-    created_curl = delta(s0, s1, "flows_created")
-    new_curl = ids1 - ids0
-    split_curl = [b - a for a, b in zip(per_worker(s0, "flows_created"), per_worker(s1, "flows_created"))]
-    out, rx, ratio = handoff_ratio(s0, s1)
+    snap1 = snapshot(lab, client_ip)
+    ids1 = snap1.ids
+    curl = change(snap0, snap1)
+    created_curl, new_curl, split_curl = curl.created, curl.new, curl.split
     # A client port used again while its earlier flow is still listed
     # ("closing", kept tcp_closing_s) continues that flow instead of creating
     # one (l4lbd moves it back to syn_sent): expected = distinct new tuples.
@@ -311,8 +320,8 @@ def body(lab, workers, mode, summary):
     e2e.log(f"curl phase: TCP connections made {connections}, distinct client ports {len(used)}, "
             f"{reused} reused a tuple still in the table -> {len(expected)} new flows expected")
     e2e.log(f"curl phase: flows_created +{created_curl} (per worker {split_curl}), new flows listed {len(new_curl)}")
-    e2e.log(f"curl phase: hand-offs {out} of {rx} rx packets = {ratio:.3f}")
-    summary["curl_ratio"] = ratio
+    e2e.log(f"curl phase: hand-offs {curl.handoffs} of {curl.rx} rx packets = {curl.ratio:.3f}")
+    summary["curl_ratio"] = curl.ratio
     summary["curl_split"] = split_curl
     summary["curl_rate"] = answered / took if took else 0
     summary["reused"] = reused
@@ -326,33 +335,22 @@ def body(lab, workers, mode, summary):
                         f"{len(extra)} unexpected, e.g. {extra[:2]}")
 
     # -- phase 2: wrk over keep-alive connections
-    rc, requests, rps, errors, non2xx, seen = run_wrk(lab)
-    e2e.log(f"wrk: {requests} requests, {rps:.0f} requests/s, socket errors {errors or 'none'}, "
-            f"non-2xx/3xx {non2xx}")
-    summary["wrk_rps"] = rps
-    if rc != 0:
-        problems.append(f"wrk exited with {rc}")
-    if any(errors.values()):
-        problems.append(f"wrk socket errors {errors}")
-    if non2xx:
-        problems.append(f"wrk: {non2xx} non-2xx/3xx responses")
-    if requests < 100:
-        problems.append(f"wrk: only {requests} requests completed in 10 s")
-    settle(lab)
-    s2 = lab.stats()
-    f2 = flows_list(lab)
-    ids2 = flow_ids(f2, client_ip)
-    created_wrk = delta(s1, s2, "flows_created")
-    new_wrk = ids2 - ids1
-    split_wrk = [b - a for a, b in zip(per_worker(s1, "flows_created"), per_worker(s2, "flows_created"))]
-    out, rx, ratio = handoff_ratio(s1, s2)
+    w, seen = run_wrk(lab)
+    e2e.log(f"wrk: {w.requests} requests, {w.rps:.0f} requests/s, socket errors {w.errors or 'none'}, "
+            f"non-2xx/3xx {w.non2xx}")
+    summary["wrk_rps"] = w.rps
+    problems += e2e.wrk_problems(w, WRK_SECONDS)
+    snap2 = snapshot(lab, client_ip)
+    s2, f2, ids2 = snap2
+    wrk = change(snap1, snap2)
+    created_wrk, new_wrk, split_wrk = wrk.created, wrk.new, wrk.split
     wrk_conns = {("tcp", c, VIP_EP) for c in seen}
     wrk_expected = wrk_conns - ids1
     e2e.log(f"wrk phase: {len(wrk_conns)} wrk connections seen with ss (+1 wrk test connection), "
             f"{len(wrk_conns & ids1)} on a tuple already in the table")
     e2e.log(f"wrk phase: flows_created +{created_wrk} (per worker {split_wrk}), new flows listed {len(new_wrk)}")
-    e2e.log(f"wrk phase: hand-offs {out} of {rx} rx packets = {ratio:.3f}")
-    summary["wrk_ratio"] = ratio
+    e2e.log(f"wrk phase: hand-offs {wrk.handoffs} of {wrk.rx} rx packets = {wrk.ratio:.3f}")
+    summary["wrk_ratio"] = wrk.ratio
     summary["wrk_conns"] = len(new_wrk)
     summary["reused"] += len(wrk_conns & ids1)
     if created_wrk != len(new_wrk):

@@ -7,18 +7,15 @@ created, so that `tools/bench --clean` (and every later run) can remove what an
 interrupted run left behind, and nothing else.
 """
 import glob
-import json
-import os
-import random
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
+import netns
+from netns import remove_dpdk_files
+
 STATE_DIR = Path("/run/l4lb-bench")
-DPDK_RUN_DIR = Path("/var/run/dpdk")
-HUGEPAGE_DIR = Path("/dev/hugepages")
 HUGEPAGE_POOL = Path("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages")
 PAGE_BYTES = 2 * 1024 * 1024
 
@@ -28,10 +25,6 @@ def log(msg=""):
 
 
 # ---------------------------------------------------------------- processes
-
-# proc_start_time, alive, signal_pid, reap, wait_dead
-from l4lb_procs import alive, proc_start_time, reap, signal_pid, wait_dead  # noqa: E402,F401
-
 
 def thread_states(pid):
     """One line per thread of pid: name, state, kernel wait channel and the
@@ -47,15 +40,6 @@ def thread_states(pid):
         stack = " <- ".join(line.split()[-1] for line in read("stack").splitlines()[:4])
         out.append(f"{read('comm')} state={state} wchan={read('wchan')} {stack}".strip())
     return out
-
-
-def run(cmd, check=True, timeout=60):
-    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
-                       stdin=subprocess.DEVNULL)
-    if check and p.returncode != 0:
-        raise RuntimeError(f"command failed ({p.returncode}): {' '.join(map(str, cmd))}\n"
-                           f"{p.stdout.strip()}\n{p.stderr.strip()}".rstrip())
-    return p
 
 
 # ---------------------------------------------------------------- hugepages
@@ -106,15 +90,6 @@ def restore_hugepages(before):
         pass
 
 
-def remove_dpdk_files(prefix):
-    shutil.rmtree(DPDK_RUN_DIR / prefix, ignore_errors=True)
-    for f in glob.glob(str(HUGEPAGE_DIR / f"{prefix}map_*")):
-        try:
-            os.unlink(f)
-        except OSError:
-            pass
-
-
 # ---------------------------------------------------------------- the run
 
 class Proc:
@@ -124,14 +99,9 @@ class Proc:
         self.label = label
         self.popen = popen
         self.pid = popen.pid
+        self.start = popen.start
         self.logfile = logfile
         self.prefix = prefix
-        self.start = None
-        for _ in range(100):
-            self.start = proc_start_time(self.pid)
-            if self.start is not None or popen.poll() is not None:
-                break
-            time.sleep(0.01)
 
     def running(self):
         return self.popen.poll() is None
@@ -168,71 +138,32 @@ class Proc:
         return self.popen.returncode
 
 
-class BenchRun:
+class BenchRun(netns.Run):
+    """One benchmark run: a namespace for the DUT, memif sockets, DPDK prefixes
+    and processes, and the hugepage pool size to go back to."""
+
     def __init__(self):
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
-        self.sfx = self._reserve_suffix()
+        super().__init__(STATE_DIR, lambda sfx: (f"l4lb-bench-{sfx}",))
         self.netns = f"l4lb-bench-{self.sfx}"
         self.sock_dir = STATE_DIR / self.sfx
-        self.namespaces = []
-        self.prefixes = []
         self.procs = []
         self.pool_before = None
         self.save()
 
-    def _reserve_suffix(self):
-        for _ in range(100):
-            sfx = f"{random.randrange(16**4):04x}"
-            if Path(f"/run/netns/l4lb-bench-{sfx}").exists():
-                continue
-            try:
-                fd = os.open(STATE_DIR / f"{sfx}.json", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                continue
-            os.close(fd)
-            return sfx
-        raise RuntimeError("could not find a free run suffix")
-
     def state(self):
-        return {
-            "sfx": self.sfx, "owner_pid": os.getpid(), "owner_start": proc_start_time(os.getpid()),
-            "namespaces": self.namespaces, "prefixes": self.prefixes, "sock_dir": str(self.sock_dir),
-            "pool_before": self.pool_before,
-            "pids": [{"pid": p.pid, "start": p.start, "label": p.label} for p in self.procs],
-        }
-
-    def save(self):
-        path = STATE_DIR / f"{self.sfx}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state(), indent=1))
-        os.replace(tmp, path)
+        return super().state() | {"sock_dir": str(self.sock_dir), "pool_before": self.pool_before}
 
     def prefix(self, role):
-        p = f"l4lb-bench-{self.sfx}-{role}"
-        if p not in self.prefixes:
-            self.prefixes.append(p)
-            self.save()
-        return p
+        return self.add_prefix(f"l4lb-bench-{self.sfx}-{role}")
 
     def up(self):
-        self.namespaces.append(self.netns)
-        self.save()
-        run(["ip", "netns", "add", self.netns])
-        run(["ip", "netns", "exec", self.netns, "sysctl", "-q", "-w",
-             "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])
-        run(["ip", "-n", self.netns, "link", "set", "lo", "up"])
+        self.add_namespace(self.netns)
         self.sock_dir.mkdir(parents=True, exist_ok=True)
 
     def spawn(self, label, cmd, logfile, netns=None, prefix=None, stderr_pipe=False):
-        argv = (["ip", "netns", "exec", netns] if netns else []) + [str(c) for c in cmd]
-        out = open(logfile, "ab")
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                             stderr=subprocess.PIPE if stderr_pipe else subprocess.STDOUT,
-                             start_new_session=True)
-        out.close()
-        proc = Proc(label, p, logfile, prefix)
+        popen = self.start_process(label, cmd, ns=netns, logfile=logfile, stderr_pipe=stderr_pipe)
+        proc = Proc(label, popen, logfile, prefix)
         self.procs.append(proc)
-        self.save()
         return proc
 
     def finished(self, proc):
@@ -242,64 +173,33 @@ class BenchRun:
         if proc.prefix:
             remove_dpdk_files(proc.prefix)
         self.procs = [p for p in self.procs if p is not proc]
-        self.save()
+        self.forget(proc.popen)
 
     def down(self):
         """Remove everything; returns a list of problems."""
         for p in list(self.procs):
             p.stop(signal.SIGTERM, timeout=10)
-        problems = teardown(self.state())
-        return problems
+        return teardown(self.state())
 
 
-def teardown(state):
-    problems = []
-    procs = [(p["pid"], p["start"]) for p in state.get("pids", [])]
-    for pid, start in procs:
-        signal_pid(pid, start, signal.SIGTERM)
-    for pid, start in wait_dead(procs, 10):
-        signal_pid(pid, start, signal.SIGKILL)
-    wait_dead(procs, 5)
-    for ns in state.get("namespaces", []):
-        if not Path(f"/run/netns/{ns}").exists():
-            continue
-        p = run(["ip", "netns", "pids", ns], check=False)
-        stray = [int(x) for x in p.stdout.split() if x.isdigit()]
-        for pid in stray:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if stray:
-            wait_dead([(pid, proc_start_time(pid)) for pid in stray], 3)
-        p = run(["ip", "netns", "del", ns], check=False)
-        if p.returncode != 0:
-            problems.append(f"ip netns del {ns}: {p.stderr.strip()}")
-    for prefix in state.get("prefixes", []):
-        remove_dpdk_files(prefix)
+def _remove_sockets_and_pages(state):
     if state.get("sock_dir"):
         shutil.rmtree(state["sock_dir"], ignore_errors=True)
     restore_hugepages(state.get("pool_before"))
-    for pid, start in procs:
-        if alive(pid, start):
-            problems.append(f"process {pid} survived SIGKILL")
-    if not problems:
-        try:
-            (STATE_DIR / f"{state['sfx']}.json").unlink()
-        except FileNotFoundError:
-            pass
-    return problems
+
+
+def teardown(state):
+    """Remove what a run recorded (netns.teardown: every process gets 10 s
+    after SIGTERM, DPDK processes all), its memif sockets, and give the
+    hugepages it added back."""
+    return netns.teardown(state, STATE_DIR, patient=lambda _label: True, cleanup=_remove_sockets_and_pages)
 
 
 def clean_stale(quiet=False):
     """Tear down recorded runs whose owner process is gone."""
     n = 0
-    for path in sorted(STATE_DIR.glob("*.json")) if STATE_DIR.exists() else []:
-        try:
-            st = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if alive(st.get("owner_pid", 0), st.get("owner_start")):
+    for st in netns.load_records(STATE_DIR):
+        if netns.owner_alive(st):
             continue
         if not quiet:
             log(f"cleaning an interrupted bench run {st.get('sfx')} "

@@ -21,11 +21,9 @@ stays open, e.g. 500 for a backend that is up at TCP level but unhealthy.
 answers that code (read on every request; so a test can flip a running
 server between healthy and unhealthy); otherwise --health-status applies.
 """
-import argparse
 import asyncio
-import os
-import signal
-import sys
+
+import serve
 
 MAX_HEAD = 64 * 1024
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found",
@@ -78,11 +76,7 @@ class Server:
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
-            try:
-                writer.close()
-                await writer.wait_closed()
-            except Exception:  # noqa: BLE001 - peer may be gone already
-                pass
+            await serve.close_quietly(writer)
 
     async def one_request(self, reader, writer, head):
         lines = head.decode("latin-1").split("\r\n")
@@ -132,42 +126,30 @@ class Server:
         await writer.drain()
 
 
-async def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bind", default="0.0.0.0")
-    ap.add_argument("--port", type=int, default=8080)
-    ap.add_argument("--name", default=os.uname().nodename)
-    ap.add_argument("--pidfile")
+def add_arguments(ap):
     ap.add_argument("--health-status", type=int, default=200,
                     help="status of GET /health (default 200)")
     ap.add_argument("--health-status-file",
                     help="if this file exists and holds a status code, /health answers it")
-    args = ap.parse_args()
+
+
+def check_arguments(ap, args):
     if not 100 <= args.health_status <= 599:
         ap.error("--health-status must be 100..599")
 
+
+async def listen(args):
     srv = Server(args.name, args.bind, args.health_status, args.health_status_file)
     server = await asyncio.start_server(srv.handle, args.bind, args.port,
-                                        reuse_address=True, backlog=1024,
-                                        limit=MAX_HEAD)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    if args.pidfile:
-        tmp = args.pidfile + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        os.replace(tmp, args.pidfile)
-    print(f"http_server {args.name} listening on {args.bind}:{args.port}", flush=True)
-    async with server:
-        await stop.wait()
-    print(f"http_server {args.name} stopping after {srv.requests} requests", flush=True)
+                                        reuse_address=True, backlog=1024, limit=MAX_HEAD)
+
+    async def stop():
+        server.close()
+        await server.wait_closed()
+        return f"{srv.requests} requests"
+
+    return stop
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except OSError as e:
-        print(f"http_server: {e}", file=sys.stderr)
-        sys.exit(1)
+    serve.main("http_server", __doc__, 8080, listen, add_arguments, check_arguments)

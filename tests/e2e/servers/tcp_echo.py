@@ -6,11 +6,9 @@ client likes.
 Usage: tcp_echo.py --bind 10.99.0.21 --port 7 --name b1 [--pidfile F]
 The pid file is written once the socket listens, so its existence means ready.
 """
-import argparse
 import asyncio
-import os
-import signal
-import sys
+
+import serve
 
 
 async def echo(reader, writer):
@@ -24,40 +22,18 @@ async def echo(reader, writer):
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
-        try:
-            writer.close()
-            await writer.wait_closed()
-        except Exception:  # noqa: BLE001 - peer may be gone already
-            pass
+        await serve.close_quietly(writer)
 
 
-async def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bind", default="0.0.0.0")
-    ap.add_argument("--port", type=int, default=7)
-    ap.add_argument("--name", default=os.uname().nodename)
-    ap.add_argument("--pidfile")
-    args = ap.parse_args()
+async def listen(args):
+    server = await asyncio.start_server(echo, args.bind, args.port, reuse_address=True, backlog=1024)
 
-    server = await asyncio.start_server(echo, args.bind, args.port,
-                                        reuse_address=True, backlog=1024)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    if args.pidfile:
-        tmp = args.pidfile + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        os.replace(tmp, args.pidfile)
-    print(f"tcp_echo {args.name} listening on {args.bind}:{args.port}", flush=True)
-    async with server:
-        await stop.wait()
+    async def stop():
+        server.close()
+        await server.wait_closed()
+
+    return stop
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except OSError as e:
-        print(f"tcp_echo: {e}", file=sys.stderr)
-        sys.exit(1)
+    serve.main("tcp_echo", __doc__, 7, listen)
