@@ -46,7 +46,7 @@ constexpr const char* kUsage =
     "  --backends-file FILE  read backends, one SPEC per line, from FILE ('-' for\n"
     "                        stdin); blank lines and '#' comments are ignored.\n"
     "                        Repeatable; combines with --backend.\n"
-    "  --json                print one JSON object: {\"table_size\": M, \"backends\":\n"
+    "  --json                print one JSON object (default: text): {\"table_size\": M, \"backends\":\n"
     "                        [{\"backend\": \"ADDR:PORT\", \"weight\": W, \"entries\": N},\n"
     "                        ...], \"table\": [\"ADDR:PORT\" or null, ...]}\n"
     "  -h, --help            print this help and exit\n"
