@@ -248,6 +248,8 @@ std::string ManagementCore::reload_config() {
       } catch (const std::exception& e) {
         spdlog::warn("VIP address on {}: {}", exception_->iface(), e.what());
       }
+  // main() sets the level from the file at start; a reload is the only other time it may change.
+  spdlog::set_level(spdlog::level::from_str(config_.log_level));
   ++reloads_ok_;
   spdlog::info("config reloaded from {}: {}; {} VIPs, snapshot generation {}", config_path_, diff,
                config_.vips.size(), generation_);
