@@ -155,6 +155,9 @@ def check_program(name, argv, options, problems, man=None, choices=()):
     usage_shown = "usage" in (q.stdout + q.stderr).lower() or (first_help_line and first_help_line in q.stderr)
     if q.returncode == 0 or not usage_shown:
         problems.append(f"{name} {UNKNOWN}: exit {q.returncode}, usage printed: {usage_shown}")
+    if man is not None and not man.exists():
+        problems.append(f"{name} has no man page {man.relative_to(e2e.REPO)}")
+        man = None
     # Named where options are described, not only in a usage line or synopsis.
     described = re.sub(r"\A\s*usage:.*?(\n\s*\n|\Z)", "", help_text, flags=re.S | re.I)
     sections = man_sections(man) if man else {}
@@ -267,7 +270,7 @@ def body(_lab):
     for name, (binary, prefix) in binaries.items():
         if not binary.exists():
             raise e2e.TestFailure(f"{binary} not built")
-        page = MAN / "l4lbd.8" if name == "l4lbd" else None
+        page = MAN / ("l4lbd.8" if name == "l4lbd" else f"{name}.1")
         check_program(name, [binary], cxx_options(binary, prefix), problems, man=page)
 
     tools = e2e.REPO / "tools"
