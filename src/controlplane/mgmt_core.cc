@@ -448,7 +448,8 @@ std::string ManagementCore::render_metrics() const {
   // Beside flows_active, so a dashboard or alert can say how full a table is.
   w.family("l4lb_flows_capacity", "gauge", "Flow-table entries per worker (dataplane.flows_per_worker)");
   for (const auto* wk : workers_)
-    w.sample("l4lb_flows_capacity", {{"worker", std::to_string(wk->index())}}, uint64_t{wk->flows().capacity()});
+    w.sample("l4lb_flows_capacity", {{"worker", std::to_string(wk->index())}},
+             uint64_t{wk->flows().capacity()});
   w.family("l4lb_flows_created_total", "counter", "Flows created per worker");
   for (const auto* wk : workers_)
     w.sample("l4lb_flows_created_total", {{"worker", std::to_string(wk->index())}}, wk->counters().flows_created.get());
