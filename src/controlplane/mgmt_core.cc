@@ -248,6 +248,8 @@ std::string ManagementCore::reload_config() {
       } catch (const std::exception& e) {
         spdlog::warn("VIP address on {}: {}", exception_->iface(), e.what());
       }
+  // main() sets the level from the file at start; a reload is the only other time it may change.
+  spdlog::set_level(spdlog::level::from_str(config_.log_level));
   ++reloads_ok_;
   spdlog::info("config reloaded from {}: {}; {} VIPs, snapshot generation {}", config_path_, diff,
                config_.vips.size(), generation_);
@@ -443,6 +445,11 @@ std::string ManagementCore::render_metrics() const {
   w.family("l4lb_flows_active", "gauge", "Flows in each worker's table");
   for (const auto* wk : workers_)
     w.sample("l4lb_flows_active", {{"worker", std::to_string(wk->index())}}, wk->counters().flows_active.get());
+  // Beside flows_active, so a dashboard or alert can say how full a table is.
+  w.family("l4lb_flows_capacity", "gauge", "Flow-table entries per worker (dataplane.flows_per_worker)");
+  for (const auto* wk : workers_)
+    w.sample("l4lb_flows_capacity", {{"worker", std::to_string(wk->index())}},
+             uint64_t{wk->flows().capacity()});
   w.family("l4lb_flows_created_total", "counter", "Flows created per worker");
   for (const auto* wk : workers_)
     w.sample("l4lb_flows_created_total", {{"worker", std::to_string(wk->index())}}, wk->counters().flows_created.get());

@@ -26,14 +26,18 @@ Options parse_options(const std::vector<std::string>& args) {
 std::string usage(const std::string& program) {
   return "usage: " + program + " [EAL options] -- --config FILE [--check]\n"
          "\n"
-         "  --config FILE, -c FILE  YAML configuration (see config/l4lb.example.yaml)\n"
+         "  --config FILE, -c FILE  YAML configuration, also --config=FILE (required; no\n"
+         "                          default path; every key: man 5 l4lb.yaml)\n"
          "  --check                 validate the configuration and exit (0 valid, 1 invalid)\n"
-         "  --help, -h              this text\n"
+         "                          without starting the EAL (default: run the appliance)\n"
+         "  --help, -h              print this text and exit 0\n"
          "\n"
          "EAL options (before --) choose lcores and ports, e.g.\n"
-         "  " + program + " -l 0,1 --vdev net_tap0,iface=dp0 -- --config /etc/l4lb.yaml\n"
+         "  " + program + " -l 0,1 --vdev net_tap0,iface=dp0 -- --config /etc/l4lb/l4lb.yaml\n"
          "The main lcore is the management core; one more lcore per worker.\n"
-         "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration.\n";
+         "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration.\n"
+         "Exit status: 0 stopped or valid, 1 invalid config or start-up failure,\n"
+         "2 bad arguments. More: man 8 l4lbd.\n";
 }
 
 }  // namespace l4lb::daemon

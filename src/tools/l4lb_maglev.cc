@@ -46,9 +46,10 @@ constexpr const char* kUsage =
     "  --backends-file FILE  read backends, one SPEC per line, from FILE ('-' for\n"
     "                        stdin); blank lines and '#' comments are ignored.\n"
     "                        Repeatable; combines with --backend.\n"
-    "  --json                print one JSON object: {\"table_size\": M, \"backends\":\n"
-    "                        [{\"backend\": \"ADDR:PORT\", \"weight\": W, \"entries\": N},\n"
-    "                        ...], \"table\": [\"ADDR:PORT\" or null, ...]}\n"
+    "  --json                print one JSON object instead of text (the default):\n"
+    "                        {\"table_size\": M, \"backends\": [{\"backend\": \"ADDR:PORT\",\n"
+    "                        \"weight\": W, \"entries\": N}, ...], \"table\":\n"
+    "                        [\"ADDR:PORT\" or null, ...]}\n"
     "  -h, --help            print this help and exit\n"
     "\n"
     "Exit status: 0 success, 2 bad option or value, 1 other failure.\n";

@@ -22,6 +22,7 @@
 #include <rte_ether.h>
 #include <rte_mempool.h>
 #include <sched.h>
+#include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -148,6 +149,21 @@ TEST(ManagementCore, ReloadGivingAVipAProbeKeepsItsBackendsInService) {
   ASSERT_EQ(s->vips.size(), 1u);
   EXPECT_FALSE(s->vips[0].fail_open) << "every backend restarted down: the VIP fails open";
   for (const auto& b : s->vips[0].backends) EXPECT_EQ(s->backend_alive.at(b.id), 1) << "backend id " << b.id;
+}
+
+// logging.level is documented as applied on reload (l4lb.yaml(5)): a reload
+// that only changes it is accepted and takes effect at once.
+TEST(ManagementCore, ReloadAppliesTheLogLevel) {
+  const std::string iface = "l4lbt" + std::to_string(getpid() % 100000) + "l";
+  ConfigFile file;
+  auto core = make_core(file.write(web_config(iface, "{type: none}") + "logging: {level: info}\n"));
+  spdlog::set_level(spdlog::level::info);  // what l4lbd sets at start from this file
+  file.write(web_config(iface, "{type: none}") + "logging: {level: warn}\n");
+  ASSERT_EQ(core->reload_config(), "");
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::warn);
+  file.write(web_config(iface, "{type: none}") + "logging: {level: info}\n");
+  ASSERT_EQ(core->reload_config(), "");
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::info);
 }
 
 // Item 2 of issue 13: a backend outside the port's subnets is reached

@@ -84,6 +84,23 @@ l4lb_build() {
     )
 }
 
+# promtool checks docs/monitoring (tests/e2e/test_monitoring.py). Debian
+# ships it only in the prometheus package, whose install enables and starts
+# a Prometheus server (init script and unit): take just the promtool binary
+# (static, no dependencies) out of that package instead.
+l4lb_ensure_promtool() {
+    command -v promtool >/dev/null && return 0
+    local tmp rc=0
+    tmp=$(mktemp -d) || return 1
+    chmod 755 "$tmp"  # apt-get download fetches as user _apt
+    (cd "$tmp" && { apt-get download -q prometheus 2>/dev/null || { apt-get update -q && apt-get download -q prometheus; }; }) &&
+        dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -xO ./usr/bin/promtool >"$tmp/promtool" &&
+        install -m 755 "$tmp/promtool" /usr/local/bin/promtool || rc=1
+    rm -rf "$tmp"
+    ((rc == 0)) && echo "promtool: $(promtool --version 2>&1 | head -1)"
+    return $rc
+}
+
 l4lb_setup() {
-    l4lb_require_root && l4lb_ensure_packages && l4lb_ensure_hugepages
+    l4lb_require_root && l4lb_ensure_packages && l4lb_ensure_promtool && l4lb_ensure_hugepages
 }
