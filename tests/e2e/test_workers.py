@@ -11,10 +11,10 @@ the machine's 2 CPUs:
     every one answered by a backend;
   - `wrk -t2 -c32 -d10s`: no socket errors, no non-2xx/3xx answers;
   - over the curl phase, flows_created summed over the workers goes up by
-    exactly the number of connections made, less those whose client tuple
-    still had a flow in the table (the kernel reuses client ports; closed
-    flows stay listed for tcp_closing_s and a SYN on such a tuple continues
-    that flow), and the new flows listed are exactly those client tuples;
+    exactly the number of connections made (the kernel reuses client ports,
+    and a SYN on a tuple whose closed flow is still listed ends that flow
+    and creates a new one), and the new flows listed are exactly the client
+    tuples not listed before;
     over the wrk phase, flows_created goes up by the number of new flows
     listed, and those are wrk's connections (sampled with ss while it runs)
     plus at most wrk's one test connection;
@@ -311,23 +311,24 @@ def body(lab, workers, mode, summary):
     ids1 = snap1.ids
     curl = change(snap0, snap1)
     created_curl, new_curl, split_curl = curl.created, curl.new, curl.split
-    # A client port used again while its earlier flow is still listed
-    # ("closing", kept tcp_closing_s) continues that flow instead of creating
-    # one (l4lbd moves it back to syn_sent): expected = distinct new tuples.
+    # Every connection is a new flow, also on a client port used again while
+    # its earlier flow is still listed (closing): l4lbd ends that flow and
+    # creates a fresh one (DESIGN §3, a SYN on a closing flow). The flows
+    # listed that were not listed before are the distinct new tuples.
     used = {("tcp", f"{client_ip}:{port}", VIP_EP) for port in ports}
     expected = used - ids0
     reused = len(ports) - len(expected)
     e2e.log(f"curl phase: TCP connections made {connections}, distinct client ports {len(used)}, "
-            f"{reused} reused a tuple still in the table -> {len(expected)} new flows expected")
+            f"{reused} reused a tuple still in the table -> {len(expected)} new tuples listed expected")
     e2e.log(f"curl phase: flows_created +{created_curl} (per worker {split_curl}), new flows listed {len(new_curl)}")
     e2e.log(f"curl phase: hand-offs {curl.handoffs} of {curl.rx} rx packets = {curl.ratio:.3f}")
     summary["curl_ratio"] = curl.ratio
     summary["curl_split"] = split_curl
     summary["curl_rate"] = answered / took if took else 0
     summary["reused"] = reused
-    if created_curl != len(expected):
-        problems.append(f"curl phase: flows_created went up by {created_curl}, expected {len(expected)} "
-                        f"({connections} connections, {reused} on a tuple already in the table)")
+    if created_curl != connections:
+        problems.append(f"curl phase: flows_created went up by {created_curl}, expected one per connection, "
+                        f"{connections} ({reused} on a tuple already in the table)")
     if new_curl != expected:
         missing, extra = sorted(expected - new_curl), sorted(new_curl - expected)
         problems.append(f"curl phase: the new flows listed ({len(new_curl)}) are not the connections made "
