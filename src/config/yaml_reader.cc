@@ -1,8 +1,9 @@
 // Typed YAML reading with key+line errors, and yaml-cpp 0.7's pitfalls in
 // one place. Debian 12 ships yaml-cpp 0.7.0, which this file works around:
-//  1. as<T>() wraps "-1" into a huge unsigned value and accepts some floats
-//     for integers: scalars are parsed from their text (integer() and the
-//     address readers), never with as<T>().
+//  1. as<T>() ignores the tag (a quoted "8080" converts), reads 010 as octal
+//     8, takes 0x10 and +2, and fails with a bare "bad conversion": scalars
+//     are parsed from their text (integer() and the address readers), never
+//     with as<T>().
 //  2. A ',' outside any [ ] or { } makes the parser return empty documents
 //     forever (yaml-cpp issue #1040, fixed after 0.8.0 by PR #1319):
 //     load_single_document() walks the events first (ExtraDocumentFinder).
