@@ -204,30 +204,44 @@ TEST(ConfigSchema, DefaultsAreConfigHs) {
   EXPECT_EQ(vip.health.type, HealthType{});
 }
 
-// The loader maps a choice's i-th text to its enum's value i.
-TEST(ConfigSchema, ChoicesMapOntoTheirEnumsInOrder) {
+// Each choice's text yields the enum value config.h names for it (the
+// schema lists them in enum order and the loader casts the index).
+TEST(ConfigSchema, ChoicesMapOntoTheirEnums) {
   struct ChoiceKey {
     std::string path;
+    std::vector<std::pair<std::string, int>> texts;  // text -> enum value, independent of the schema
     std::function<int(const Config&)> value;
   };
   const ChoiceKey keys[] = {
-      {"dataplane.table_full", [](const Config& c) { return int(c.dataplane.table_full); }},
-      {"dataplane.closed_vip_ports", [](const Config& c) { return int(c.dataplane.closed_vip_ports); }},
-      {"vips[].protocol", [](const Config& c) { return int(c.vips[0].protocol); }},
-      {"vips[].mode", [](const Config& c) { return int(c.vips[0].mode); }},
-      {"vips[].tcp_miss", [](const Config& c) { return int(c.vips[0].tcp_miss); }},
-      {"vips[].down_policy", [](const Config& c) { return int(c.vips[0].down_policy); }},
-      {"vips[].health.type", [](const Config& c) { return int(c.vips[0].health.type); }},
+      {"dataplane.table_full",
+       {{"evict_embryonic", int(TableFullPolicy::kEvictEmbryonic)}, {"refuse", int(TableFullPolicy::kRefuse)}},
+       [](const Config& c) { return int(c.dataplane.table_full); }},
+      {"dataplane.closed_vip_ports",
+       {{"drop", int(ClosedVipPortPolicy::kDrop)}, {"reject", int(ClosedVipPortPolicy::kReject)}},
+       [](const Config& c) { return int(c.dataplane.closed_vip_ports); }},
+      {"vips[].protocol", {{"tcp", int(Protocol::kTcp)}, {"udp", int(Protocol::kUdp)}},
+       [](const Config& c) { return int(c.vips[0].protocol); }},
+      {"vips[].mode", {{"fnat", int(NatMode::kFnat)}, {"dnat", int(NatMode::kDnat)}},
+       [](const Config& c) { return int(c.vips[0].mode); }},
+      {"vips[].tcp_miss", {{"forward", int(TcpMissPolicy::kForward)}, {"drop", int(TcpMissPolicy::kDrop)}},
+       [](const Config& c) { return int(c.vips[0].tcp_miss); }},
+      {"vips[].down_policy", {{"keep", int(DownPolicy::kKeep)}, {"reset", int(DownPolicy::kReset)}},
+       [](const Config& c) { return int(c.vips[0].down_policy); }},
+      {"vips[].health.type",
+       {{"none", int(HealthType::kNone)}, {"tcp", int(HealthType::kTcp)}, {"http", int(HealthType::kHttp)}},
+       [](const Config& c) { return int(c.vips[0].health.type); }},
   };
   for (const ChoiceKey& k : keys) {
     const schema::Key& key = key_of(k.path);
-    for (size_t index = 0; index < key.choices.size(); ++index) {
+    ASSERT_EQ(key.choices.size(), k.texts.size()) << k.path;
+    for (const auto& [text, expected] : k.texts) {
+      EXPECT_NE(std::find(key.choices.begin(), key.choices.end(), text), key.choices.end()) << k.path << ": " << text;
       YAML::Node doc = YAML::Load(kBase);
-      node_at(doc, k.path) = std::string(key.choices[index]);
-      // mode dnat refuses an snat list; protocol udp a tcp-only key: neither is set in kBase.
-      if (key.choices[index] == "dnat") doc["vips"][0].remove("snat");
+      node_at(doc, k.path) = text;
+      // mode dnat refuses an snat list.
+      if (text == "dnat") doc["vips"][0].remove("snat");
       const Config c = parse_config(YAML::Dump(doc));
-      EXPECT_EQ(k.value(c), static_cast<int>(index)) << k.path << ": " << key.choices[index];
+      EXPECT_EQ(k.value(c), expected) << k.path << ": " << text;
     }
   }
   // The log level is kept as its text.
