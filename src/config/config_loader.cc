@@ -144,6 +144,15 @@ class ConfigReader {
     }
   }
 
+  // A VIP's, backend's or static neighbour's address: a unicast address
+  // that is not one of the appliance's own.
+  std::pair<Field, uint32_t> peer_address(const Mapping& m) const {
+    Field field = m.require("address");
+    const uint32_t address = reader_.unicast_ipv4(field);
+    checks_.not_own_address(field, address);
+    return {std::move(field), address};
+  }
+
   void read_neighbors(const Field& field) {
     if (field.node.IsNull()) return;  // every entry commented out
     const schema::Section& section = section_of(schema::root(), "neighbors");
@@ -151,9 +160,8 @@ class ConfigReader {
       const Mapping m(reader_, item, section);
       NeighborConfig neighbor;
       neighbor.line = item.line;
-      const Field address = m.require("address");
-      neighbor.address = reader_.unicast_ipv4(address);
-      checks_.not_own_address(address, neighbor.address);
+      const auto [address, value] = peer_address(m);
+      neighbor.address = value;
       checks_.unique_neighbor(address, neighbor.address, config_.neighbors);
       neighbor.mac = reader_.mac(m.require("mac"));
       config_.neighbors.push_back(neighbor);
@@ -173,9 +181,7 @@ class ConfigReader {
 
       const Field name = m.require("name");
       vip.name = reader_.name(name);
-      const Field address = m.require("address");
-      vip.address = reader_.unicast_ipv4(address);
-      checks_.not_own_address(address, vip.address);
+      vip.address = peer_address(m).second;
       vip.port = reader_.u16(m.require("port"));
       if (auto f = m.get("protocol")) vip.protocol = choice_of<Protocol>(reader_, *f);
       if (auto f = m.get("mode")) vip.mode = choice_of<NatMode>(reader_, *f);
@@ -248,9 +254,7 @@ class ConfigReader {
       const Mapping m(reader_, item, section);
       BackendConfig backend;
       backend.line = item.line;
-      const Field address = m.require("address");
-      backend.address = reader_.unicast_ipv4(address);
-      checks_.not_own_address(address, backend.address);
+      backend.address = peer_address(m).second;
       backend.port = reader_.u16(m.require("port"));
       if (auto f = m.get("weight")) backend.weight = reader_.u32(*f);
       checks_.add_backend(field, item, backend, vip);
