@@ -19,7 +19,9 @@ bool is_prime(uint32_t n) {
   return true;
 }
 
-std::string also(const std::string& key, int line) { return " (also " + key + ", line " + std::to_string(line) + ")"; }
+std::string also(const std::string& key, int line) {
+  return " (also " + key + ", line " + std::to_string(line) + ")";
+}
 
 }  // namespace
 
@@ -53,7 +55,8 @@ void ConfigChecks::gateway_on_link(const Field& field, uint32_t gateway, const P
     const uint32_t mask = prefix_mask(c.prefix_len);
     return (gateway & mask) == (c.address & mask);
   });
-  if (!on_link) reader_.fail(field, format_ipv4(gateway) + " is not inside any of this port's address subnets");
+  if (!on_link)
+    reader_.fail(field, format_ipv4(gateway) + " is not inside any of this port's address subnets");
   if (own_addresses_.count(gateway) != 0) {
     reader_.fail(field, format_ipv4(gateway) + " is one of the appliance's own addresses");
   }
@@ -69,7 +72,8 @@ void ConfigChecks::add_kernel_iface(const std::string& key, int line, const std:
 
 void ConfigChecks::not_own_address(const Field& field, uint32_t address) const {
   if (auto owner = own_addresses_.find(address); owner != own_addresses_.end()) {
-    reader_.fail(field, format_ipv4(address) + " is one of the appliance's own addresses (" + owner->second + ")");
+    reader_.fail(field,
+                 format_ipv4(address) + " is one of the appliance's own addresses (" + owner->second + ")");
   }
 }
 
@@ -95,7 +99,8 @@ void ConfigChecks::unique_vip(const Field& item, const Field& name, const VipCon
   for (size_t other = 0; other < earlier.size(); ++other) {
     const VipConfig& prev = earlier[other];
     const std::string other_key = "vips[" + std::to_string(other) + "]";
-    if (prev.name == vip.name) reader_.fail(name, "duplicate vip name '" + vip.name + "'" + also(other_key, prev.line));
+    if (prev.name == vip.name)
+      reader_.fail(name, "duplicate vip name '" + vip.name + "'" + also(other_key, prev.line));
     if (prev.address == vip.address && prev.port == vip.port && prev.protocol == vip.protocol) {
       reader_.fail(item, "duplicate vip " + format_ipv4(vip.address) + ":" + std::to_string(vip.port) + "/" +
                              (vip.protocol == Protocol::kTcp ? "tcp" : "udp") +
@@ -107,7 +112,8 @@ void ConfigChecks::unique_vip(const Field& item, const Field& name, const VipCon
 void ConfigChecks::snat_matches_mode(const Mapping& m, const VipConfig& vip) const {
   const std::optional<Field> snat = m.get("snat");
   if (vip.mode == NatMode::kDnat && snat) reader_.fail(*snat, "not allowed with mode dnat");
-  if (vip.mode == NatMode::kFnat && !snat) reader_.fail(m.field().key + ".snat", m.field().line, "required for mode fnat");
+  if (vip.mode == NatMode::kFnat && !snat)
+    reader_.fail(m.field().key + ".snat", m.field().line, "required for mode fnat");
 }
 
 void ConfigChecks::add_snat_address(const Field& field, uint32_t address, const VipConfig& vip) {
@@ -143,8 +149,8 @@ void ConfigChecks::http_only(const Field& field, const HealthConfig& health) con
 
 void ConfigChecks::timeout_below_interval(const Field& blame, const HealthConfig& health) const {
   if (health.timeout_ms >= health.interval_ms) {
-    reader_.fail(blame, "timeout_ms (" + std::to_string(health.timeout_ms) + ") must be less than interval_ms (" +
-                            std::to_string(health.interval_ms) + ")");
+    reader_.fail(blame, "timeout_ms (" + std::to_string(health.timeout_ms) +
+                            ") must be less than interval_ms (" + std::to_string(health.interval_ms) + ")");
   }
 }
 
@@ -158,7 +164,8 @@ void ConfigChecks::add_backend(const Field& list, const Field& item, const Backe
     const BackendConfig& prev = vip.backends[other];
     // Maglev keys backends by address:port (DESIGN §5), so two entries would be one.
     if (prev.address == backend.address && prev.port == backend.port) {
-      reader_.fail(item, "duplicate backend " + format_ipv4(backend.address) + ":" + std::to_string(backend.port) +
+      reader_.fail(item, "duplicate backend " + format_ipv4(backend.address) + ":" +
+                             std::to_string(backend.port) +
                              also(list.key + "[" + std::to_string(other) + "]", prev.line));
     }
   }
@@ -185,10 +192,11 @@ void ConfigChecks::add_snat_pools(const Field& backends, const VipConfig& vip, u
   for (uint32_t snat : vip.snat)
     for (const BackendConfig& b : vip.backends) snat_pools_.insert({snat, b.address, b.port});
   if (snat_pools_.size() > pools_per_worker) {
-    reader_.fail(backends, "FNAT needs " + std::to_string(snat_pools_.size()) +
-                               " SNAT port pools (one per SNAT address and backend address:port) up to this vip, "
-                               "more than dataplane.snat_pools_per_worker (" + std::to_string(pools_per_worker) +
-                               ")");
+    reader_.fail(backends,
+                 "FNAT needs " + std::to_string(snat_pools_.size()) +
+                     " SNAT port pools (one per SNAT address and backend address:port) up to this vip, "
+                     "more than dataplane.snat_pools_per_worker (" +
+                     std::to_string(pools_per_worker) + ")");
   }
 }
 

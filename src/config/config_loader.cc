@@ -269,7 +269,8 @@ class ConfigReader {
       if (auto f = m.get(key)) value = reader_.u32(*f);
     };
     // The old key first: the states' own keys, where given, override it.
-    if (auto f = m.get("tcp_closing_s")) t.tcp_fin_wait_s = t.tcp_time_wait_s = t.tcp_close_s = reader_.u32(*f);
+    if (auto f = m.get("tcp_closing_s"))
+      t.tcp_fin_wait_s = t.tcp_time_wait_s = t.tcp_close_s = reader_.u32(*f);
     read("tcp_syn_s", t.tcp_syn_s);
     read("tcp_syn_recv_s", t.tcp_syn_recv_s);
     read("tcp_established_s", t.tcp_established_s);

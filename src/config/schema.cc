@@ -14,7 +14,7 @@ using K = ValueKind;
 constexpr uint64_t kMaxTimeoutS = 86400;
 constexpr uint64_t kMinSnatPort = 1024;  // below are privileged, well-known ports
 constexpr uint64_t kMinTableSize = 7;
-constexpr uint64_t kMaxTableSize = 16777213;  // largest prime below 2^24
+constexpr uint64_t kMaxTableSize = 16777213;        // largest prime below 2^24
 constexpr uint64_t kMaxSnatPoolsPerWorker = 65535;  // a pool's index is 16 bits
 
 // The order of each list is that of the enum in config.h it maps to.
@@ -154,7 +154,9 @@ std::string Section::key_list() const {
   return names;
 }
 
-const Section& root() { return kRoot; }
+const Section& root() {
+  return kRoot;
+}
 
 std::vector<std::string> all_key_paths() {
   std::vector<std::string> paths;

@@ -23,7 +23,9 @@
 namespace l4lb::config {
 namespace {
 
-std::string range_text(uint64_t lo, uint64_t hi) { return std::to_string(lo) + ".." + std::to_string(hi); }
+std::string range_text(uint64_t lo, uint64_t hi) {
+  return std::to_string(lo) + ".." + std::to_string(hi);
+}
 
 bool has_space_or_control(const std::string& text) {
   return std::any_of(text.begin(), text.end(), [](char c) {
@@ -136,7 +138,9 @@ std::string stuck_message(const std::string& text, const YAML::Mark& mark) {
 
 }  // namespace
 
-int line_of(const YAML::Mark& mark) { return mark.is_null() ? 0 : mark.line + 1; }
+int line_of(const YAML::Mark& mark) {
+  return mark.is_null() ? 0 : mark.line + 1;
+}
 
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
@@ -164,7 +168,8 @@ YAML::Node load_single_document(const std::string& text, const std::string& sour
                                      : "more than one YAML document; expected exactly one");
     }
     const std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.empty() || documents[0].IsNull()) throw ConfigError(source, document_key, 0, "empty document");
+    if (documents.empty() || documents[0].IsNull())
+      throw ConfigError(source, document_key, 0, "empty document");
     if (documents.size() > 1) {
       throw ConfigError(source, document_key, line_of(documents[1]),
                         "more than one YAML document; expected exactly one");
@@ -182,7 +187,9 @@ bool is_unicast(uint32_t address) {
   return first != 0 && first != 127 && first < 224;
 }
 
-uint32_t prefix_mask(uint8_t prefix_len) { return prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len); }
+uint32_t prefix_mask(uint8_t prefix_len) {
+  return prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len);
+}
 
 void YamlReader::fail(const std::string& key, int line, const std::string& message) const {
   throw ConfigError(source_, key.empty() ? std::string(kDocumentKey) : key, line, message);
@@ -197,8 +204,10 @@ Mapping YamlReader::root(const YAML::Node& document) const {
 uint64_t YamlReader::integer(const Field& field, uint64_t lo, uint64_t hi) const {
   const YAML::Node& node = field.node;
   // A quoted "8080" is a string in YAML; accepting it would hide a typo'd type.
-  const bool plain_or_int_tag = node.IsScalar() && (node.Tag() == "?" || node.Tag() == "tag:yaml.org,2002:int");
-  if (!plain_or_int_tag) fail(field, "expected an integer in " + range_text(lo, hi) + ", got " + describe(node));
+  const bool plain_or_int_tag =
+      node.IsScalar() && (node.Tag() == "?" || node.Tag() == "tag:yaml.org,2002:int");
+  if (!plain_or_int_tag)
+    fail(field, "expected an integer in " + range_text(lo, hi) + ", got " + describe(node));
   const std::string& text = node.Scalar();
   uint64_t value = 0;
   const char* end = text.data() + text.size();
@@ -338,8 +347,8 @@ std::string YamlReader::http_path(const Field& field) const {
 std::string YamlReader::interface_name(const Field& field) const {
   std::string s = string(field);
   const bool chars_ok = std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
   });
   if (s.empty() || s.size() > kMaxIfaceNameLen || !chars_ok || s == "." || s == "..") {
     fail(field, "expected an interface name of 1.." + std::to_string(kMaxIfaceNameLen) +
@@ -383,7 +392,8 @@ Mapping::Mapping(const YamlReader& reader, const Field& field, const schema::Sec
     for (const auto& [seen, seen_field] : entries_) {
       // Workaround 4: the file would say two things.
       if (seen == name) {
-        reader.fail(child_key(name), line, "duplicate key (first on line " + std::to_string(seen_field.line) + ")");
+        reader.fail(child_key(name), line,
+                    "duplicate key (first on line " + std::to_string(seen_field.line) + ")");
       }
     }
     entries_.emplace_back(name, Field{value_node, child_key(name), line, spec});

@@ -24,13 +24,15 @@ class ConfigChecks {
   // Each worker owns a disjoint slice of the SNAT port range (DESIGN §4).
   void snat_range_covers_workers(const DataplaneConfig& dataplane, const Field& blame) const;
 
-  void unique_port_name(const Field& name, const std::string& port_name, const std::vector<PortConfig>& earlier) const;
+  void unique_port_name(const Field& name, const std::string& port_name,
+                        const std::vector<PortConfig>& earlier) const;
   // Records one of the appliance's own addresses; each may be declared once.
   void add_own_address(const Field& field, uint32_t address);
   // The gateway is on one of the port's subnets and is not an own address.
   void gateway_on_link(const Field& field, uint32_t gateway, const PortConfig& port) const;
   // Records a port's kernel interface name; each may be used once.
-  void add_kernel_iface(const std::string& key, int line, const std::string& iface, const std::string& port_key);
+  void add_kernel_iface(const std::string& key, int line, const std::string& iface,
+                        const std::string& port_key);
 
   // Traffic to the appliance's own addresses goes to the kernel (DESIGN §3),
   // so no VIP, backend or static neighbour may claim one.
@@ -67,11 +69,11 @@ class ConfigChecks {
 
  private:
   const YamlReader& reader_;
-  std::map<uint32_t, std::string> own_addresses_;  // address -> key of the port entry declaring it
+  std::map<uint32_t, std::string> own_addresses_;   // address -> key of the port entry declaring it
   std::map<std::string, std::string> iface_owner_;  // kernel_iface -> key of the port using it
   // Against the data plane's id limits (common/limits.h).
-  std::set<uint32_t> snat_addresses_;  // distinct, across all vips
-  uint32_t backend_count_ = 0;         // across all vips
+  std::set<uint32_t> snat_addresses_;                              // distinct, across all vips
+  uint32_t backend_count_ = 0;                                     // across all vips
   std::set<std::tuple<uint32_t, uint32_t, uint16_t>> snat_pools_;  // (snat, backend address, port)
 };
 

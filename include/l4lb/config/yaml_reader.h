@@ -25,7 +25,9 @@ inline constexpr std::string_view kDocumentKey = "(document)";
 
 // yaml-cpp marks are 0-based; errors and the *.line fields are 1-based (0: no mark).
 int line_of(const YAML::Mark& mark);
-inline int line_of(const YAML::Node& node) { return line_of(node.Mark()); }
+inline int line_of(const YAML::Node& node) {
+  return line_of(node.Mark());
+}
 
 // How a value is shown in an error: 'text', the quoted string 'text', a list, ...
 std::string describe(const YAML::Node& node);

@@ -89,13 +89,15 @@ std::string error_of(const YAML::Node& doc, std::string* key = nullptr) {
   return "";
 }
 
-TEST(ConfigSchema, BaseDocumentIsValid) { EXPECT_EQ(error_of(YAML::Load(kBase)), ""); }
+TEST(ConfigSchema, BaseDocumentIsValid) {
+  EXPECT_EQ(error_of(YAML::Load(kBase)), "");
+}
 
 TEST(ConfigSchema, ListsSectionsAndTheirKeys) {
   const std::vector<std::string> paths = schema::all_key_paths();
-  for (const char* path : {"dataplane", "dataplane.workers", "ports", "ports[].kernel_iface", "vips[].health.type",
-                           "vips[].backends[].weight", "neighbors[].mac", "timeouts.tcp_closing_s",
-                           "logging.level", "metrics.listen"}) {
+  for (const char* path : {"dataplane", "dataplane.workers", "ports", "ports[].kernel_iface",
+                           "vips[].health.type", "vips[].backends[].weight", "neighbors[].mac",
+                           "timeouts.tcp_closing_s", "logging.level", "metrics.listen"}) {
     EXPECT_NE(std::find(paths.begin(), paths.end(), path), paths.end()) << path;
   }
   EXPECT_EQ(std::set<std::string>(paths.begin(), paths.end()).size(), paths.size()) << "a path listed twice";
@@ -119,7 +121,8 @@ TEST(ConfigSchema, LoaderRefusesEveryOtherKeyWithTheSchemasList) {
   for (size_t i = 0; i < sections.size(); ++i) {
     for (const schema::Key& key : sections[i].second->keys) {
       const std::string prefix = sections[i].first.empty() ? "" : sections[i].first + ".";
-      if (key.kind == schema::ValueKind::kSection) sections.push_back({prefix + std::string(key.name), key.section});
+      if (key.kind == schema::ValueKind::kSection)
+        sections.push_back({prefix + std::string(key.name), key.section});
       if (key.kind == schema::ValueKind::kSectionList) {
         sections.push_back({prefix + std::string(key.name) + "[]", key.section});
       }
@@ -180,7 +183,8 @@ TEST(ConfigSchema, DefaultsAreConfigHs) {
       {"timeouts.udp_unreplied_s", c.timeouts.udp_unreplied_s},
       {"timeouts.snat_port_hold_s", c.timeouts.snat_port_hold_s},
   };
-  for (const auto& [path, value] : integers) EXPECT_EQ(key_of(path).default_value, std::to_string(value)) << path;
+  for (const auto& [path, value] : integers)
+    EXPECT_EQ(key_of(path).default_value, std::to_string(value)) << path;
   const std::string range = "[" + std::to_string(c.dataplane.snat_port_min) + ", " +
                             std::to_string(c.dataplane.snat_port_max) + "]";
   EXPECT_EQ(key_of("dataplane.snat_port_range").default_value, range);
@@ -189,8 +193,8 @@ TEST(ConfigSchema, DefaultsAreConfigHs) {
   EXPECT_EQ(key_of("ports[].kernel_iface").default_value, "l4lbk<index>");
   EXPECT_EQ(c.ports.at(0).kernel_iface, "l4lbk0");
   // A choice's default is its enum's value 0 (config.h's default).
-  for (const char* path : {"dataplane.table_full", "dataplane.closed_vip_ports", "vips[].protocol", "vips[].mode",
-                           "vips[].tcp_miss", "vips[].down_policy", "vips[].health.type"}) {
+  for (const char* path : {"dataplane.table_full", "dataplane.closed_vip_ports", "vips[].protocol",
+                           "vips[].mode", "vips[].tcp_miss", "vips[].down_policy", "vips[].health.type"}) {
     const schema::Key& key = key_of(path);
     ASSERT_FALSE(key.choices.empty()) << path;
     EXPECT_EQ(key.default_value, key.choices[0]) << path;
@@ -214,18 +218,23 @@ TEST(ConfigSchema, ChoicesMapOntoTheirEnums) {
   };
   const ChoiceKey keys[] = {
       {"dataplane.table_full",
-       {{"evict_embryonic", int(TableFullPolicy::kEvictEmbryonic)}, {"refuse", int(TableFullPolicy::kRefuse)}},
+       {{"evict_embryonic", int(TableFullPolicy::kEvictEmbryonic)},
+        {"refuse", int(TableFullPolicy::kRefuse)}},
        [](const Config& c) { return int(c.dataplane.table_full); }},
       {"dataplane.closed_vip_ports",
        {{"drop", int(ClosedVipPortPolicy::kDrop)}, {"reject", int(ClosedVipPortPolicy::kReject)}},
        [](const Config& c) { return int(c.dataplane.closed_vip_ports); }},
-      {"vips[].protocol", {{"tcp", int(Protocol::kTcp)}, {"udp", int(Protocol::kUdp)}},
+      {"vips[].protocol",
+       {{"tcp", int(Protocol::kTcp)}, {"udp", int(Protocol::kUdp)}},
        [](const Config& c) { return int(c.vips[0].protocol); }},
-      {"vips[].mode", {{"fnat", int(NatMode::kFnat)}, {"dnat", int(NatMode::kDnat)}},
+      {"vips[].mode",
+       {{"fnat", int(NatMode::kFnat)}, {"dnat", int(NatMode::kDnat)}},
        [](const Config& c) { return int(c.vips[0].mode); }},
-      {"vips[].tcp_miss", {{"forward", int(TcpMissPolicy::kForward)}, {"drop", int(TcpMissPolicy::kDrop)}},
+      {"vips[].tcp_miss",
+       {{"forward", int(TcpMissPolicy::kForward)}, {"drop", int(TcpMissPolicy::kDrop)}},
        [](const Config& c) { return int(c.vips[0].tcp_miss); }},
-      {"vips[].down_policy", {{"keep", int(DownPolicy::kKeep)}, {"reset", int(DownPolicy::kReset)}},
+      {"vips[].down_policy",
+       {{"keep", int(DownPolicy::kKeep)}, {"reset", int(DownPolicy::kReset)}},
        [](const Config& c) { return int(c.vips[0].down_policy); }},
       {"vips[].health.type",
        {{"none", int(HealthType::kNone)}, {"tcp", int(HealthType::kTcp)}, {"http", int(HealthType::kHttp)}},
@@ -235,7 +244,8 @@ TEST(ConfigSchema, ChoicesMapOntoTheirEnums) {
     const schema::Key& key = key_of(k.path);
     ASSERT_EQ(key.choices.size(), k.texts.size()) << k.path;
     for (const auto& [text, expected] : k.texts) {
-      EXPECT_NE(std::find(key.choices.begin(), key.choices.end(), text), key.choices.end()) << k.path << ": " << text;
+      EXPECT_NE(std::find(key.choices.begin(), key.choices.end(), text), key.choices.end())
+          << k.path << ": " << text;
       YAML::Node doc = YAML::Load(kBase);
       node_at(doc, k.path) = text;
       // mode dnat refuses an snat list.

@@ -62,7 +62,8 @@ TEST(YamlReader, IntegersAreReadFromTheTextNotAsT) {
   EXPECT_EQ(YAML::Load("'3'").as<uint32_t>(), 3u) << "as<T>() no longer ignores quotes: update the note";
   EXPECT_EQ(YAML::Load("010").as<uint32_t>(), 8u);
   EXPECT_EQ(YAML::Load("0x10").as<uint32_t>(), 16u);
-  for (const char* text : {"-1", "2.0", "1.5", "0x10", "+2", "two", "[3]", "{a: 3}", "\"3\"", "'3'", "!!str 3"}) {
+  for (const char* text :
+       {"-1", "2.0", "1.5", "0x10", "+2", "two", "[3]", "{a: 3}", "\"3\"", "'3'", "!!str 3"}) {
     EXPECT_EQ(error_of([&] { kReader.u32(field(text)); }).rfind("expected an integer in 2..300, got ", 0), 0u)
         << text;
   }
@@ -74,8 +75,10 @@ TEST(YamlReader, IntegersAreReadFromTheTextNotAsT) {
 TEST(YamlReader, ChoiceIsTheIndexInTheRowsList) {
   EXPECT_EQ(kReader.choice(field("red", "colour")), 0u);
   EXPECT_EQ(kReader.choice(field("blue", "colour")), 2u);
-  EXPECT_EQ(error_of([] { kReader.choice(field("Red", "colour")); }), "expected one of red|green|blue, got 'Red'");
-  EXPECT_EQ(error_of([] { kReader.choice(field("[red]", "colour")); }), "expected one of red|green|blue, got a list");
+  EXPECT_EQ(error_of([] { kReader.choice(field("Red", "colour")); }),
+            "expected one of red|green|blue, got 'Red'");
+  EXPECT_EQ(error_of([] { kReader.choice(field("[red]", "colour")); }),
+            "expected one of red|green|blue, got a list");
   EXPECT_EQ(error_of([] { kReader.choice(field("'x'", "colour")); }),
             "expected one of red|green|blue, got the quoted string 'x'");
 }
@@ -83,7 +86,8 @@ TEST(YamlReader, ChoiceIsTheIndexInTheRowsList) {
 TEST(YamlReader, PortRangeChecksEachBoundAndTheirOrder) {
   EXPECT_EQ(kReader.port_range(field("[2000, 3000]", "range")), (std::pair<uint16_t, uint16_t>{2000, 3000}));
   EXPECT_EQ(error_of([] { kReader.port_range(field("[3000, 2000]", "range")); }), "min must not exceed max");
-  EXPECT_EQ(error_of([] { kReader.port_range(field("[1, 2, 3]", "range")); }), "expected two ports [min, max]");
+  EXPECT_EQ(error_of([] { kReader.port_range(field("[1, 2, 3]", "range")); }),
+            "expected two ports [min, max]");
   try {
     kReader.port_range(field("[2000, 80]", "range"));
     FAIL() << "accepted port 80";
@@ -105,11 +109,14 @@ TEST(YamlReader, ListItemsCarryKeyLineAndRow) {
   EXPECT_EQ(items[2].spec, list.spec);
   EXPECT_EQ(kReader.u32(items[2]), 7u);
   EXPECT_EQ(kReader.one_or_list(field("9")).size(), 1u);
-  EXPECT_EQ(error_of([] { kReader.one_or_list(field("{a: 1}")); }), "expected a string or a list, got a mapping");
+  EXPECT_EQ(error_of([] { kReader.one_or_list(field("{a: 1}")); }),
+            "expected a string or a list, got a mapping");
   EXPECT_EQ(error_of([] { kReader.list(field("9")); }), "expected a list, got '9'");
 }
 
-Field mapping_field(const std::string& yaml) { return Field{YAML::Load(yaml), "t", 1, nullptr}; }
+Field mapping_field(const std::string& yaml) {
+  return Field{YAML::Load(yaml), "t", 1, nullptr};
+}
 
 TEST(YamlReader, MappingAcceptsOnlyItsSectionsKeys) {
   const Mapping m(kReader, mapping_field("name: a\ncount: 5\n"), kSection);
@@ -127,7 +134,8 @@ TEST(YamlReader, MappingAcceptsOnlyItsSectionsKeys) {
             "duplicate key (first on line 2)");
   EXPECT_EQ(error_of([] { Mapping(kReader, mapping_field("count: 3\n"), kSection).require("name"); }),
             "missing required key");
-  EXPECT_EQ(error_of([] { Mapping(kReader, mapping_field("[1]"), kSection); }), "expected a mapping, got a list");
+  EXPECT_EQ(error_of([] { Mapping(kReader, mapping_field("[1]"), kSection); }),
+            "expected a mapping, got a list");
   // Asking for a key the section does not have is the loader's bug, not the file's.
   EXPECT_THROW(m.get("colours"), std::out_of_range);
 }
@@ -163,7 +171,8 @@ TEST(YamlReader, SingleDocument) {
 TEST(YamlReader, AddressScalars) {
   EXPECT_EQ(kReader.cidr(field("10.0.0.1/24")).prefix_len, 24);
   EXPECT_EQ(kReader.unicast_ipv4(field("10.0.0.1")), 0x0a000001u);
-  EXPECT_EQ(error_of([] { kReader.unicast_ipv4(field("127.0.0.1")); }), "127.0.0.1 is not a usable unicast address");
+  EXPECT_EQ(error_of([] { kReader.unicast_ipv4(field("127.0.0.1")); }),
+            "127.0.0.1 is not a usable unicast address");
   EXPECT_EQ(kReader.mac(field("\"02:00:00:00:00:01\"")), (std::array<uint8_t, 6>{2, 0, 0, 0, 0, 1}));
   EXPECT_EQ(kReader.listen_address(field("0.0.0.0:1")), "0.0.0.0:1");
   EXPECT_EQ(error_of([] { kReader.listen_address(field("1.2.3.4:01")); }).rfind("expected ADDR:PORT", 0), 0u);
