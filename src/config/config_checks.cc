@@ -5,19 +5,11 @@
 #include <algorithm>
 
 #include "l4lb/common/limits.h"
+#include "l4lb/common/prime.h"
 #include "l4lb/config/config_loader.h"
 
 namespace l4lb::config {
 namespace {
-
-bool is_prime(uint32_t n) {
-  if (n < 2) return false;
-  if (n % 2 == 0) return n == 2;
-  for (uint32_t d = 3; static_cast<uint64_t>(d) * d <= n; d += 2) {
-    if (n % d == 0) return false;
-  }
-  return true;
-}
 
 std::string also(const std::string& key, int line) {
   return " (also " + key + ", line " + std::to_string(line) + ")";

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "l4lb/common/address_text.h"
 #include "l4lb/config/config_checks.h"
 #include "l4lb/config/schema.h"
 #include "l4lb/config/yaml_reader.h"
@@ -53,8 +54,7 @@ bool parse_ipv4(const std::string& text, uint32_t& out) {
 }
 
 std::string format_ipv4(uint32_t address) {
-  return std::to_string(address >> 24) + "." + std::to_string((address >> 16) & 0xff) + "." +
-         std::to_string((address >> 8) & 0xff) + "." + std::to_string(address & 0xff);
+  return l4lb::format_ipv4(address);
 }
 
 namespace {

@@ -6,6 +6,9 @@
 #include <array>
 #include <stdexcept>
 
+#include "l4lb/common/limits.h"
+#include "l4lb/common/prime.h"
+
 namespace l4lb::config::schema {
 namespace {
 
@@ -14,7 +17,6 @@ using K = ValueKind;
 constexpr uint64_t kMaxTimeoutS = 86400;
 constexpr uint64_t kMinSnatPort = 1024;  // below are privileged, well-known ports
 constexpr uint64_t kMinTableSize = 7;
-constexpr uint64_t kMaxTableSize = 16777213;        // largest prime below 2^24
 constexpr uint64_t kMaxSnatPoolsPerWorker = 65535;  // a pool's index is 16 bits
 
 // The order of each list is that of the enum in config.h it maps to.
@@ -29,7 +31,7 @@ constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "in
                                                         "error", "critical", "off"};
 
 const Key kDataplaneKeys[] = {
-    {"workers", K::kInteger, false, 1, 64, {}, "1"},
+    {"workers", K::kInteger, false, 1, kMaxWorkers, {}, "1"},
     {"flows_per_worker", K::kInteger, false, 1024, 67108864, {}, "1048576"},
     {"mbufs", K::kInteger, false, 1024, 16777216, {}, "65536"},
     {"snat_port_range", K::kPortRange, false, kMinSnatPort, 65535, {}, "[10240, 32767]"},
