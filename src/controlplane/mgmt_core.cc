@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -96,7 +97,8 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
   publisher_.adopt_initial(build_snapshot(inputs(), build_state_));
   show_snat_addresses();
   if (!config_.metrics_listen.empty()) {
-    metrics_ = std::make_unique<MetricsServer>(config_.metrics_listen, [this] { return render_metrics(); });
+    metrics_ = std::make_unique<MetricsServer>(
+        config_.metrics_listen, [this] { return render_metrics(); }, [this] { return readiness(); });
     spdlog::info("metrics: Prometheus text at http://{}:{}/metrics", config_.metrics_listen.substr(
                                                                             0, config_.metrics_listen.rfind(':')),
                  metrics_->port());
@@ -140,6 +142,11 @@ void ManagementCore::publish_snapshot() {
       spdlog::info("VIP {}: a backend is up again; health applies", config_.vips[i].name);
   }
   publisher_.publish(std::move(next));
+  // Bounded by what the workers have not acknowledged, even if /healthz is never asked.
+  uint64_t oldest_ack = UINT64_MAX;
+  for (const auto* w : workers_) oldest_ack = std::min(oldest_ack, w->acked_generation());
+  std::erase_if(publications_, [&](const Publication& p) { return p.generation <= oldest_ack; });
+  publications_.push_back({generation_, now_ms()});
   show_snat_addresses();
   rebuild_due_ = false;
   update_status();
@@ -531,6 +538,17 @@ std::string ManagementCore::render_metrics() const {
   w.sample("l4lb_exception_packets_total", {{"direction", "to_kernel"}}, exception_->to_kernel());
   w.sample("l4lb_exception_packets_total", {{"direction", "from_kernel"}}, exception_->from_kernel());
   return w.take();
+}
+
+std::string ManagementCore::readiness() {
+  std::vector<WorkerProgress> progress;
+  uint64_t oldest_ack = UINT64_MAX;
+  for (const auto* w : workers_) {
+    progress.push_back({w->index(), w->acked_generation()});
+    oldest_ack = std::min(oldest_ack, progress.back().acked_generation);
+  }
+  std::erase_if(publications_, [&](const Publication& p) { return p.generation <= oldest_ack; });
+  return readiness_problem(progress, publications_, now_ms());
 }
 
 void ManagementCore::refresh_port_and_pool_stats() {

@@ -20,6 +20,7 @@
 #include "l4lb/controlplane/health.h"
 #include "l4lb/controlplane/metrics_server.h"
 #include "l4lb/controlplane/neighbours.h"
+#include "l4lb/controlplane/readiness.h"
 #include "l4lb/controlplane/snapshot_builder.h"
 #include "l4lb/controlplane/snapshot_publisher.h"
 #include "l4lb/dataplane/worker.h"
@@ -77,6 +78,8 @@ class ManagementCore {
   // Tells the control API which address each SNAT slot is (after a build).
   void show_snat_addresses();
   std::string render_metrics() const;
+  // /healthz: "" when every worker runs the snapshot in force (readiness.h).
+  std::string readiness();
   uint64_t vip_counter(uint16_t vip_id, dataplane::Counter dataplane::VipCounters::* field) const;
 
   config::Config config_;
@@ -99,6 +102,8 @@ class ManagementCore {
   ControlState control_;
   std::unique_ptr<MetricsServer> metrics_;
   uint64_t generation_ = 0;
+  // Generations some worker may not have acknowledged yet, oldest first.
+  std::vector<Publication> publications_;
   bool rebuild_due_ = false;
   uint64_t reloads_ok_ = 0;
   uint64_t reloads_failed_ = 0;
