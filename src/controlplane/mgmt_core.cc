@@ -110,8 +110,10 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
   control_.hooks.reload = [this] { return reload_config(); };
   control_.hooks.backend_admin = [this](const std::string& verb, const std::string& vip, const std::string& backend,
                                         uint32_t weight) { return backend_admin(verb, vip, backend, weight); };
-  control_.hooks.vips = [this] { return vip_rows(); };
-  control_.hooks.backends = [this](const std::string& vip) { return backend_rows(vip); };
+  control_.hooks.vips = [this](size_t start, size_t max) { return vip_rows(start, max); };
+  control_.hooks.backends = [this](const std::string& vip, size_t start, size_t max) {
+    return backend_rows(vip, start, max);
+  };
 }
 
 ManagementCore::~ManagementCore() { install_control_api(nullptr); }
@@ -299,11 +301,13 @@ void ManagementCore::show_snat_addresses() {
     control_.snat_address_by_slot[slot].store(htonl(address), std::memory_order_relaxed);
 }
 
-std::vector<ControlRow> ManagementCore::vip_rows() const {
-  std::vector<ControlRow> rows;
+ControlRowPage ManagementCore::vip_rows(size_t start, size_t max) const {
+  ControlRowPage page;
+  page.total = config_.vips.size();
+  auto& rows = page.rows;
   const dataplane::Snapshot* snap = publisher_.current();
   const SnapshotInputs in{&config_, &neighbours_.map(), port_mac_, 0, 0, &health_up_, &admin_weights_};
-  for (size_t i = 0; i < config_.vips.size(); ++i) {
+  for (size_t i = start; i < config_.vips.size() && rows.size() < max; ++i) {
     const auto& v = config_.vips[i];
     const uint16_t id = snap->vips[i].id;
     uint64_t up = 0;
@@ -323,17 +327,21 @@ std::vector<ControlRow> ManagementCore::vip_rows() const {
                     {"reverse_packets", vip_counter(id, &VipCounters::reverse_packets)},
                     {"reverse_bytes", vip_counter(id, &VipCounters::reverse_bytes)}});
   }
-  return rows;
+  return page;
 }
 
-std::vector<ControlRow> ManagementCore::backend_rows(const std::string& vip_filter) const {
-  std::vector<ControlRow> rows;
+ControlRowPage ManagementCore::backend_rows(const std::string& vip_filter, size_t start, size_t max) const {
+  ControlRowPage page;
+  auto& rows = page.rows;
   const dataplane::Snapshot* snap = publisher_.current();
   const SnapshotInputs in{&config_, &neighbours_.map(), port_mac_, 0, 0, &health_up_, &admin_weights_};
   for (size_t i = 0; i < config_.vips.size(); ++i) {
     const auto& v = config_.vips[i];
     if (!vip_filter.empty() && v.name != vip_filter) continue;
     for (size_t j = 0; j < v.backends.size(); ++j) {
+      // Counted whole, built only within the page.
+      const size_t row = page.total++;
+      if (row < start || rows.size() >= max) continue;
       const auto& b = v.backends[j];
       const BackendView view = describe_backend(in, v, b);
       const uint16_t id = snap->vips[i].backends[j].id;
@@ -362,7 +370,7 @@ std::vector<ControlRow> ManagementCore::backend_rows(const std::string& vip_filt
                       {"last_error", st ? st->last_error : std::string()}});
     }
   }
-  return rows;
+  return page;
 }
 
 void ManagementCore::sample_rates(uint64_t now) {

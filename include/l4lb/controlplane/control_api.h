@@ -22,6 +22,14 @@ namespace l4lb::controlplane {
 using ControlValue = std::variant<uint64_t, int64_t, std::string>;
 using ControlRow = std::vector<std::pair<std::string, ControlValue>>;
 
+// Rows [start, start + rows.size()) of a table of `total` rows. Tables are
+// answered a page at a time because a telemetry answer holds at most
+// RTE_TEL_MAX_DICT_ENTRIES entries and 16 KiB of JSON (DESIGN §8).
+struct ControlRowPage {
+  std::vector<ControlRow> rows;
+  size_t total = 0;
+};
+
 // What only the management core can answer. Each runs on the management
 // core (through ControlQueue); an empty string means success, any other
 // string is the error to show the operator.
@@ -31,8 +39,9 @@ struct ControlHooks {
   std::function<std::string(const std::string& verb, const std::string& vip, const std::string& backend,
                             uint32_t weight)>
       backend_admin;
-  std::function<std::vector<ControlRow>()> vips;
-  std::function<std::vector<ControlRow>(const std::string& vip)> backends;  // "" = all VIPs
+  // At most `max` rows from row `start` on.
+  std::function<ControlRowPage(size_t start, size_t max)> vips;
+  std::function<ControlRowPage(const std::string& vip, size_t start, size_t max)> backends;  // vip "" = all
 };
 
 struct ControlState {

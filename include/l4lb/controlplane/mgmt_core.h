@@ -73,8 +73,9 @@ class ManagementCore {
   void refresh_port_and_pool_stats();
   std::string backend_admin(const std::string& verb, const std::string& vip, const std::string& backend,
                             uint32_t weight);
-  std::vector<ControlRow> vip_rows() const;
-  std::vector<ControlRow> backend_rows(const std::string& vip) const;
+  // Rows [start, start + max) of the VIP and backend tables (l4lbctl pages).
+  ControlRowPage vip_rows(size_t start, size_t max) const;
+  ControlRowPage backend_rows(const std::string& vip, size_t start, size_t max) const;
   // Tells the control API which address each SNAT slot is (after a build).
   void show_snat_addresses();
   std::string render_metrics() const;
