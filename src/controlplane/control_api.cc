@@ -145,87 +145,50 @@ class TelemetryAnswer {
   std::string error_;
 };
 
-struct Totals {
-  uint64_t rx = 0, tx = 0, fwd = 0, rev = 0, slow = 0, injected = 0;
-  uint64_t created = 0, expired = 0, closed = 0, active = 0, handoffs_in = 0;
-  uint64_t reset = 0, evicted = 0, evicted_for_port = 0, embryonic = 0, control = 0, rejects = 0;
-  uint64_t by_state[static_cast<size_t>(dataplane::FlowState::kCount)] = {};
-  uint64_t handoffs_out[dataplane::kMaxWorkers] = {};
-  uint32_t workers = 0;
-  uint64_t drops[static_cast<size_t>(dataplane::DropReason::kCount)] = {};
-
-  void add(const dataplane::WorkerCounters& c) {
-    rx += c.rx_packets.get();
-    tx += c.tx_packets.get();
-    fwd += c.forward_packets.get();
-    rev += c.reverse_packets.get();
-    slow += c.slow_path_packets.get();
-    control += c.control_packets.get();
-    injected += c.injected_packets.get();
-    created += c.flows_created.get();
-    expired += c.flows_expired.get();
-    closed += c.flows_closed.get();
-    active += c.flows_active.get();
-    handoffs_in += c.handoffs_in.get();
-    reset += c.flows_reset.get();
-    evicted += c.flows_evicted.get();
-    evicted_for_port += c.flows_evicted_for_port.get();
-    embryonic += c.flows_embryonic.get();
-    rejects += c.closed_port_rejects.get();
-    for (size_t st = 1; st < std::size(by_state); ++st) by_state[st] += c.flows_by_state[st].get();
-    for (uint32_t w = 0; w < workers; ++w) handoffs_out[w] += c.handoffs_out[w].get();
-    for (size_t i = 0; i < std::size(drops); ++i) drops[i] += c.drops[i].get();
-  }
-
-  void write(TelemetryAnswer& a, rte_tel_data* d) const {
-    a.u64("rx_packets", rx, d);
-    a.u64("tx_packets", tx, d);
-    a.u64("forward_packets", fwd, d);
-    a.u64("reverse_packets", rev, d);
-    a.u64("slow_path_packets", slow, d);
-    a.u64("control_packets", control, d);
-    a.u64("injected_packets", injected, d);
-    a.u64("flows_created", created, d);
-    a.u64("flows_expired", expired, d);
-    a.u64("flows_closed", closed, d);
-    a.u64("flows_active", active, d);
-    a.u64("flows_reset", reset, d);
-    a.u64("flows_evicted", evicted, d);
-    a.u64("flows_evicted_for_port", evicted_for_port, d);
-    a.u64("flows_embryonic", embryonic, d);  // unconfirmed, any state
-    for (size_t st = 1; st < std::size(by_state); ++st)
-      a.u64(std::string("flows_") + dataplane::kFlowStateNames[st], by_state[st], d);
-    a.u64("closed_port_rejects", rejects, d);
-    a.u64("handoffs_in", handoffs_in, d);
-    uint64_t out = 0;
-    for (uint32_t w = 0; w < workers; ++w) out += handoffs_out[w];
-    a.u64("handoffs_out", out, d);
-    for (uint32_t w = 0; w < workers; ++w) a.u64("handoff_to_" + std::to_string(w), handoffs_out[w], d);
-    // Telemetry allows one level of nesting, so drop reasons are flattened.
-    for (size_t i = 0; i < std::size(drops); ++i)
-      a.u64(std::string("drop_") + dataplane::kDropReasonNames[i], drops[i], d);
-  }
-};
+// One worker's or the total counters of the stats view, flat: telemetry
+// allows one level of nesting, so drop reasons become drop_REASON.
+void write_counters(TelemetryAnswer& a, rte_tel_data* d, const CounterSums& c, size_t workers) {
+  a.u64("rx_packets", c.rx_packets, d);
+  a.u64("tx_packets", c.tx_packets, d);
+  a.u64("forward_packets", c.forward_packets, d);
+  a.u64("reverse_packets", c.reverse_packets, d);
+  a.u64("slow_path_packets", c.slow_path_packets, d);
+  a.u64("control_packets", c.control_packets, d);
+  a.u64("injected_packets", c.injected_packets, d);
+  a.u64("flows_created", c.flows_created, d);
+  a.u64("flows_expired", c.flows_expired, d);
+  a.u64("flows_closed", c.flows_closed, d);
+  a.u64("flows_active", c.flows_active, d);
+  a.u64("flows_reset", c.flows_reset, d);
+  a.u64("flows_evicted", c.flows_evicted, d);
+  a.u64("flows_evicted_for_port", c.flows_evicted_for_port, d);
+  a.u64("flows_embryonic", c.flows_embryonic, d);  // unconfirmed, any state
+  for (size_t st = 1; st < c.flows_by_state.size(); ++st)
+    a.u64(std::string("flows_") + dataplane::kFlowStateNames[st], c.flows_by_state[st], d);
+  a.u64("closed_port_rejects", c.closed_port_rejects, d);
+  a.u64("handoffs_in", c.handoffs_in, d);
+  uint64_t out = 0;
+  for (size_t w = 0; w < workers; ++w) out += c.handoffs_out[w];
+  a.u64("handoffs_out", out, d);
+  for (size_t w = 0; w < workers; ++w) a.u64("handoff_to_" + std::to_string(w), c.handoffs_out[w], d);
+  for (size_t i = 0; i < c.drops.size(); ++i)
+    a.u64(std::string("drop_") + dataplane::kDropReasonNames[i], c.drops[i], d);
+}
 
 int stats_cb(const char*, const char*, rte_tel_data* d) {
   const ControlState* s = g_state.load(std::memory_order_acquire);
   if (!s) return -1;
+  const StatsView view = gather_stats(worker_sources(s->workers));
   TelemetryAnswer a(d);
-  a.i64("workers", static_cast<int64_t>(s->workers.size()));
-  Totals total;
-  total.workers = static_cast<uint32_t>(s->workers.size());
-  for (const auto* w : s->workers) {
-    Totals one;
-    one.workers = total.workers;
-    one.add(w->counters());
-    total.add(w->counters());
+  a.i64("workers", static_cast<int64_t>(view.workers.size()));
+  for (const WorkerStats& w : view.workers) {
     rte_tel_data* c = a.dict();
     if (!c) break;
-    one.write(a, c);
-    a.container("worker" + std::to_string(w->index()), c);
+    write_counters(a, c, w.counters, view.workers.size());
+    a.container("worker" + std::to_string(w.index), c);
   }
   if (rte_tel_data* c = a.dict()) {
-    total.write(a, c);
+    write_counters(a, c, view.total, view.workers.size());
     a.container("total", c);
   }
   return a.finish();
@@ -253,7 +216,7 @@ int status_cb(const char*, const char*, rte_tel_data* d) {
   a.u64("port_rx_nombuf", s->port_rx_nombuf.load());
   a.u64("port_rx_errors", s->port_rx_errors.load());
   a.u64("port_tx_errors", s->port_tx_errors.load());
-  uint64_t active = 0;
+  uint64_t active = 0;  // the one counter wanted: no whole stats view
   for (const auto* w : s->workers) active += w->counters().flows_active.get();
   a.u64("flows_active", active);
   return a.finish();
@@ -474,10 +437,11 @@ int snat_cb(const char*, const char*, rte_tel_data* d) {
   const ControlState* s = g_state.load(std::memory_order_acquire);
   if (!s) return -1;
   std::vector<ControlRow> rows;
+  const StatsView view = gather_stats(worker_sources(s->workers));
   for (uint32_t slot = 0; slot < kMaxSnatAddresses; ++slot) {
     const uint32_t address = s->snat_address_by_slot[slot].load(std::memory_order_relaxed);
     if (!address) continue;
-    const SnatUsage u = snat_usage(s->workers, static_cast<uint8_t>(slot));
+    const SnatUsage& u = view.snat[slot];
     rows.push_back({{"address", config::format_ipv4(ntohl(address))},
                     {"pools", u.pools},
                     {"ports", u.ports},
@@ -510,15 +474,11 @@ int backends_cb(const char*, const char* params, rte_tel_data* d) {
 
 }  // namespace
 
-SnatUsage snat_usage(const std::vector<const dataplane::Worker*>& workers, uint8_t slot) {
-  SnatUsage u;
-  for (const auto* w : workers) {
-    const uint64_t pools = w->counters().snat_pools[slot].get();
-    u.pools += pools;
-    u.ports += pools * w->snat_pools().slice();
-    u.in_use += w->counters().snat_in_use[slot].get();
-  }
-  return u;
+std::vector<WorkerSource> worker_sources(const std::vector<const dataplane::Worker*>& workers) {
+  std::vector<WorkerSource> out;
+  out.reserve(workers.size());
+  for (const auto* w : workers) out.push_back({w->index(), &w->counters(), w->snat_pools().slice()});
+  return out;
 }
 
 void install_control_api(const ControlState* state) {

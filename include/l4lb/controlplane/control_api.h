@@ -14,6 +14,7 @@
 
 #include "l4lb/common/limits.h"
 #include "l4lb/controlplane/control_queue.h"
+#include "l4lb/controlplane/stats_view.h"
 #include "l4lb/dataplane/worker.h"
 
 namespace l4lb::controlplane {
@@ -72,15 +73,8 @@ struct ControlState {
   ControlHooks hooks;
 };
 
-// One SNAT address's pools and ports, summed over the workers' gauges (any
-// thread may read them). Shown by /l4lb/snat and the metrics.
-struct SnatUsage {
-  uint64_t pools = 0;
-  uint64_t ports = 0;   // in those pools
-  uint64_t in_use = 0;  // held by flows
-  uint64_t free() const { return ports >= in_use ? ports - in_use : 0; }
-};
-SnatUsage snat_usage(const std::vector<const dataplane::Worker*>& workers, uint8_t slot);
+// The stats view's inputs for these workers (stats_view.h). Any thread.
+std::vector<WorkerSource> worker_sources(const std::vector<const dataplane::Worker*>& workers);
 
 // Registers the /l4lb/* telemetry commands (once per process) and points
 // them at `state`; pass nullptr before `state` goes away. Management core

@@ -81,7 +81,6 @@ class ManagementCore {
   std::string render_metrics() const;
   // /healthz: "" when every worker runs the snapshot in force (readiness.h).
   std::string readiness();
-  uint64_t vip_counter(uint16_t vip_id, dataplane::Counter dataplane::VipCounters::* field) const;
 
   config::Config config_;
   std::string config_path_;
