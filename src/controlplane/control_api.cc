@@ -62,17 +62,20 @@ class TelemetryAnswer {
   }
   void i64(const std::string& name, int64_t value, rte_tel_data* to = nullptr) {
     // Telemetry's ints are C ints.
-    if (value < INT_MIN || value > INT_MAX) return fail(name + ": " + std::to_string(value) + " is past a telemetry int");
+    if (value < INT_MIN || value > INT_MAX)
+      return fail(name + ": " + std::to_string(value) + " is past a telemetry int");
     count(to, name, 11, rte_tel_data_add_dict_int(target(to), name.c_str(), static_cast<int>(value)));
   }
   void str(const std::string& name, const std::string& value, rte_tel_data* to = nullptr) {
     if (value.size() >= RTE_TEL_MAX_STRING_LEN)
       return fail(name + ": " + std::to_string(value.size()) + " bytes, telemetry strings hold " +
                   std::to_string(RTE_TEL_MAX_STRING_LEN - 1));
-    count(to, name, json_string_bound(value), rte_tel_data_add_dict_string(target(to), name.c_str(), value.c_str()));
+    count(to, name, json_string_bound(value),
+          rte_tel_data_add_dict_string(target(to), name.c_str(), value.c_str()));
   }
   void array_string(rte_tel_data* array, const std::string& value) {
-    if (value.size() >= RTE_TEL_MAX_STRING_LEN) return fail("a string of " + std::to_string(value.size()) + " bytes");
+    if (value.size() >= RTE_TEL_MAX_STRING_LEN)
+      return fail("a string of " + std::to_string(value.size()) + " bytes");
     const int rc = rte_tel_data_add_array_string(array, value.c_str());
     if (rc != 0) return fail("array entry: " + rc_text(rc));
     loose_[array] += json_string_bound(value) + 1;
@@ -246,7 +249,8 @@ int flows_cb(const char*, const char*, rte_tel_data* d) {
     if (!c) break;
     a.u64("capacity", table.capacity(), c);
     a.u64("active", table.active(), c);
-    for (size_t st = 1; st < std::size(per_state); ++st) a.u64(dataplane::kFlowStateNames[st], per_state[st], c);
+    for (size_t st = 1; st < std::size(per_state); ++st)
+      a.u64(dataplane::kFlowStateNames[st], per_state[st], c);
     a.container("worker" + std::to_string(w->index()), c);
   }
   return a.finish();
@@ -362,7 +366,8 @@ int write_row_page(rte_tel_data* d, const ControlRowPage& page, size_t start) {
   size_t taken = 0;
   for (const ControlRow& row : page.rows) {
     const std::string key = std::to_string(start + taken);
-    if (taken > 0 && a.bytes() + json_string_bound(key) + 2 + row_bytes(row) + kFooterBytes > kAnswerBudget) break;
+    if (taken > 0 && a.bytes() + json_string_bound(key) + 2 + row_bytes(row) + kFooterBytes > kAnswerBudget)
+      break;
     rte_tel_data* c = a.dict();
     if (!c) break;
     for (const auto& [name, value] : row) {

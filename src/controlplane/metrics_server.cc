@@ -45,8 +45,10 @@ bool queue_and_release(MHD_Connection* connection, unsigned status, MHD_Response
 
 // Whether the request announces a body (RFC 9112 §6.3).
 bool announces_body(MHD_Connection* connection) {
-  if (MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)) return true;
-  const char* length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+    return true;
+  const char* length =
+      MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
   return length && std::string_view(length) != "0";
 }
 
@@ -79,7 +81,8 @@ struct MetricsServerAccess {
   }
 };
 
-MetricsServer::MetricsServer(const std::string& listen, Render render, Healthz healthz, MetricsServerOptions options)
+MetricsServer::MetricsServer(const std::string& listen, Render render, Healthz healthz,
+                             MetricsServerOptions options)
     : render_(std::move(render)), healthz_(std::move(healthz)), listen_text_(listen) {
   if (!render_) throw std::invalid_argument("metrics: no render function");
   if (!healthz_) throw std::invalid_argument("metrics: no healthz function");
@@ -132,8 +135,8 @@ MetricsServer::MetricsServer(const std::string& listen, Render render, Healthz h
   // one epoll_wait. MHD takes the listening socket and closes it in
   // MHD_stop_daemon. SIGPIPE: MHD sends with MSG_NOSIGNAL on Linux.
   daemon_ = MHD_start_daemon(MHD_USE_EPOLL, 0, nullptr, nullptr, &MetricsServerAccess::on_request, this,
-                             MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, options.max_connections,
-                             MHD_OPTION_CONNECTION_TIMEOUT, options.idle_timeout_s,
+                             MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                             options.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, options.idle_timeout_s,
                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, options.connection_memory_bytes,
                              MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
   if (!daemon_) {
@@ -189,7 +192,8 @@ bool MetricsServer::answer(MHD_Connection* connection, const char* url, const ch
   // MHD hands over the path without the query string.
   const std::string_view path = url;
   if (path == "/metrics") {
-    if (MHD_Response* r = metrics_response()) return MHD_queue_response(connection, MHD_HTTP_OK, r) == MHD_YES;
+    if (MHD_Response* r = metrics_response())
+      return MHD_queue_response(connection, MHD_HTTP_OK, r) == MHD_YES;
     return queue_and_release(connection, MHD_HTTP_INTERNAL_SERVER_ERROR,
                              text_response(kRenderFailedBody, "text/plain"));
   }
@@ -200,8 +204,10 @@ bool MetricsServer::answer(MHD_Connection* connection, const char* url, const ch
     } catch (const std::exception& e) {
       problem = std::string("readiness check failed: ") + e.what();
     }
-    if (problem.empty()) return queue_and_release(connection, MHD_HTTP_OK, text_response(kReadyBody, "text/plain"));
-    return queue_and_release(connection, MHD_HTTP_SERVICE_UNAVAILABLE, text_response(problem + "\n", "text/plain"));
+    if (problem.empty())
+      return queue_and_release(connection, MHD_HTTP_OK, text_response(kReadyBody, "text/plain"));
+    return queue_and_release(connection, MHD_HTTP_SERVICE_UNAVAILABLE,
+                             text_response(problem + "\n", "text/plain"));
   }
   return queue_and_release(connection, MHD_HTTP_NOT_FOUND, text_response(kNotFoundBody, "text/plain"));
 }

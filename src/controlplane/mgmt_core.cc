@@ -7,8 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <set>
@@ -347,7 +347,8 @@ ControlRowPage ManagementCore::backend_rows(const std::string& vip_filter, size_
                       {"backend", endpoint(b.address, b.port)},
                       {"state", std::string(view.state())},
                       {"weight", uint64_t{b.weight}},
-                      {"admin_weight", view.admin_override ? ControlValue(uint64_t{view.weight}) : ControlValue(std::string("-"))},
+                      {"admin_weight", view.admin_override ? ControlValue(uint64_t{view.weight})
+                                                           : ControlValue(std::string("-"))},
                       {"effective_weight", uint64_t{view.effective}},
                       {"active_flows", flows.active},
                       {"new_flows", flows.created},
@@ -404,7 +405,8 @@ std::string ManagementCore::render_metrics() const {
     w.sample("l4lb_vip_fail_open", {{"vip", config_.vips[i].name}}, uint64_t{snap->vips[i].fail_open});
   w.family("l4lb_vip_flows_created_total", "counter", "New flows per VIP");
   for (size_t i = 0; i < config_.vips.size(); ++i)
-    w.sample("l4lb_vip_flows_created_total", {{"vip", config_.vips[i].name}}, stats.vip(snap->vips[i].id).new_flows);
+    w.sample("l4lb_vip_flows_created_total", {{"vip", config_.vips[i].name}},
+             stats.vip(snap->vips[i].id).new_flows);
 
   struct BackendSample {
     std::string vip, backend;
@@ -416,8 +418,8 @@ std::string ManagementCore::render_metrics() const {
   for (size_t i = 0; i < config_.vips.size(); ++i)
     for (size_t j = 0; j < config_.vips[i].backends.size(); ++j) {
       const auto& b = config_.vips[i].backends[j];
-      BackendSample s{config_.vips[i].name, endpoint(b.address, b.port), describe_backend(in, config_.vips[i], b),
-                      stats.backend(snap->vips[i].backends[j].id)};
+      BackendSample s{config_.vips[i].name, endpoint(b.address, b.port),
+                      describe_backend(in, config_.vips[i], b), stats.backend(snap->vips[i].backends[j].id)};
       if (config_.vips[i].health.type != config::HealthType::kNone) s.probe = health_.status(s.view.key);
       backends.push_back(std::move(s));
     }
@@ -474,7 +476,8 @@ std::string ManagementCore::render_metrics() const {
   for (const auto& from : stats.workers)
     for (const auto& to : stats.workers)
       if (from.index != to.index)
-        w.sample("l4lb_handoffs_total", {{"from", std::to_string(from.index)}, {"to", std::to_string(to.index)}},
+        w.sample("l4lb_handoffs_total",
+                 {{"from", std::to_string(from.index)}, {"to", std::to_string(to.index)}},
                  from.counters.handoffs_out[to.index]);
   w.family("l4lb_mbufs_in_use", "gauge", "Packet buffers taken from the pool");
   w.sample("l4lb_mbufs_in_use", {}, uint64_t{rte_mempool_in_use_count(pool_)});
@@ -494,7 +497,8 @@ std::string ManagementCore::render_metrics() const {
   w.family("l4lb_flows", "gauge", "Flows per worker and state");
   for (const auto& wk : stats.workers)
     for (size_t st = 1; st < wk.counters.flows_by_state.size(); ++st)
-      w.sample("l4lb_flows", {{"worker", std::to_string(wk.index)}, {"state", dataplane::kFlowStateNames[st]}},
+      w.sample("l4lb_flows",
+               {{"worker", std::to_string(wk.index)}, {"state", dataplane::kFlowStateNames[st]}},
                wk.counters.flows_by_state[st]);
   w.family("l4lb_flows_evicted_for_port_total", "counter",
            "Unconfirmed flows evicted so a new flow could have their SNAT port");

@@ -37,7 +37,7 @@ struct CounterSums {
   uint64_t flows_evicted = 0, flows_evicted_for_port = 0, flows_embryonic = 0;
   uint64_t closed_port_rejects = 0, handoffs_in = 0;
   std::array<uint64_t, static_cast<size_t>(dataplane::FlowState::kCount)> flows_by_state{};  // [0] unused
-  std::array<uint64_t, dataplane::kMaxWorkers> handoffs_out{};  // to worker i
+  std::array<uint64_t, dataplane::kMaxWorkers> handoffs_out{};                               // to worker i
   std::array<uint64_t, static_cast<size_t>(dataplane::DropReason::kCount)> drops{};
 
   void add(const dataplane::WorkerCounters& c);
@@ -70,8 +70,8 @@ struct StatsView {
   std::vector<WorkerStats> workers;  // in the order given
   CounterSums total;
   // By stable id (snapshot_builder): every id, used or not.
-  std::unique_ptr<VipTraffic[]> vips;          // kMaxVips
-  std::unique_ptr<BackendFlows[]> backends;    // kMaxBackends
+  std::unique_ptr<VipTraffic[]> vips;               // kMaxVips
+  std::unique_ptr<BackendFlows[]> backends;         // kMaxBackends
   std::array<SnatUsage, kMaxSnatAddresses> snat{};  // by SNAT slot
 
   const VipTraffic& vip(uint16_t id) const { return vips[id]; }

@@ -205,7 +205,8 @@ class TestClient {
 
   // Drives the server until a whole response arrived; reads at most
   // `chunk` bytes per poll to play a slow reader.
-  std::optional<Response> read_response(MetricsServer& server, size_t chunk = 64 * 1024, bool head_only = false) {
+  std::optional<Response> read_response(MetricsServer& server, size_t chunk = 64 * 1024,
+                                        bool head_only = false) {
     const auto deadline = Clock::now() + kDeadline;
     std::vector<char> tmp(chunk);
     while (Clock::now() < deadline) {
@@ -283,7 +284,9 @@ bool poll_until(MetricsServer& server, Predicate done) {
 
 constexpr std::string_view kGetMetrics = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
-std::string always_ready() { return ""; }
+std::string always_ready() {
+  return "";
+}
 
 struct Fixture {
   std::string text = "# HELP up 1\n# TYPE up gauge\nup 1\n";
@@ -319,7 +322,8 @@ TEST(MetricsServer, WriterOutputServedVerbatim) {
   w.family("l4lb_flows", "gauge", "Flows in the table.");
   w.sample("l4lb_flows", {{"worker", "1"}}, uint64_t{12345678901234567890ULL});
   const std::string text = w.take();
-  MetricsServer server("127.0.0.1:0", [&] { return text; }, always_ready);
+  MetricsServer server(
+      "127.0.0.1:0", [&] { return text; }, always_ready);
   TestClient client(server.port());
   client.send_raw(server, "GET /metrics?x=1 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n");
   auto r = client.read_response(server);
@@ -714,8 +718,8 @@ TEST(MetricsServer, HeaderBlockOfEightKiBServedLargerRefused) {
   }
   {
     TestClient client(f.server.port());
-    client.send_raw(f.server, "GET /metrics HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(64 * 1024, 'a') +
-                                  "\r\n\r\n");
+    client.send_raw(f.server,
+                    "GET /metrics HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(64 * 1024, 'a') + "\r\n\r\n");
     auto r = client.read_response(f.server);
     // The 431 may be lost to the reset of closing with input unread.
     if (r) {
@@ -725,7 +729,8 @@ TEST(MetricsServer, HeaderBlockOfEightKiBServedLargerRefused) {
   }
   {
     TestClient client(f.server.port());
-    client.send_raw(f.server, "GET /metrics HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n");
+    client.send_raw(f.server,
+                    "GET /metrics HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n");
     auto r = client.read_response(f.server);
     if (r) {
       EXPECT_EQ(r->status, 431);
@@ -765,10 +770,12 @@ TEST(Readiness, SnapshotsPublishedFasterThanTheGraceStillCatchAStuckWorker) {
 }
 
 TEST(MetricsServer, BindFailureNamesTheAddress) {
-  MetricsServer first("127.0.0.1:0", [] { return std::string(); }, always_ready);
+  MetricsServer first(
+      "127.0.0.1:0", [] { return std::string(); }, always_ready);
   const std::string address = "127.0.0.1:" + std::to_string(first.port());
   try {
-    MetricsServer second(address, [] { return std::string(); }, always_ready);
+    MetricsServer second(
+        address, [] { return std::string(); }, always_ready);
     FAIL() << "second bind to " << address << " succeeded";
   } catch (const std::runtime_error& e) {
     const std::string what = e.what();
