@@ -5,9 +5,13 @@
 #include <arpa/inet.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <ctime>
+#include <map>
+#include <string_view>
 
+#include "l4lb/common/address_text.h"
 #include "l4lb/config/config_loader.h"
 
 namespace l4lb::controlplane {
@@ -16,120 +20,210 @@ namespace {
 
 std::atomic<const ControlState*> g_state{nullptr};
 
-struct Totals {
-  uint64_t rx = 0, tx = 0, fwd = 0, rev = 0, slow = 0, injected = 0;
-  uint64_t created = 0, expired = 0, closed = 0, active = 0, handoffs_in = 0;
-  uint64_t reset = 0, evicted = 0, evicted_for_port = 0, embryonic = 0, control = 0, rejects = 0;
-  uint64_t by_state[static_cast<size_t>(dataplane::FlowState::kCount)] = {};
-  uint64_t handoffs_out[dataplane::kMaxWorkers] = {};
-  uint32_t workers = 0;
-  uint64_t drops[static_cast<size_t>(dataplane::DropReason::kCount)] = {};
+// DPDK telemetry's output buffer (MAX_OUTPUT_LEN in lib/telemetry/telemetry.c,
+// also reported as max_output_len by /info): JSON past it is dropped
+// without a word, as are entries past RTE_TEL_MAX_DICT_ENTRIES if their
+// return codes go unread. We keep 128 bytes for the reply's wrapper
+// {"/l4lb/command":...}.
+constexpr size_t kTelemetryOutputBytes = 16 * 1024;
+constexpr size_t kAnswerBudget = kTelemetryOutputBytes - 128;
 
-  void add(const dataplane::WorkerCounters& c) {
-    rx += c.rx_packets.get();
-    tx += c.tx_packets.get();
-    fwd += c.forward_packets.get();
-    rev += c.reverse_packets.get();
-    slow += c.slow_path_packets.get();
-    control += c.control_packets.get();
-    injected += c.injected_packets.get();
-    created += c.flows_created.get();
-    expired += c.flows_expired.get();
-    closed += c.flows_closed.get();
-    active += c.flows_active.get();
-    handoffs_in += c.handoffs_in.get();
-    reset += c.flows_reset.get();
-    evicted += c.flows_evicted.get();
-    evicted_for_port += c.flows_evicted_for_port.get();
-    embryonic += c.flows_embryonic.get();
-    rejects += c.closed_port_rejects.get();
-    for (size_t st = 1; st < std::size(by_state); ++st) by_state[st] += c.flows_by_state[st].get();
-    for (uint32_t w = 0; w < workers; ++w) handoffs_out[w] += c.handoffs_out[w].get();
-    for (size_t i = 0; i < std::size(drops); ++i) drops[i] += c.drops[i].get();
+// Upper bound of `text` as a JSON string: quotes, and escapes for the
+// characters DPDK's writer may escape.
+size_t json_string_bound(std::string_view text) {
+  size_t n = 2;
+  for (const unsigned char c : text) n += c < 0x20 ? 6 : (c == '"' || c == '\\' || c == '/') ? 2 : 1;
+  return n;
+}
+
+// One telemetry answer (a dict, with dict or string-array containers one
+// level down), built so that nothing is lost in silence: every
+// rte_tel_data_add_* return code is checked and an upper bound of the
+// JSON is kept. finish() turns an answer that hit a limit into
+// {"error": why}, which l4lbctl reports and exits non-zero on. Whichever
+// thread runs the callback (DPDK's telemetry thread).
+class TelemetryAnswer {
+ public:
+  explicit TelemetryAnswer(rte_tel_data* d) : d_(d) { rte_tel_data_start_dict(d_); }
+  ~TelemetryAnswer() {
+    for (auto& [c, bytes] : loose_) rte_tel_data_free(c);
+  }
+  TelemetryAnswer(const TelemetryAnswer&) = delete;
+  TelemetryAnswer& operator=(const TelemetryAnswer&) = delete;
+
+  // A container for container(); freed here unless it is added.
+  rte_tel_data* dict() { return make(rte_tel_data_start_dict); }
+  rte_tel_data* string_array() {
+    return make([](rte_tel_data* c) { return rte_tel_data_start_array(c, RTE_TEL_STRING_VAL); });
   }
 
-  void write(rte_tel_data* d) const {
-    rte_tel_data_start_dict(d);
-    rte_tel_data_add_dict_u64(d, "rx_packets", rx);
-    rte_tel_data_add_dict_u64(d, "tx_packets", tx);
-    rte_tel_data_add_dict_u64(d, "forward_packets", fwd);
-    rte_tel_data_add_dict_u64(d, "reverse_packets", rev);
-    rte_tel_data_add_dict_u64(d, "slow_path_packets", slow);
-    rte_tel_data_add_dict_u64(d, "control_packets", control);
-    rte_tel_data_add_dict_u64(d, "injected_packets", injected);
-    rte_tel_data_add_dict_u64(d, "flows_created", created);
-    rte_tel_data_add_dict_u64(d, "flows_expired", expired);
-    rte_tel_data_add_dict_u64(d, "flows_closed", closed);
-    rte_tel_data_add_dict_u64(d, "flows_active", active);
-    rte_tel_data_add_dict_u64(d, "flows_reset", reset);
-    rte_tel_data_add_dict_u64(d, "flows_evicted", evicted);
-    rte_tel_data_add_dict_u64(d, "flows_evicted_for_port", evicted_for_port);
-    rte_tel_data_add_dict_u64(d, "flows_embryonic", embryonic);  // unconfirmed, any state
-    for (size_t st = 1; st < std::size(by_state); ++st)
-      rte_tel_data_add_dict_u64(d, (std::string("flows_") + dataplane::kFlowStateNames[st]).c_str(), by_state[st]);
-    rte_tel_data_add_dict_u64(d, "closed_port_rejects", rejects);
-    rte_tel_data_add_dict_u64(d, "handoffs_in", handoffs_in);
-    uint64_t out = 0;
-    for (uint32_t w = 0; w < workers; ++w) out += handoffs_out[w];
-    rte_tel_data_add_dict_u64(d, "handoffs_out", out);
-    for (uint32_t w = 0; w < workers; ++w)
-      rte_tel_data_add_dict_u64(d, ("handoff_to_" + std::to_string(w)).c_str(), handoffs_out[w]);
-    // Telemetry allows one level of nesting, so drop reasons are flattened.
-    for (size_t i = 0; i < std::size(drops); ++i) {
-      const std::string name = std::string("drop_") + dataplane::kDropReasonNames[i];
-      rte_tel_data_add_dict_u64(d, name.c_str(), drops[i]);
+  // Add to `to`, the answer itself when null.
+  void u64(const std::string& name, uint64_t value, rte_tel_data* to = nullptr) {
+    count(to, name, 20, rte_tel_data_add_dict_u64(target(to), name.c_str(), value));
+  }
+  void i64(const std::string& name, int64_t value, rte_tel_data* to = nullptr) {
+    // Telemetry's ints are C ints.
+    if (value < INT_MIN || value > INT_MAX)
+      return fail(name + ": " + std::to_string(value) + " is past a telemetry int");
+    count(to, name, 11, rte_tel_data_add_dict_int(target(to), name.c_str(), static_cast<int>(value)));
+  }
+  void str(const std::string& name, const std::string& value, rte_tel_data* to = nullptr) {
+    if (value.size() >= RTE_TEL_MAX_STRING_LEN)
+      return fail(name + ": " + std::to_string(value.size()) + " bytes, telemetry strings hold " +
+                  std::to_string(RTE_TEL_MAX_STRING_LEN - 1));
+    count(to, name, json_string_bound(value),
+          rte_tel_data_add_dict_string(target(to), name.c_str(), value.c_str()));
+  }
+  void array_string(rte_tel_data* array, const std::string& value) {
+    if (value.size() >= RTE_TEL_MAX_STRING_LEN)
+      return fail("a string of " + std::to_string(value.size()) + " bytes");
+    const int rc = rte_tel_data_add_array_string(array, value.c_str());
+    if (rc != 0) return fail("array entry: " + rc_text(rc));
+    loose_[array] += json_string_bound(value) + 1;
+  }
+  void container(const std::string& name, rte_tel_data* c) {
+    const auto it = loose_.find(c);
+    if (it == loose_.end()) return fail(name + ": not a container of this answer");
+    const size_t bytes = it->second;
+    const int rc = rte_tel_data_add_dict_container(d_, name.c_str(), c, 0);
+    if (rc != 0) return fail(name + ": " + rc_text(rc));  // still loose: freed by the destructor
+    loose_.erase(it);
+    added_.push_back(c);
+    bytes_ += json_string_bound(name) + 2 + bytes;
+  }
+
+  // Upper bound of the answer's JSON so far, and of a container's.
+  size_t bytes() const { return bytes_; }
+  bool failed() const { return !error_.empty(); }
+
+  // The callback's return value. An answer that hit a limit becomes
+  // {"error": why}, with the containers already added freed.
+  int finish() {
+    if (error_.empty() && bytes_ > kAnswerBudget)
+      fail("answer of up to " + std::to_string(bytes_) + " bytes passes telemetry's " +
+           std::to_string(kTelemetryOutputBytes));
+    if (error_.empty()) return 0;
+    for (rte_tel_data* c : added_) rte_tel_data_free(c);
+    added_.clear();
+    rte_tel_data_start_dict(d_);
+    // Short by construction; nothing is left to report a failure to.
+    const std::string text = ("telemetry limit: " + error_).substr(0, RTE_TEL_MAX_STRING_LEN - 1);
+    rte_tel_data_add_dict_string(d_, "error", text.c_str());
+    return 0;
+  }
+
+ private:
+  template <typename Start>
+  rte_tel_data* make(Start start) {
+    rte_tel_data* c = rte_tel_data_alloc();
+    if (!c) {
+      fail("out of memory");
+      return nullptr;
     }
+    start(c);
+    loose_[c] = 2;
+    return c;
   }
+  rte_tel_data* target(rte_tel_data* to) const { return to ? to : d_; }
+  void count(rte_tel_data* to, const std::string& name, size_t value_bytes, int rc) {
+    if (rc != 0) return fail(name + ": " + rc_text(rc));
+    const size_t bytes = json_string_bound(name) + 2 + value_bytes;
+    if (to)
+      loose_[to] += bytes;
+    else
+      bytes_ += bytes;
+  }
+  static std::string rc_text(int rc) {
+    if (rc == -ENOSPC) return "more than " + std::to_string(RTE_TEL_MAX_DICT_ENTRIES) + " entries";
+    if (rc == E2BIG) return "name or value too long";
+    return "error " + std::to_string(rc);
+  }
+  void fail(const std::string& why) {
+    if (error_.empty()) error_ = why;  // the first one says where it started
+  }
+
+  rte_tel_data* d_;
+  size_t bytes_ = 2;
+  std::map<rte_tel_data*, size_t> loose_;  // containers not yet added, with their bound
+  std::vector<rte_tel_data*> added_;
+  std::string error_;
 };
+
+// One worker's or the total counters of the stats view, flat: telemetry
+// allows one level of nesting, so drop reasons become drop_REASON.
+void write_counters(TelemetryAnswer& a, rte_tel_data* d, const CounterSums& c, size_t workers) {
+  a.u64("rx_packets", c.rx_packets, d);
+  a.u64("tx_packets", c.tx_packets, d);
+  a.u64("forward_packets", c.forward_packets, d);
+  a.u64("reverse_packets", c.reverse_packets, d);
+  a.u64("slow_path_packets", c.slow_path_packets, d);
+  a.u64("control_packets", c.control_packets, d);
+  a.u64("injected_packets", c.injected_packets, d);
+  a.u64("flows_created", c.flows_created, d);
+  a.u64("flows_expired", c.flows_expired, d);
+  a.u64("flows_closed", c.flows_closed, d);
+  a.u64("flows_active", c.flows_active, d);
+  a.u64("flows_reset", c.flows_reset, d);
+  a.u64("flows_evicted", c.flows_evicted, d);
+  a.u64("flows_evicted_for_port", c.flows_evicted_for_port, d);
+  a.u64("flows_embryonic", c.flows_embryonic, d);  // unconfirmed, any state
+  for (size_t st = 1; st < c.flows_by_state.size(); ++st)
+    a.u64(std::string("flows_") + dataplane::kFlowStateNames[st], c.flows_by_state[st], d);
+  a.u64("closed_port_rejects", c.closed_port_rejects, d);
+  a.u64("handoffs_in", c.handoffs_in, d);
+  uint64_t out = 0;
+  for (size_t w = 0; w < workers; ++w) out += c.handoffs_out[w];
+  a.u64("handoffs_out", out, d);
+  for (size_t w = 0; w < workers; ++w) a.u64("handoff_to_" + std::to_string(w), c.handoffs_out[w], d);
+  for (size_t i = 0; i < c.drops.size(); ++i)
+    a.u64(std::string("drop_") + dataplane::kDropReasonNames[i], c.drops[i], d);
+}
 
 int stats_cb(const char*, const char*, rte_tel_data* d) {
   const ControlState* s = g_state.load(std::memory_order_acquire);
   if (!s) return -1;
-  rte_tel_data_start_dict(d);
-  rte_tel_data_add_dict_int(d, "workers", static_cast<int>(s->workers.size()));
-  Totals total;
-  total.workers = static_cast<uint32_t>(s->workers.size());
-  for (const auto* w : s->workers) {
-    Totals one;
-    one.workers = total.workers;
-    one.add(w->counters());
-    total.add(w->counters());
-    rte_tel_data* c = rte_tel_data_alloc();
-    one.write(c);
-    rte_tel_data_add_dict_container(d, ("worker" + std::to_string(w->index())).c_str(), c, 0);
+  const StatsView view = gather_stats(worker_sources(s->workers));
+  TelemetryAnswer a(d);
+  a.i64("workers", static_cast<int64_t>(view.workers.size()));
+  for (const WorkerStats& w : view.workers) {
+    rte_tel_data* c = a.dict();
+    if (!c) break;
+    write_counters(a, c, w.counters, view.workers.size());
+    a.container("worker" + std::to_string(w.index), c);
   }
-  rte_tel_data* c = rte_tel_data_alloc();
-  total.write(c);
-  rte_tel_data_add_dict_container(d, "total", c, 0);
-  return 0;
+  if (rte_tel_data* c = a.dict()) {
+    write_counters(a, c, view.total, view.workers.size());
+    a.container("total", c);
+  }
+  return a.finish();
 }
 
 int status_cb(const char*, const char*, rte_tel_data* d) {
   const ControlState* s = g_state.load(std::memory_order_acquire);
   if (!s) return -1;
-  rte_tel_data_start_dict(d);
-  rte_tel_data_add_dict_string(d, "version", s->version.c_str());
-  rte_tel_data_add_dict_string(d, "config", s->config_path.c_str());
-  rte_tel_data_add_dict_u64(d, "uptime_s", static_cast<uint64_t>(std::time(nullptr)) - s->start_time_s);
-  rte_tel_data_add_dict_int(d, "workers", static_cast<int>(s->workers.size()));
-  rte_tel_data_add_dict_u64(d, "snapshot_generation", s->snapshot_generation.load());
-  rte_tel_data_add_dict_u64(d, "vips", s->vip_count.load());
-  rte_tel_data_add_dict_u64(d, "backends", s->backend_count.load());
-  rte_tel_data_add_dict_u64(d, "backends_resolved", s->backends_resolved.load());
-  rte_tel_data_add_dict_u64(d, "exception_to_kernel", s->exception_to_kernel.load());
-  rte_tel_data_add_dict_u64(d, "exception_from_kernel", s->exception_from_kernel.load());
-  rte_tel_data_add_dict_u64(d, "mbufs_in_use", s->mbufs_in_use.load());
-  rte_tel_data_add_dict_u64(d, "mbufs_total", s->mbufs_total.load());
-  rte_tel_data_add_dict_u64(d, "port_rx_packets", s->port_rx_packets.load());
-  rte_tel_data_add_dict_u64(d, "port_tx_packets", s->port_tx_packets.load());
-  rte_tel_data_add_dict_u64(d, "port_rx_missed", s->port_rx_missed.load());
-  rte_tel_data_add_dict_u64(d, "port_rx_nombuf", s->port_rx_nombuf.load());
-  rte_tel_data_add_dict_u64(d, "port_rx_errors", s->port_rx_errors.load());
-  rte_tel_data_add_dict_u64(d, "port_tx_errors", s->port_tx_errors.load());
-  uint64_t active = 0;
+  TelemetryAnswer a(d);
+  a.str("version", s->version);
+  a.str("config", s->config_path);
+  a.u64("uptime_s", static_cast<uint64_t>(std::time(nullptr)) - s->start_time_s);
+  a.i64("workers", static_cast<int64_t>(s->workers.size()));
+  a.u64("snapshot_generation", s->snapshot_generation.load());
+  a.u64("vips", s->vip_count.load());
+  a.u64("backends", s->backend_count.load());
+  a.u64("backends_resolved", s->backends_resolved.load());
+  a.u64("exception_to_kernel", s->exception_to_kernel.load());
+  a.u64("exception_from_kernel", s->exception_from_kernel.load());
+  a.u64("mbufs_in_use", s->mbufs_in_use.load());
+  a.u64("mbufs_total", s->mbufs_total.load());
+  a.u64("port_rx_packets", s->port_rx_packets.load());
+  a.u64("port_tx_packets", s->port_tx_packets.load());
+  a.u64("port_rx_missed", s->port_rx_missed.load());
+  a.u64("port_rx_nombuf", s->port_rx_nombuf.load());
+  a.u64("port_rx_errors", s->port_rx_errors.load());
+  a.u64("port_tx_errors", s->port_tx_errors.load());
+  uint64_t active = 0;  // the one counter wanted: no whole stats view
   for (const auto* w : s->workers) active += w->counters().flows_active.get();
-  rte_tel_data_add_dict_u64(d, "flows_active", active);
-  return 0;
+  a.u64("flows_active", active);
+  return a.finish();
 }
 
 const dataplane::Worker* worker_param(const ControlState* s, const char* params, uint32_t& start) {
@@ -146,44 +240,44 @@ const dataplane::Worker* worker_param(const ControlState* s, const char* params,
 int flows_cb(const char*, const char*, rte_tel_data* d) {
   const ControlState* s = g_state.load(std::memory_order_acquire);
   if (!s) return -1;
-  rte_tel_data_start_dict(d);
-  rte_tel_data_add_dict_int(d, "workers", static_cast<int>(s->workers.size()));
+  TelemetryAnswer a(d);
+  a.i64("workers", static_cast<int64_t>(s->workers.size()));
   for (const auto* w : s->workers) {
     uint64_t per_state[static_cast<size_t>(dataplane::FlowState::kCount)] = {};
     const auto& table = w->flows();
     for (uint32_t i = 0; i < table.capacity(); ++i) ++per_state[static_cast<size_t>(table.entry(i).state)];
-    rte_tel_data* c = rte_tel_data_alloc();
-    rte_tel_data_start_dict(c);
-    rte_tel_data_add_dict_u64(c, "capacity", table.capacity());
-    rte_tel_data_add_dict_u64(c, "active", table.active());
+    rte_tel_data* c = a.dict();
+    if (!c) break;
+    a.u64("capacity", table.capacity(), c);
+    a.u64("active", table.active(), c);
     for (size_t st = 1; st < std::size(per_state); ++st)
-      rte_tel_data_add_dict_u64(c, dataplane::kFlowStateNames[st], per_state[st]);
-    rte_tel_data_add_dict_container(d, ("worker" + std::to_string(w->index())).c_str(), c, 0);
+      a.u64(dataplane::kFlowStateNames[st], per_state[st], c);
+    a.container("worker" + std::to_string(w->index()), c);
   }
-  return 0;
+  return a.finish();
 }
 
-std::string endpoint(uint32_t ip_be, uint16_t port_be) {
-  const uint32_t ip = ntohl(ip_be);
-  return std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 0xFF) + "." +
-         std::to_string((ip >> 8) & 0xFF) + "." + std::to_string(ip & 0xFF) + ":" + std::to_string(ntohs(port_be));
-}
+// Flow entries hold wire-order addresses and ports.
+std::string endpoint(uint32_t ip_be, uint16_t port_be) { return format_endpoint(ntohl(ip_be), ntohs(port_be)); }
 
 // /l4lb/flow_list,WORKER[,START]: up to kFlowListPage flows from entry START
-// on; "next" is where the following page starts (-1 at the end).
+// on, fewer if they would not fit telemetry's output; "next" is where the
+// following page starts (-1 at the end).
 int flow_list_cb(const char*, const char* params, rte_tel_data* d) {
   constexpr int kFlowListPage = 100;
+  constexpr size_t kFooterBytes = 64;  // ,"next":N and the list's own name
   const ControlState* s = g_state.load(std::memory_order_acquire);
   if (!s) return -1;
   uint32_t start = 0;
   const dataplane::Worker* w = worker_param(s, params, start);
   if (!w) return -EINVAL;
-  rte_tel_data_start_dict(d);
-  rte_tel_data_add_dict_int(d, "worker", static_cast<int>(w->index()));
-  rte_tel_data* list = rte_tel_data_alloc();
-  rte_tel_data_start_array(list, RTE_TEL_STRING_VAL);
+  TelemetryAnswer a(d);
+  a.i64("worker", static_cast<int64_t>(w->index()));
+  rte_tel_data* list = a.string_array();
+  if (!list) return a.finish();
   const auto& table = w->flows();
   int count = 0;
+  size_t list_bytes = 2;
   uint32_t i = start;
   for (; i < table.capacity() && count < kFlowListPage; ++i) {
     const dataplane::FlowEntry e = table.entry(i);
@@ -192,12 +286,15 @@ int flow_list_cb(const char*, const char* params, rte_tel_data* d) {
                              endpoint(e.client_ip, e.client_port) + " " + endpoint(e.vip_ip, e.vip_port) + " " +
                              endpoint(e.snat_ip, e.snat_port) + " " + endpoint(e.backend_ip, e.backend_port) + " " +
                              dataplane::kFlowStateNames[static_cast<size_t>(e.state)];
-    rte_tel_data_add_array_string(list, line.c_str());
+    const size_t line_bytes = json_string_bound(line) + 1;
+    if (count > 0 && a.bytes() + list_bytes + line_bytes + kFooterBytes > kAnswerBudget) break;  // next page
+    a.array_string(list, line);
+    list_bytes += line_bytes;
     ++count;
   }
-  rte_tel_data_add_dict_container(d, "flows", list, 0);
-  rte_tel_data_add_dict_int(d, "next", i < table.capacity() ? static_cast<int>(i) : -1);
-  return 0;
+  a.container("flows", list);
+  a.i64("next", i < table.capacity() ? static_cast<int64_t>(i) : -1);
+  return a.finish();
 }
 
 // Splits "a,b,c" (telemetry passes everything after the first comma).
@@ -227,36 +324,74 @@ bool on_mgmt(const ControlState* s, Job job) {
 // Telemetry strings hold at most RTE_TEL_MAX_STRING_LEN - 1 bytes, and an
 // error must reach the operator whole (it names the key and line), so it
 // goes out as an array of pieces that l4lbctl joins.
-void write_result(rte_tel_data* d, bool answered, const std::string& error) {
-  rte_tel_data_start_dict(d);
+int write_result(rte_tel_data* d, bool answered, const std::string& error) {
+  TelemetryAnswer a(d);
   const bool ok = answered && error.empty();
-  rte_tel_data_add_dict_int(d, "ok", ok ? 1 : 0);
+  a.i64("ok", ok ? 1 : 0);
   const std::string text = answered ? error : "the management core did not answer within 5 s";
-  rte_tel_data* pieces = rte_tel_data_alloc();
-  rte_tel_data_start_array(pieces, RTE_TEL_STRING_VAL);
-  constexpr size_t kPiece = RTE_TEL_MAX_STRING_LEN - 1;
-  for (size_t at = 0; at < text.size(); at += kPiece) rte_tel_data_add_array_string(pieces, text.substr(at, kPiece).c_str());
-  rte_tel_data_add_dict_container(d, "error", pieces, 0);
+  if (rte_tel_data* pieces = a.string_array()) {
+    constexpr size_t kPiece = RTE_TEL_MAX_STRING_LEN - 1;
+    for (size_t at = 0; at < text.size(); at += kPiece) a.array_string(pieces, text.substr(at, kPiece));
+    a.container("error", pieces);
+  }
+  return a.finish();
 }
 
-// Rows go out as a dict keyed by row number ("0", "1", ...): this DPDK's
-// telemetry renders dict containers inside a dict, not inside an array.
-void write_rows(rte_tel_data* d, const std::vector<ControlRow>& rows) {
-  rte_tel_data_start_dict(d);
-  size_t index = 0;
-  for (const auto& row : rows) {
-    rte_tel_data* c = rte_tel_data_alloc();
-    rte_tel_data_start_dict(c);
+// Upper bound of a row's JSON as a dict: {"name":value,...}.
+size_t row_bytes(const ControlRow& row) {
+  size_t n = 2;
+  for (const auto& [name, value] : row) {
+    n += json_string_bound(name) + 2;
+    if (const auto* text = std::get_if<std::string>(&value))
+      n += json_string_bound(*text);
+    else
+      n += 20;
+  }
+  return n;
+}
+
+// The most rows a page may hold: a dict's entries, less "rows" and "next".
+constexpr size_t kMaxRowsPerPage = RTE_TEL_MAX_DICT_ENTRIES - 2;
+
+// A page of a table (DESIGN §8): rows keyed by their row number ("0", "1",
+// ...: this DPDK's telemetry renders dict containers inside a dict, not
+// inside an array), as many from page.rows as fit telemetry's output, then
+// "rows" (the table's total) and "next" (the row the next page starts at,
+// -1 after the last). A single row too big for an answer is an error.
+int write_row_page(rte_tel_data* d, const ControlRowPage& page, size_t start) {
+  constexpr size_t kFooterBytes = 64;  // ,"rows":N,"next":N
+  TelemetryAnswer a(d);
+  size_t taken = 0;
+  for (const ControlRow& row : page.rows) {
+    const std::string key = std::to_string(start + taken);
+    if (taken > 0 && a.bytes() + json_string_bound(key) + 2 + row_bytes(row) + kFooterBytes > kAnswerBudget)
+      break;
+    rte_tel_data* c = a.dict();
+    if (!c) break;
     for (const auto& [name, value] : row) {
       if (const auto* u = std::get_if<uint64_t>(&value))
-        rte_tel_data_add_dict_u64(c, name.c_str(), *u);
+        a.u64(name, *u, c);
       else if (const auto* i = std::get_if<int64_t>(&value))
-        rte_tel_data_add_dict_int(c, name.c_str(), static_cast<int>(*i));
+        a.i64(name, *i, c);
       else
-        rte_tel_data_add_dict_string(c, name.c_str(), std::get<std::string>(value).c_str());
+        a.str(name, std::get<std::string>(value), c);
     }
-    rte_tel_data_add_dict_container(d, std::to_string(index++).c_str(), c, 0);
+    a.container(key, c);
+    ++taken;
   }
+  a.u64("rows", page.total);
+  const size_t next = start + taken;
+  a.i64("next", next < page.total ? static_cast<int64_t>(next) : -1);
+  return a.finish();
+}
+
+// START of a page: digits only, "" = 0; false if malformed.
+bool parse_start(std::string_view text, size_t& start) {
+  start = 0;
+  if (text.empty()) return true;
+  if (text.size() > 9 || text.find_first_not_of("0123456789") != std::string_view::npos) return false;
+  start = std::stoul(std::string(text));
+  return true;
 }
 
 int reload_cb(const char*, const char*, rte_tel_data* d) {
@@ -265,8 +400,7 @@ int reload_cb(const char*, const char*, rte_tel_data* d) {
   auto error = std::make_shared<std::string>();
   const auto reload = s->hooks.reload;
   const bool answered = on_mgmt(s, [reload, error] { *error = reload(); });
-  write_result(d, answered, *error);
-  return 0;
+  return write_result(d, answered, *error);
 }
 
 // /l4lb/backend,VERB,VIP,ADDR:PORT[,WEIGHT]
@@ -287,60 +421,67 @@ int backend_cb(const char*, const char* params, rte_tel_data* d) {
   auto error = std::make_shared<std::string>();
   const auto admin = s->hooks.backend_admin;
   const bool answered = on_mgmt(s, [admin, error, p, weight] { *error = admin(p[0], p[1], p[2], weight); });
-  write_result(d, answered, *error);
-  return 0;
+  return write_result(d, answered, *error);
 }
 
-int vips_cb(const char*, const char*, rte_tel_data* d) {
+// /l4lb/vips[,START]
+int vips_cb(const char*, const char* params, rte_tel_data* d) {
   const ControlState* s = g_state.load(std::memory_order_acquire);
   if (!s) return -1;
-  auto rows = std::make_shared<std::vector<ControlRow>>();
+  size_t start = 0;
+  if (!parse_start(params ? params : "", start)) return -EINVAL;
+  auto page = std::make_shared<ControlRowPage>();
   const auto vips = s->hooks.vips;
-  if (!on_mgmt(s, [vips, rows] { *rows = vips(); })) return -ETIMEDOUT;
-  write_rows(d, *rows);
-  return 0;
+  if (!on_mgmt(s, [vips, page, start] { *page = vips(start, kMaxRowsPerPage); })) return -ETIMEDOUT;
+  return write_row_page(d, *page, start);
 }
 
 int snat_cb(const char*, const char*, rte_tel_data* d) {
   const ControlState* s = g_state.load(std::memory_order_acquire);
   if (!s) return -1;
   std::vector<ControlRow> rows;
+  const StatsView view = gather_stats(worker_sources(s->workers));
   for (uint32_t slot = 0; slot < kMaxSnatAddresses; ++slot) {
     const uint32_t address = s->snat_address_by_slot[slot].load(std::memory_order_relaxed);
     if (!address) continue;
-    const SnatUsage u = snat_usage(s->workers, static_cast<uint8_t>(slot));
-    rows.push_back({{"address", config::format_ipv4(ntohl(address))},
+    const SnatUsage& u = view.snat[slot];
+    rows.push_back({{"address", format_ipv4(ntohl(address))},
                     {"pools", u.pools},
                     {"ports", u.ports},
                     {"in_use", u.in_use},
                     {"free", u.free()}});
   }
-  write_rows(d, rows);
-  return 0;
+  // At most kMaxSnatAddresses (64) small rows: one page always holds them,
+  // and write_row_page says so loudly if that ever stops being true.
+  const size_t total = rows.size();
+  return write_row_page(d, ControlRowPage{std::move(rows), total}, 0);
 }
 
+// /l4lb/backends[,VIP] and /l4lb/backends,VIP,START (VIP may be empty: all
+// VIPs). START follows the last comma, so a VIP name may hold commas.
 int backends_cb(const char*, const char* params, rte_tel_data* d) {
   const ControlState* s = g_state.load(std::memory_order_acquire);
   if (!s) return -1;
-  auto rows = std::make_shared<std::vector<ControlRow>>();
+  const std::string_view p = params ? params : "";
+  const size_t comma = p.rfind(',');
+  const std::string vip(comma == std::string_view::npos ? p : p.substr(0, comma));
+  size_t start = 0;
+  if (comma != std::string_view::npos && (comma + 1 == p.size() || !parse_start(p.substr(comma + 1), start)))
+    return -EINVAL;
+  auto page = std::make_shared<ControlRowPage>();
   const auto backends = s->hooks.backends;
-  const std::string vip = params ? params : "";
-  if (!on_mgmt(s, [backends, rows, vip] { *rows = backends(vip); })) return -ETIMEDOUT;
-  write_rows(d, *rows);
-  return 0;
+  if (!on_mgmt(s, [backends, page, vip, start] { *page = backends(vip, start, kMaxRowsPerPage); }))
+    return -ETIMEDOUT;
+  return write_row_page(d, *page, start);
 }
 
 }  // namespace
 
-SnatUsage snat_usage(const std::vector<const dataplane::Worker*>& workers, uint8_t slot) {
-  SnatUsage u;
-  for (const auto* w : workers) {
-    const uint64_t pools = w->counters().snat_pools[slot].get();
-    u.pools += pools;
-    u.ports += pools * w->snat_pools().slice();
-    u.in_use += w->counters().snat_in_use[slot].get();
-  }
-  return u;
+std::vector<WorkerSource> worker_sources(const std::vector<const dataplane::Worker*>& workers) {
+  std::vector<WorkerSource> out;
+  out.reserve(workers.size());
+  for (const auto* w : workers) out.push_back({w->index(), &w->counters(), w->snat_pools().slice()});
+  return out;
 }
 
 void install_control_api(const ControlState* state) {
@@ -354,9 +495,8 @@ void install_control_api(const ControlState* state) {
   rte_telemetry_register_cmd("/l4lb/reload", reload_cb, "Re-read the config file. Returns ok and error");
   rte_telemetry_register_cmd("/l4lb/backend", backend_cb,
                              "Operator override. Parameters: set-weight|drain|enable,VIP,ADDR:PORT[,WEIGHT]");
-  rte_telemetry_register_cmd("/l4lb/vips", vips_cb, "VIPs with their counters. No parameters");
-  rte_telemetry_register_cmd("/l4lb/backends", backends_cb,
-                             "Backends: state, weights, flows, probe results. Parameters: [VIP]");
+  rte_telemetry_register_cmd("/l4lb/vips", vips_cb, "VIPs with their counters, paged. Parameters: [START]");
+  rte_telemetry_register_cmd("/l4lb/backends", backends_cb, "Backends, paged. Parameters: [VIP][,START]");
   rte_telemetry_register_cmd("/l4lb/snat", snat_cb,
                              "Per SNAT address: pools (one per backend), ports, in use, free. No parameters");
   rte_telemetry_register_cmd("/l4lb/flows", flows_cb, "Flow table occupancy per worker and state. No parameters");

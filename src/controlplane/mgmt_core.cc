@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <set>
@@ -93,7 +94,8 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
   publisher_.adopt_initial(build_snapshot(inputs(), build_state_));
   show_snat_addresses();
   if (!config_.metrics_listen.empty()) {
-    metrics_ = std::make_unique<MetricsServer>(config_.metrics_listen, [this] { return render_metrics(); });
+    metrics_ = std::make_unique<MetricsServer>(
+        config_.metrics_listen, [this] { return render_metrics(); }, [this] { return readiness(); });
     spdlog::info("metrics: Prometheus text at http://{}:{}/metrics", config_.metrics_listen.substr(
                                                                             0, config_.metrics_listen.rfind(':')),
                  metrics_->port());
@@ -105,8 +107,10 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
   control_.hooks.reload = [this] { return reload_config(); };
   control_.hooks.backend_admin = [this](const std::string& verb, const std::string& vip, const std::string& backend,
                                         uint32_t weight) { return backend_admin(verb, vip, backend, weight); };
-  control_.hooks.vips = [this] { return vip_rows(); };
-  control_.hooks.backends = [this](const std::string& vip) { return backend_rows(vip); };
+  control_.hooks.vips = [this](size_t start, size_t max) { return vip_rows(start, max); };
+  control_.hooks.backends = [this](const std::string& vip, size_t start, size_t max) {
+    return backend_rows(vip, start, max);
+  };
 }
 
 ManagementCore::~ManagementCore() { install_control_api(nullptr); }
@@ -137,6 +141,11 @@ void ManagementCore::publish_snapshot() {
       spdlog::info("VIP {}: a backend is up again; health applies", config_.vips[i].name);
   }
   publisher_.publish(std::move(next));
+  // Bounded by what the workers have not acknowledged, even if /healthz is never asked.
+  uint64_t oldest_ack = UINT64_MAX;
+  for (const auto* w : workers_) oldest_ack = std::min(oldest_ack, w->acked_generation());
+  std::erase_if(publications_, [&](const Publication& p) { return p.generation <= oldest_ack; });
+  publications_.push_back({generation_, now_ms()});
   show_snat_addresses();
   rebuild_due_ = false;
   update_status();
@@ -280,27 +289,23 @@ std::string ManagementCore::backend_admin(const std::string& verb, const std::st
   return "";
 }
 
-uint64_t ManagementCore::vip_counter(uint16_t vip_id, dataplane::Counter dataplane::VipCounters::* field) const {
-  uint64_t sum = 0;
-  for (const auto* w : workers_) sum += (w->counters().vips[vip_id].*field).get();
-  return sum;
-}
-
 void ManagementCore::show_snat_addresses() {
   for (const auto& [address, slot] : build_state_.snat.slots())
     control_.snat_address_by_slot[slot].store(htonl(address), std::memory_order_relaxed);
 }
 
-std::vector<ControlRow> ManagementCore::vip_rows() const {
-  std::vector<ControlRow> rows;
+ControlRowPage ManagementCore::vip_rows(size_t start, size_t max) const {
+  ControlRowPage page;
+  page.total = config_.vips.size();
+  auto& rows = page.rows;
   const dataplane::Snapshot* snap = publisher_.current();
   const SnapshotInputs in{&config_, &neighbours_.map(), port_mac_, 0, 0, &health_up_, &admin_weights_};
-  for (size_t i = 0; i < config_.vips.size(); ++i) {
+  const StatsView stats = gather_stats(worker_sources(workers_));
+  for (size_t i = start; i < config_.vips.size() && rows.size() < max; ++i) {
     const auto& v = config_.vips[i];
-    const uint16_t id = snap->vips[i].id;
+    const VipTraffic& traffic = stats.vip(snap->vips[i].id);
     uint64_t up = 0;
     for (const auto& b : v.backends) up += describe_backend(in, v, b).effective > 0;
-    using dataplane::VipCounters;
     rows.push_back({{"name", v.name},
                     {"vip", format_endpoint(v.address, v.port)},
                     {"protocol", std::string(v.protocol == config::Protocol::kTcp ? "tcp" : "udp")},
@@ -309,41 +314,43 @@ std::vector<ControlRow> ManagementCore::vip_rows() const {
                     {"backends", uint64_t{v.backends.size()}},
                     {"backends_in_service", up},
                     {"fail_open", uint64_t{snap->vips[i].fail_open}},
-                    {"new_flows", vip_counter(id, &VipCounters::new_flows)},
-                    {"forward_packets", vip_counter(id, &VipCounters::forward_packets)},
-                    {"forward_bytes", vip_counter(id, &VipCounters::forward_bytes)},
-                    {"reverse_packets", vip_counter(id, &VipCounters::reverse_packets)},
-                    {"reverse_bytes", vip_counter(id, &VipCounters::reverse_bytes)}});
+                    {"new_flows", traffic.new_flows},
+                    {"forward_packets", traffic.forward_packets},
+                    {"forward_bytes", traffic.forward_bytes},
+                    {"reverse_packets", traffic.reverse_packets},
+                    {"reverse_bytes", traffic.reverse_bytes}});
   }
-  return rows;
+  return page;
 }
 
-std::vector<ControlRow> ManagementCore::backend_rows(const std::string& vip_filter) const {
-  std::vector<ControlRow> rows;
+ControlRowPage ManagementCore::backend_rows(const std::string& vip_filter, size_t start, size_t max) const {
+  ControlRowPage page;
+  auto& rows = page.rows;
   const dataplane::Snapshot* snap = publisher_.current();
   const SnapshotInputs in{&config_, &neighbours_.map(), port_mac_, 0, 0, &health_up_, &admin_weights_};
+  const StatsView stats = gather_stats(worker_sources(workers_));
   for (size_t i = 0; i < config_.vips.size(); ++i) {
     const auto& v = config_.vips[i];
     if (!vip_filter.empty() && v.name != vip_filter) continue;
     for (size_t j = 0; j < v.backends.size(); ++j) {
+      // Counted whole, built only within the page.
+      const size_t row = page.total++;
+      if (row < start || rows.size() >= max) continue;
       const auto& b = v.backends[j];
       const BackendView view = describe_backend(in, v, b);
       const uint16_t id = snap->vips[i].backends[j].id;
-      uint64_t active = 0, created = 0;
-      for (const auto* w : workers_) {
-        active += w->counters().backends[id].active_flows.get();
-        created += w->counters().backends[id].new_flows.get();
-      }
+      const BackendFlows& flows = stats.backend(id);
       const ProbeStatus* st = health_.status(view.key);
       const double rate = id < new_flows_rate_.size() ? new_flows_rate_[id] : 0.0;
       rows.push_back({{"vip", v.name},
                       {"backend", format_endpoint(b.address, b.port)},
                       {"state", std::string(view.state())},
                       {"weight", uint64_t{b.weight}},
-                      {"admin_weight", view.admin_override ? ControlValue(uint64_t{view.weight}) : ControlValue(std::string("-"))},
+                      {"admin_weight", view.admin_override ? ControlValue(uint64_t{view.weight})
+                                                           : ControlValue(std::string("-"))},
                       {"effective_weight", uint64_t{view.effective}},
-                      {"active_flows", active},
-                      {"new_flows", created},
+                      {"active_flows", flows.active},
+                      {"new_flows", flows.created},
                       {"new_flows_per_s", static_cast<uint64_t>(rate + 0.5)},
                       {"probe", std::string(v.health.type == config::HealthType::kNone  ? "none"
                                             : v.health.type == config::HealthType::kTcp ? "tcp"
@@ -354,7 +361,7 @@ std::vector<ControlRow> ManagementCore::backend_rows(const std::string& vip_filt
                       {"last_error", st ? st->last_error : std::string()}});
     }
   }
-  return rows;
+  return page;
 }
 
 void ManagementCore::sample_rates(uint64_t now) {
@@ -376,23 +383,21 @@ std::string ManagementCore::render_metrics() const {
   PrometheusWriter w;
   const dataplane::Snapshot* snap = publisher_.current();
   const SnapshotInputs in{&config_, &neighbours_.map(), port_mac_, 0, 0, &health_up_, &admin_weights_};
-  using dataplane::VipCounters;
+  const StatsView stats = gather_stats(worker_sources(workers_));
 
   w.family("l4lb_packets_total", "counter", "Packets forwarded per VIP and direction");
   for (size_t i = 0; i < config_.vips.size(); ++i) {
     const std::string& name = config_.vips[i].name;
-    w.sample("l4lb_packets_total", {{"vip", name}, {"direction", "forward"}},
-             vip_counter(snap->vips[i].id, &VipCounters::forward_packets));
-    w.sample("l4lb_packets_total", {{"vip", name}, {"direction", "reverse"}},
-             vip_counter(snap->vips[i].id, &VipCounters::reverse_packets));
+    const VipTraffic& t = stats.vip(snap->vips[i].id);
+    w.sample("l4lb_packets_total", {{"vip", name}, {"direction", "forward"}}, t.forward_packets);
+    w.sample("l4lb_packets_total", {{"vip", name}, {"direction", "reverse"}}, t.reverse_packets);
   }
   w.family("l4lb_bytes_total", "counter", "Bytes forwarded per VIP and direction");
   for (size_t i = 0; i < config_.vips.size(); ++i) {
     const std::string& name = config_.vips[i].name;
-    w.sample("l4lb_bytes_total", {{"vip", name}, {"direction", "forward"}},
-             vip_counter(snap->vips[i].id, &VipCounters::forward_bytes));
-    w.sample("l4lb_bytes_total", {{"vip", name}, {"direction", "reverse"}},
-             vip_counter(snap->vips[i].id, &VipCounters::reverse_bytes));
+    const VipTraffic& t = stats.vip(snap->vips[i].id);
+    w.sample("l4lb_bytes_total", {{"vip", name}, {"direction", "forward"}}, t.forward_bytes);
+    w.sample("l4lb_bytes_total", {{"vip", name}, {"direction", "reverse"}}, t.reverse_bytes);
   }
   w.family("l4lb_vip_fail_open", "gauge", "1 while every backend of the VIP is down and health is ignored");
   for (size_t i = 0; i < config_.vips.size(); ++i)
@@ -400,24 +405,20 @@ std::string ManagementCore::render_metrics() const {
   w.family("l4lb_vip_flows_created_total", "counter", "New flows per VIP");
   for (size_t i = 0; i < config_.vips.size(); ++i)
     w.sample("l4lb_vip_flows_created_total", {{"vip", config_.vips[i].name}},
-             vip_counter(snap->vips[i].id, &VipCounters::new_flows));
+             stats.vip(snap->vips[i].id).new_flows);
 
   struct BackendSample {
     std::string vip, backend;
     BackendView view;
-    uint64_t active = 0, created = 0;
+    BackendFlows flows;
     const ProbeStatus* probe = nullptr;
   };
   std::vector<BackendSample> backends;
   for (size_t i = 0; i < config_.vips.size(); ++i)
     for (size_t j = 0; j < config_.vips[i].backends.size(); ++j) {
       const auto& b = config_.vips[i].backends[j];
-      BackendSample s{config_.vips[i].name, format_endpoint(b.address, b.port), describe_backend(in, config_.vips[i], b)};
-      const uint16_t id = snap->vips[i].backends[j].id;
-      for (const auto* wk : workers_) {
-        s.active += wk->counters().backends[id].active_flows.get();
-        s.created += wk->counters().backends[id].new_flows.get();
-      }
+      BackendSample s{config_.vips[i].name, format_endpoint(b.address, b.port),
+                      describe_backend(in, config_.vips[i], b), stats.backend(snap->vips[i].backends[j].id)};
       if (config_.vips[i].health.type != config::HealthType::kNone) s.probe = health_.status(s.view.key);
       backends.push_back(std::move(s));
     }
@@ -428,10 +429,11 @@ std::string ManagementCore::render_metrics() const {
   for (const auto& s : backends)
     w.sample("l4lb_backend_weight", {{"vip", s.vip}, {"backend", s.backend}}, uint64_t{s.view.effective});
   w.family("l4lb_backend_flows_active", "gauge", "Flows to the backend in the flow tables");
-  for (const auto& s : backends) w.sample("l4lb_backend_flows_active", {{"vip", s.vip}, {"backend", s.backend}}, s.active);
+  for (const auto& s : backends)
+    w.sample("l4lb_backend_flows_active", {{"vip", s.vip}, {"backend", s.backend}}, s.flows.active);
   w.family("l4lb_backend_flows_created_total", "counter", "Flows created to the backend");
   for (const auto& s : backends)
-    w.sample("l4lb_backend_flows_created_total", {{"vip", s.vip}, {"backend", s.backend}}, s.created);
+    w.sample("l4lb_backend_flows_created_total", {{"vip", s.vip}, {"backend", s.backend}}, s.flows.created);
   w.family("l4lb_backend_probe_latency_seconds", "gauge", "Duration of the last answered health probe");
   for (const auto& s : backends)
     if (s.probe && s.probe->last_latency_us >= 0)
@@ -443,46 +445,44 @@ std::string ManagementCore::render_metrics() const {
       w.sample("l4lb_backend_probe_failures_total", {{"vip", s.vip}, {"backend", s.backend}}, s.probe->failures);
 
   w.family("l4lb_flows_active", "gauge", "Flows in each worker's table");
-  for (const auto* wk : workers_)
-    w.sample("l4lb_flows_active", {{"worker", std::to_string(wk->index())}}, wk->counters().flows_active.get());
+  for (const auto& wk : stats.workers)
+    w.sample("l4lb_flows_active", {{"worker", std::to_string(wk.index)}}, wk.counters.flows_active);
   // Beside flows_active, so a dashboard or alert can say how full a table is.
   w.family("l4lb_flows_capacity", "gauge", "Flow-table entries per worker (dataplane.flows_per_worker)");
   for (const auto* wk : workers_)
     w.sample("l4lb_flows_capacity", {{"worker", std::to_string(wk->index())}},
              uint64_t{wk->flows().capacity()});
   w.family("l4lb_flows_created_total", "counter", "Flows created per worker");
-  for (const auto* wk : workers_)
-    w.sample("l4lb_flows_created_total", {{"worker", std::to_string(wk->index())}}, wk->counters().flows_created.get());
+  for (const auto& wk : stats.workers)
+    w.sample("l4lb_flows_created_total", {{"worker", std::to_string(wk.index)}}, wk.counters.flows_created);
   w.family("l4lb_flows_ended_total", "counter", "Flows removed per worker, by why");
-  for (const auto* wk : workers_) {
-    const std::string id = std::to_string(wk->index());
-    w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "expired"}}, wk->counters().flows_expired.get());
-    w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "closed"}}, wk->counters().flows_closed.get());
-    w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "reset"}}, wk->counters().flows_reset.get());
-    w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "evicted"}}, wk->counters().flows_evicted.get());
+  for (const auto& wk : stats.workers) {
+    const std::string id = std::to_string(wk.index);
+    w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "expired"}}, wk.counters.flows_expired);
+    w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "closed"}}, wk.counters.flows_closed);
+    w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "reset"}}, wk.counters.flows_reset);
+    w.sample("l4lb_flows_ended_total", {{"worker", id}, {"reason", "evicted"}}, wk.counters.flows_evicted);
   }
   w.family("l4lb_worker_packets_total", "counter", "Packets per worker: received, sent, to the kernel, from the kernel");
-  for (const auto* wk : workers_) {
-    const std::string id = std::to_string(wk->index());
-    const auto& c = wk->counters();
-    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "rx"}}, c.rx_packets.get());
-    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "tx"}}, c.tx_packets.get());
-    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "slow_path"}}, c.slow_path_packets.get());
-    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "control"}}, c.control_packets.get());
-    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "injected"}}, c.injected_packets.get());
+  for (const auto& wk : stats.workers) {
+    const std::string id = std::to_string(wk.index);
+    const CounterSums& c = wk.counters;
+    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "rx"}}, c.rx_packets);
+    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "tx"}}, c.tx_packets);
+    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "slow_path"}}, c.slow_path_packets);
+    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "control"}}, c.control_packets);
+    w.sample("l4lb_worker_packets_total", {{"worker", id}, {"kind", "injected"}}, c.injected_packets);
   }
   w.family("l4lb_drops_total", "counter", "Packets dropped, by reason");
-  for (size_t r = 0; r < static_cast<size_t>(dataplane::DropReason::kCount); ++r) {
-    uint64_t sum = 0;
-    for (const auto* wk : workers_) sum += wk->counters().drops[r].get();
-    w.sample("l4lb_drops_total", {{"reason", dataplane::kDropReasonNames[r]}}, sum);
-  }
+  for (size_t r = 0; r < stats.total.drops.size(); ++r)
+    w.sample("l4lb_drops_total", {{"reason", dataplane::kDropReasonNames[r]}}, stats.total.drops[r]);
   w.family("l4lb_handoffs_total", "counter", "Packets passed from the worker that received them to the owner");
-  for (const auto* from : workers_)
-    for (const auto* to : workers_)
-      if (from != to)
-        w.sample("l4lb_handoffs_total", {{"from", std::to_string(from->index())}, {"to", std::to_string(to->index())}},
-                 from->counters().handoffs_out[to->index()].get());
+  for (const auto& from : stats.workers)
+    for (const auto& to : stats.workers)
+      if (from.index != to.index)
+        w.sample("l4lb_handoffs_total",
+                 {{"from", std::to_string(from.index)}, {"to", std::to_string(to.index)}},
+                 from.counters.handoffs_out[to.index]);
   w.family("l4lb_mbufs_in_use", "gauge", "Packet buffers taken from the pool");
   w.sample("l4lb_mbufs_in_use", {}, uint64_t{rte_mempool_in_use_count(pool_)});
   w.family("l4lb_mbufs_capacity", "gauge", "Packet buffers in the pool");
@@ -496,28 +496,29 @@ std::string ManagementCore::render_metrics() const {
   w.sample("l4lb_port_packets_total", {{"kind", "tx_errors"}}, control_.port_tx_errors.load());
   w.family("l4lb_flows_embryonic", "gauge",
            "Unconfirmed flows per worker: handshake not complete in both directions (any state)");
-  for (const auto* wk : workers_)
-    w.sample("l4lb_flows_embryonic", {{"worker", std::to_string(wk->index())}}, wk->counters().flows_embryonic.get());
+  for (const auto& wk : stats.workers)
+    w.sample("l4lb_flows_embryonic", {{"worker", std::to_string(wk.index)}}, wk.counters.flows_embryonic);
   w.family("l4lb_flows", "gauge", "Flows per worker and state");
-  for (const auto* wk : workers_)
-    for (size_t st = 1; st < static_cast<size_t>(dataplane::FlowState::kCount); ++st)
-      w.sample("l4lb_flows", {{"worker", std::to_string(wk->index())}, {"state", dataplane::kFlowStateNames[st]}},
-               wk->counters().flows_by_state[st].get());
+  for (const auto& wk : stats.workers)
+    for (size_t st = 1; st < wk.counters.flows_by_state.size(); ++st)
+      w.sample("l4lb_flows",
+               {{"worker", std::to_string(wk.index)}, {"state", dataplane::kFlowStateNames[st]}},
+               wk.counters.flows_by_state[st]);
   w.family("l4lb_flows_evicted_for_port_total", "counter",
            "Unconfirmed flows evicted so a new flow could have their SNAT port");
-  for (const auto* wk : workers_)
-    w.sample("l4lb_flows_evicted_for_port_total", {{"worker", std::to_string(wk->index())}},
-             wk->counters().flows_evicted_for_port.get());
+  for (const auto& wk : stats.workers)
+    w.sample("l4lb_flows_evicted_for_port_total", {{"worker", std::to_string(wk.index)}},
+             wk.counters.flows_evicted_for_port);
   w.family("l4lb_closed_port_rejects_total", "counter", "RSTs and ICMP port unreachables sent for closed VIP ports");
-  for (const auto* wk : workers_)
-    w.sample("l4lb_closed_port_rejects_total", {{"worker", std::to_string(wk->index())}},
-             wk->counters().closed_port_rejects.get());
+  for (const auto& wk : stats.workers)
+    w.sample("l4lb_closed_port_rejects_total", {{"worker", std::to_string(wk.index)}},
+             wk.counters.closed_port_rejects);
   w.family("l4lb_snat_pools", "gauge", "FNAT source port pools (one per backend reached) per SNAT address, all workers");
   w.family("l4lb_snat_ports_in_use", "gauge", "FNAT source ports held by flows, per SNAT address");
   w.family("l4lb_snat_ports_capacity", "gauge", "FNAT source ports in the SNAT address's pools (all workers)");
   w.family("l4lb_snat_ports_free", "gauge", "FNAT source ports of the SNAT address's pools no flow holds");
   for (const auto& [address, slot] : build_state_.snat.slots()) {
-    const SnatUsage u = snat_usage(workers_, slot);
+    const SnatUsage& u = stats.snat[slot];
     const std::string a = format_ipv4(address);
     w.sample("l4lb_snat_pools", {{"address", a}}, u.pools);
     w.sample("l4lb_snat_ports_capacity", {{"address", a}}, u.ports);
@@ -535,6 +536,17 @@ std::string ManagementCore::render_metrics() const {
   w.sample("l4lb_exception_packets_total", {{"direction", "to_kernel"}}, exception_->to_kernel());
   w.sample("l4lb_exception_packets_total", {{"direction", "from_kernel"}}, exception_->from_kernel());
   return w.take();
+}
+
+std::string ManagementCore::readiness() {
+  std::vector<WorkerProgress> progress;
+  uint64_t oldest_ack = UINT64_MAX;
+  for (const auto* w : workers_) {
+    progress.push_back({w->index(), w->acked_generation()});
+    oldest_ack = std::min(oldest_ack, progress.back().acked_generation);
+  }
+  std::erase_if(publications_, [&](const Publication& p) { return p.generation <= oldest_ack; });
+  return readiness_problem(progress, publications_, now_ms());
 }
 
 void ManagementCore::refresh_port_and_pool_stats() {

@@ -13,7 +13,9 @@
     every backend add up to the VIP's, l4lb_backend_up is 1 for each
     (healthy) backend, and a valid reload counts in
     l4lb_config_reloads_total{result="applied"};
-  - `l4lbctl stats` shows the port's rx_nombuf and the mbufs in use.
+  - `l4lbctl stats` shows the port's rx_nombuf and the mbufs in use;
+  - GET /healthz answers 200 "ok" (every worker runs the snapshot in force),
+    an unknown path 404 and POST /metrics 405.
 Prints the first 30 l4lb_ samples."""
 import json
 import re
@@ -103,6 +105,26 @@ def check_series(samples, types):
     return problems
 
 
+def http(lab, path, method="GET"):
+    """-> (status, body) of one request from inside the appliance namespace."""
+    p = e2e.run(["ip", "netns", "exec", lab.ns_lb, "curl", "-sS", "--noproxy", "*", "-m", "10", "-X", method,
+                 "-o", "-", "-w", "\n%{http_code}", f"http://{LISTEN}{path}"], check=False, timeout=15)
+    text, _, code = p.stdout.rpartition("\n")
+    return int(code or 0), text
+
+
+def check_endpoints(lab):
+    problems = []
+    for method, path, want in (("GET", "/healthz", 200), ("GET", "/nope", 404), ("POST", "/metrics", 405)):
+        status, text = http(lab, path, method)
+        e2e.log(f"{method} {path}: {status} {text.strip()!r:.80}")
+        if status != want:
+            problems.append(f"{method} {path} answered {status}, expected {want}")
+        if path == "/healthz" and text != "ok\n":
+            problems.append(f"GET /healthz body {text!r}, expected 'ok\\n'")
+    return problems
+
+
 def body(lab):
     problems = []
     lab.wait_backends_up("web")
@@ -115,6 +137,7 @@ def body(lab):
     if bad:
         problems.append(f"{len(bad)} unparsable lines, e.g. {bad[0]!r}")
     problems += check_series(s0, types)
+    problems += check_endpoints(lab)
     if problems:
         raise e2e.TestFailure("; ".join(problems))
 

@@ -15,6 +15,7 @@ L4LB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 L4LB_PACKAGES=(
     build-essential meson ninja-build pkg-config
     dpdk dpdk-dev libdpdk-dev libyaml-cpp-dev libspdlog-dev
+    libmicrohttpd-dev  # l4lbd's metrics endpoint (DESIGN §6)
     libgtest-dev libbenchmark-dev
     python3 iproute2 curl wrk iperf3 ncat procps iputils-ping tcpdump
     hping3 nmap socat  # e2e (issue 13): SYN/ACK floods, port scans, a listener on the appliance

@@ -14,6 +14,7 @@
 
 #include "l4lb/common/limits.h"
 #include "l4lb/controlplane/control_queue.h"
+#include "l4lb/controlplane/stats_view.h"
 #include "l4lb/dataplane/worker.h"
 
 namespace l4lb::controlplane {
@@ -21,6 +22,14 @@ namespace l4lb::controlplane {
 // One row of a table answer (a VIP, a backend): name -> value.
 using ControlValue = std::variant<uint64_t, int64_t, std::string>;
 using ControlRow = std::vector<std::pair<std::string, ControlValue>>;
+
+// Rows [start, start + rows.size()) of a table of `total` rows. Tables are
+// answered a page at a time because a telemetry answer holds at most
+// RTE_TEL_MAX_DICT_ENTRIES entries and 16 KiB of JSON (DESIGN §8).
+struct ControlRowPage {
+  std::vector<ControlRow> rows;
+  size_t total = 0;
+};
 
 // What only the management core can answer. Each runs on the management
 // core (through ControlQueue); an empty string means success, any other
@@ -31,8 +40,9 @@ struct ControlHooks {
   std::function<std::string(const std::string& verb, const std::string& vip, const std::string& backend,
                             uint32_t weight)>
       backend_admin;
-  std::function<std::vector<ControlRow>()> vips;
-  std::function<std::vector<ControlRow>(const std::string& vip)> backends;  // "" = all VIPs
+  // At most `max` rows from row `start` on.
+  std::function<ControlRowPage(size_t start, size_t max)> vips;
+  std::function<ControlRowPage(const std::string& vip, size_t start, size_t max)> backends;  // vip "" = all
 };
 
 struct ControlState {
@@ -63,15 +73,8 @@ struct ControlState {
   ControlHooks hooks;
 };
 
-// One SNAT address's pools and ports, summed over the workers' gauges (any
-// thread may read them). Shown by /l4lb/snat and the metrics.
-struct SnatUsage {
-  uint64_t pools = 0;
-  uint64_t ports = 0;   // in those pools
-  uint64_t in_use = 0;  // held by flows
-  uint64_t free() const { return ports >= in_use ? ports - in_use : 0; }
-};
-SnatUsage snat_usage(const std::vector<const dataplane::Worker*>& workers, uint8_t slot);
+// The stats view's inputs for these workers (stats_view.h). Any thread.
+std::vector<WorkerSource> worker_sources(const std::vector<const dataplane::Worker*>& workers);
 
 // Registers the /l4lb/* telemetry commands (once per process) and points
 // them at `state`; pass nullptr before `state` goes away. Management core

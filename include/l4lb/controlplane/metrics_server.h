@@ -1,17 +1,21 @@
-// The Prometheus scrape endpoint (DESIGN §9 `metrics: {listen: ADDR:PORT}`):
-// a small HTTP/1.1 server that lives inside the management core's loop
-// rather than on a thread of its own, so rendering reads counters and
-// snapshots from the only core that owns them and needs no locking.
+// The HTTP endpoint at `metrics.listen` (DESIGN §6, §9): Prometheus text at
+// /metrics and a readiness answer at /healthz, served by GNU libmicrohttpd
+// (Debian's libmicrohttpd12) rather than a parser of our own.
 //
-// Because it shares that loop with health probes and the exception path,
-// poll() never blocks: sockets are non-blocking, readiness comes from one
-// epoll fd waited on with timeout 0, and every connection keeps its own
-// input and output buffers so a slow or silent client only costs memory.
+// MHD runs without a thread of its own ("external select" mode with epoll):
+// the management core's loop calls poll(), which runs MHD_run() once. So
+// the access handler, and with it render() and healthz(), run on the core
+// that owns the counters, config and health state: nothing is shared with
+// another thread, nothing is copied for one, and an answer from /healthz
+// also proves that the management loop turns. MHD's sockets are
+// non-blocking and it waits on epoll with a zero timeout, so a slow or
+// silent client costs memory, never time.
 //
 //   GET /metrics  -> 200, text/plain; version=0.0.4, body = render()
-//   GET /         -> 200, a short page pointing at /metrics
+//   GET /healthz  -> 200 "ok\n" if healthz() returns "", else 503 and its text
 //   GET other     -> 404          other methods -> 405 (Allow: GET)
-//   malformed request, header block over 8 KiB -> 400 and close
+//   malformed request -> 400 or closed (MHD, strict: HTTP/1.1 needs Host)
+//   header block past the memory limit (8 KiB served) -> 431 and closed
 //
 // HTTP/1.1 connections stay open (Prometheus reuses them) unless the client
 // sends `Connection: close`; HTTP/1.0 connections close after one response.
@@ -23,93 +27,77 @@
 #include <exception>
 #include <functional>
 #include <string>
-#include <string_view>
-#include <unordered_map>
+
+struct MHD_Connection;
+struct MHD_Daemon;
+struct MHD_Response;
 
 namespace l4lb::controlplane {
 
 struct MetricsServerOptions {
-  // More clients than this at once: the one idle the longest is dropped to
-  // make room (a busy scraper's keep-alive connection is the last to go).
-  size_t max_connections = 64;
-  // A connection that neither sends nor takes bytes for this long is closed.
-  uint64_t idle_timeout_ms = 30'000;
-  // Request line plus headers; a larger block is answered 400.
-  size_t max_header_bytes = 8 * 1024;
-  // Milliseconds on a monotonic clock; empty = std::chrono::steady_clock.
-  // Injected so tests can step over the idle timeout without sleeping.
-  std::function<uint64_t()> now_ms;
+  // At this many clients MHD stops accepting (MHD_OPTION_CONNECTION_LIMIT):
+  // newcomers wait in the kernel's listen backlog until one leaves or times
+  // out, so established scrapers keep their keep-alive connections.
+  unsigned max_connections = 64;
+  // A connection that sends nothing (an unfinished request too) and takes
+  // nothing for this long is closed (MHD_OPTION_CONNECTION_TIMEOUT).
+  unsigned idle_timeout_s = 30;
+  // Memory MHD may use per connection for the request line, the headers and
+  // the response's headers (MHD_OPTION_CONNECTION_MEMORY_LIMIT): a request
+  // whose header block does not fit is answered 431 and closed (the answer
+  // may be lost to the reset of closing with input unread). The body of a
+  // response is held apart from it. 9 KiB serves a header block of 8 KiB,
+  // the limit before libmicrohttpd, and refuses one of 9000 bytes (tested).
+  size_t connection_memory_bytes = 9 * 1024;
 };
 
 class MetricsServer {
  public:
   using Render = std::function<std::string()>;
+  // "" when the appliance is ready for traffic, else why not (one line).
+  using Healthz = std::function<std::string()>;
 
   // Binds `listen` ("A.B.C.D:PORT"; port 0 picks a free one) with
-  // SO_REUSEADDR and listens. Throws std::invalid_argument if `listen` is
-  // not of that form and std::runtime_error naming the address and the
-  // errno text if the socket cannot be bound or listened on. Management
-  // core only (start-up or reload, not the hot loop); never blocks.
-  MetricsServer(const std::string& listen, Render render, MetricsServerOptions options = {});
+  // SO_REUSEADDR, listens, and hands the socket to MHD. Throws
+  // std::invalid_argument if `listen` is not of that form or an option is
+  // 0, and std::runtime_error naming the address and the errno text if the
+  // socket cannot be bound or listened on, or naming MHD if it refuses to
+  // start. Management core only (start-up); never blocks.
+  MetricsServer(const std::string& listen, Render render, Healthz healthz, MetricsServerOptions options = {});
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
-  // Does whatever the sockets allow right now: accepts, reads, answers,
-  // writes, and closes idle connections. Call from the management core's
+  // Runs MHD once: accepts, reads, answers, writes, and closes connections
+  // past their timeout or over the limits. Call from the management core's
   // loop about every millisecond; management core only; never blocks.
   // render() runs at most once per call, however many scrapes arrive in it.
   // If render() throws, the scraper gets a 500 and the exception propagates
-  // to the caller (for logging) after the server's state is consistent, so
-  // the next poll() carries on. Throws std::runtime_error if epoll itself
-  // fails, which means a bug (such as a closed fd), not a client's doing.
+  // to the caller (for logging) once MHD_run() is done, so the next poll()
+  // carries on. Throws std::runtime_error if MHD_run() itself fails.
   void poll();
 
   // The bound port, useful after listening on port 0. Any thread.
   uint16_t port() const { return port_; }
   // Open client connections. Management core only (tests, status).
-  size_t connection_count() const { return connections_.size(); }
+  size_t connection_count() const;
 
  private:
-  struct Connection {
-    int fd = -1;
-    uint64_t id = 0;  // epoll key: a reused fd number cannot be mistaken for it
-    std::string in;
-    size_t scanned = 0;  // bytes of `in` already searched for the header end
-    std::string out;
-    size_t out_sent = 0;
-    uint64_t last_active_ms = 0;
-    bool close_after_write = false;  // the response in `out` is the last one
-    bool peer_shut_write = false;    // the client will send nothing more
-    bool want_write = false;         // epoll interest is EPOLLOUT, not EPOLLIN
-    bool lingering = false;          // last response sent, write side shut, draining input
-  };
-
-  void accept_ready(uint64_t now);
-  // These return false if they closed the connection (`c` is then gone).
-  bool on_readable(Connection& c, uint64_t now);
-  bool serve_buffered(Connection& c, uint64_t now);
-  bool flush(Connection& c, uint64_t now);
-  void handle_request(Connection& c, std::string_view head);
-  void respond(Connection& c, int status, std::string_view content_type, std::string_view body, bool close,
-               std::string_view extra_headers = {});
-  bool set_interest(Connection& c, bool want_write);
-  void close_connection(uint64_t id);
-  void drop_longest_idle();
-  void close_idle(uint64_t now);
-  uint64_t now_ms() const;
+  // MHD's access handler (in the .cc) calls answer() on the poll() thread.
+  friend struct MetricsServerAccess;
+  // Queues the answer to one request; false if MHD refused it (MHD then
+  // closes the connection).
+  bool answer(MHD_Connection* connection, const char* url, const char* method);
+  // The response for /metrics in this poll(), rendered on first use; null
+  // when render() threw (the error is kept for poll() to rethrow).
+  MHD_Response* metrics_response();
 
   Render render_;
-  MetricsServerOptions options_;
+  Healthz healthz_;
   std::string listen_text_;
-  int listen_fd_ = -1;
-  int epoll_fd_ = -1;
   uint16_t port_ = 0;
-  uint64_t next_id_ = 1;  // 0 is the listening socket
-  std::unordered_map<uint64_t, Connection> connections_;
-  // render() output for the current poll() call, or what it threw.
-  std::string render_cache_;
-  bool render_valid_ = false;
+  MHD_Daemon* daemon_ = nullptr;
+  MHD_Response* rendered_ = nullptr;  // this poll()'s /metrics answer, reference held until its end
   std::exception_ptr render_error_;
 };
 

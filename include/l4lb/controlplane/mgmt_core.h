@@ -20,6 +20,7 @@
 #include "l4lb/controlplane/health.h"
 #include "l4lb/controlplane/metrics_server.h"
 #include "l4lb/controlplane/neighbours.h"
+#include "l4lb/controlplane/readiness.h"
 #include "l4lb/controlplane/snapshot_builder.h"
 #include "l4lb/controlplane/snapshot_publisher.h"
 #include "l4lb/dataplane/worker.h"
@@ -72,12 +73,14 @@ class ManagementCore {
   void refresh_port_and_pool_stats();
   std::string backend_admin(const std::string& verb, const std::string& vip, const std::string& backend,
                             uint32_t weight);
-  std::vector<ControlRow> vip_rows() const;
-  std::vector<ControlRow> backend_rows(const std::string& vip) const;
+  // Rows [start, start + max) of the VIP and backend tables (l4lbctl pages).
+  ControlRowPage vip_rows(size_t start, size_t max) const;
+  ControlRowPage backend_rows(const std::string& vip, size_t start, size_t max) const;
   // Tells the control API which address each SNAT slot is (after a build).
   void show_snat_addresses();
   std::string render_metrics() const;
-  uint64_t vip_counter(uint16_t vip_id, dataplane::Counter dataplane::VipCounters::* field) const;
+  // /healthz: "" when every worker runs the snapshot in force (readiness.h).
+  std::string readiness();
 
   config::Config config_;
   std::string config_path_;
@@ -99,6 +102,8 @@ class ManagementCore {
   ControlState control_;
   std::unique_ptr<MetricsServer> metrics_;
   uint64_t generation_ = 0;
+  // Generations some worker may not have acknowledged yet, oldest first.
+  std::vector<Publication> publications_;
   bool rebuild_due_ = false;
   uint64_t reloads_ok_ = 0;
   uint64_t reloads_failed_ = 0;

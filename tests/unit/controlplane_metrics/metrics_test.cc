@@ -1,8 +1,9 @@
-// Unit tests for the metrics endpoint (DESIGN §9 `metrics`): the Prometheus
-// text writer against golden output, and the HTTP server over loopback.
-// Everything runs on the test thread: clients are non-blocking sockets and
-// each wait drives server.poll() the way the management core's loop does,
-// so there are no races and a poll() that blocked would hang visibly.
+// Unit tests for the metrics endpoint (DESIGN §6, §9 `metrics`): the
+// Prometheus text writer against golden output, the /healthz rule, and the
+// HTTP server (libmicrohttpd driven by poll()) over loopback. Everything
+// runs on the test thread: clients are non-blocking sockets and each wait
+// drives server.poll() the way the management core's loop does, so there
+// are no races and a poll() that blocked would hang visibly.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,6 +20,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -27,6 +29,7 @@
 
 #include "l4lb/controlplane/metrics_server.h"
 #include "l4lb/controlplane/prometheus.h"
+#include "l4lb/controlplane/readiness.h"
 
 namespace l4lb::controlplane {
 namespace {
@@ -122,7 +125,9 @@ struct Response {
 
 // Parses one complete response off the front of `buf`; nullopt if more
 // bytes are needed. Fails the test on a malformed response.
-std::optional<Response> take_response(std::string& buf) {
+// `head_only`: the answer to HEAD, whose Content-Length describes a body
+// that is not sent.
+std::optional<Response> take_response(std::string& buf, bool head_only = false) {
   const size_t head_end = buf.find("\r\n\r\n");
   if (head_end == std::string::npos) return std::nullopt;
   Response r;
@@ -146,7 +151,8 @@ std::optional<Response> take_response(std::string& buf) {
     r.headers[name] = std::string(value);
   }
   EXPECT_TRUE(r.headers.count("content-length")) << "response without Content-Length";
-  const size_t length = std::stoul(r.header("content-length").empty() ? "0" : r.header("content-length"));
+  const size_t length =
+      head_only ? 0 : std::stoul(r.header("content-length").empty() ? "0" : r.header("content-length"));
   if (buf.size() < head_end + 4 + length) return std::nullopt;
   r.body = buf.substr(head_end + 4, length);
   buf.erase(0, head_end + 4 + length);
@@ -199,12 +205,13 @@ class TestClient {
 
   // Drives the server until a whole response arrived; reads at most
   // `chunk` bytes per poll to play a slow reader.
-  std::optional<Response> read_response(MetricsServer& server, size_t chunk = 64 * 1024) {
+  std::optional<Response> read_response(MetricsServer& server, size_t chunk = 64 * 1024,
+                                        bool head_only = false) {
     const auto deadline = Clock::now() + kDeadline;
     std::vector<char> tmp(chunk);
     while (Clock::now() < deadline) {
-      if (auto r = take_response(buf_)) return r;
-      if (eof_) return std::nullopt;
+      if (auto r = take_response(buf_, head_only)) return r;
+      if (eof_) return std::nullopt;  // closed without (the rest of) an answer
       server.poll();
       receive(tmp);
     }
@@ -213,8 +220,8 @@ class TestClient {
   }
 
   // Drives the server until the client sees end of stream.
-  bool wait_closed(MetricsServer& server) {
-    const auto deadline = Clock::now() + kDeadline;
+  bool wait_closed(MetricsServer& server, std::chrono::milliseconds within = kDeadline) {
+    const auto deadline = Clock::now() + within;
     std::vector<char> tmp(64 * 1024);
     while (!eof_ && Clock::now() < deadline) {
       server.poll();
@@ -247,6 +254,7 @@ class TestClient {
   }
 
   std::string& buffer() { return buf_; }
+  bool closed() const { return eof_; }
 
  private:
   void receive(std::vector<char>& tmp) {
@@ -276,13 +284,20 @@ bool poll_until(MetricsServer& server, Predicate done) {
 
 constexpr std::string_view kGetMetrics = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
+std::string always_ready() {
+  return "";
+}
+
 struct Fixture {
   std::string text = "# HELP up 1\n# TYPE up gauge\nup 1\n";
   int renders = 0;
-  MetricsServer server{"127.0.0.1:0", [this] {
+  std::string problem;  // what /healthz reports; "" = ready
+  MetricsServer server{"127.0.0.1:0",
+                       [this] {
                          ++renders;
                          return text;
-                       }};
+                       },
+                       [this] { return problem; }};
 };
 
 TEST(MetricsServer, GetMetricsReturnsRenderedText) {
@@ -307,7 +322,8 @@ TEST(MetricsServer, WriterOutputServedVerbatim) {
   w.family("l4lb_flows", "gauge", "Flows in the table.");
   w.sample("l4lb_flows", {{"worker", "1"}}, uint64_t{12345678901234567890ULL});
   const std::string text = w.take();
-  MetricsServer server("127.0.0.1:0", [&] { return text; });
+  MetricsServer server(
+      "127.0.0.1:0", [&] { return text; }, always_ready);
   TestClient client(server.port());
   client.send_raw(server, "GET /metrics?x=1 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n");
   auto r = client.read_response(server);
@@ -374,15 +390,44 @@ TEST(MetricsServer, ConnectionCloseHeaderCloses) {
   EXPECT_TRUE(client.wait_closed(f.server));
 }
 
-TEST(MetricsServer, IndexPointsAtMetrics) {
+TEST(MetricsServer, RootIsNotFoundButNamesTheEndpoints) {
   Fixture f;
   TestClient client(f.server.port());
   client.send_raw(f.server, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
   auto r = client.read_response(f.server);
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->status, 404);
   EXPECT_NE(r->body.find("/metrics"), std::string::npos);
+  EXPECT_NE(r->body.find("/healthz"), std::string::npos);
   EXPECT_EQ(f.renders, 0);
+}
+
+TEST(MetricsServer, HealthzIsOkWhenReady) {
+  Fixture f;
+  TestClient client(f.server.port());
+  client.send_raw(f.server, "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto r = client.read_response(f.server);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "ok\n");
+  EXPECT_EQ(f.renders, 0);  // readiness does not render the metrics
+}
+
+TEST(MetricsServer, HealthzIs503WithTheReason) {
+  Fixture f;
+  f.problem = "worker 1 is on snapshot generation 3";
+  TestClient client(f.server.port());
+  client.send_raw(f.server, "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto r = client.read_response(f.server);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->body, f.problem + "\n");
+  EXPECT_EQ(r->header("connection"), "");  // still usable: an orchestrator polls
+  f.problem.clear();
+  client.send_raw(f.server, "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n");
+  r = client.read_response(f.server);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
 }
 
 // Status, and whether the server closes afterwards, for requests it refuses.
@@ -400,7 +445,7 @@ TEST(MetricsServer, RefusesWhatItDoesNotServe) {
       {"POST", "POST /metrics HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", 405, false},
       {"HEAD", "HEAD /metrics HTTP/1.1\r\nHost: h\r\n\r\n", 405, false},
       {"POST with a body", "POST /metrics HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello", 405, true},
-      {"garbage", "garbage\r\n\r\n", 400, true},
+      {"garbage", "garbage\r\n\r\n", 0, true},
       {"missing version", "GET /metrics\r\n\r\n", 400, true},
       {"bad version", "GET /metrics HTTQ/1.1\r\nHost: h\r\n\r\n", 400, true},
       {"HTTP/2", "GET /metrics HTTP/2.0\r\nHost: h\r\n\r\n", 505, true},
@@ -409,15 +454,22 @@ TEST(MetricsServer, RefusesWhatItDoesNotServe) {
       {"folded header", "GET /metrics HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", 400, true},
       {"bad Content-Length", "GET /metrics HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n", 400, true},
       {"header block over 8 KiB",
-       "GET /metrics HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n", 400, true},
-      {"endless header line", "GET /metrics HTTP/1.1\r\nX-Big: " + std::string(20000, 'a'), 400, true},
+       "GET /metrics HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n", 431, true},
+      {"endless header line", "GET /metrics HTTP/1.1\r\nX-Big: " + std::string(20000, 'a'), 431, true},
   };
   Fixture f;
   for (const auto& c : cases) {
     SCOPED_TRACE(c.description);
     TestClient client(f.server.port());
     client.send_raw(f.server, c.request);
-    auto r = client.read_response(f.server);
+    auto r = client.read_response(f.server, 64 * 1024, c.request.starts_with("HEAD "));
+    if (c.status == 0 || (c.status == 431 && !r)) {
+      // Closed without an answer; a 431 may be lost when MHD closes with
+      // the rest of the oversized request unread (the kernel then resets).
+      EXPECT_FALSE(r);
+      EXPECT_TRUE(client.closed());
+      continue;
+    }
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, c.status);
     if (c.status == 405) {
@@ -434,7 +486,11 @@ TEST(MetricsServer, RefusesWhatItDoesNotServe) {
       EXPECT_EQ(again->status, 200);
     }
   }
-  EXPECT_EQ(f.renders, 4);  // one per keep-alive case's follow-up request
+  // One per keep-alive case's follow-up request; MHD may also have passed a
+  // 9000-byte header block that fit its buffer and then found no room for
+  // the answer's headers (the client sees the connection close, no answer).
+  EXPECT_GE(f.renders, 4);
+  EXPECT_LE(f.renders, 5);
 }
 
 TEST(MetricsServer, RequestSplitIntoOneByteWrites) {
@@ -474,7 +530,7 @@ TEST(MetricsServer, LargeBodyToSlowReaderThroughPartialWrites) {
 
   // Meanwhile another client is served at once.
   TestClient quick(f.server.port());
-  quick.send_raw(f.server, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  quick.send_raw(f.server, "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n");
   auto q = quick.read_response(f.server);
   ASSERT_TRUE(q);
   EXPECT_EQ(q->status, 200);
@@ -540,10 +596,13 @@ TEST(MetricsServer, RendersOncePerPoll) {
 
 TEST(MetricsServer, RenderFailureAnswers500AndPropagates) {
   bool fail = true;
-  MetricsServer server("127.0.0.1:0", [&]() -> std::string {
-    if (fail) throw std::runtime_error("boom");
-    return "ok 1\n";
-  });
+  MetricsServer server(
+      "127.0.0.1:0",
+      [&]() -> std::string {
+        if (fail) throw std::runtime_error("boom");
+        return "ok 1\n";
+      },
+      always_ready);
   TestClient client(server.port());
   client.send_raw(server, kGetMetrics);
   bool thrown = false;
@@ -567,61 +626,156 @@ TEST(MetricsServer, RenderFailureAnswers500AndPropagates) {
   EXPECT_EQ(r->body, "ok 1\n");
 }
 
+// MHD keeps time itself, so these limits are tested against the clock:
+// a timeout of 1-2 s and generous margins for a loaded machine.
 TEST(MetricsServer, IdleConnectionsCloseAfterTimeout) {
-  uint64_t now = 1'000'000;
   MetricsServerOptions options;
-  options.now_ms = [&] { return now; };
+  options.idle_timeout_s = 2;
   MetricsServer server(
-      "127.0.0.1:0", [] { return std::string("x 1\n"); }, options);
+      "127.0.0.1:0", [] { return std::string("x 1\n"); }, always_ready, options);
+  const auto start = Clock::now();
   TestClient idle(server.port());
   TestClient busy(server.port());
-  server.poll();
-  ASSERT_EQ(server.connection_count(), 2u);
-  now += 20'000;
+  ASSERT_TRUE(poll_until(server, [&] { return server.connection_count() == 2; }));
+  ASSERT_TRUE(poll_until(server, [&] { return Clock::now() - start >= std::chrono::milliseconds(1200); }));
   busy.send_raw(server, kGetMetrics);  // activity restarts busy's clock
   ASSERT_TRUE(busy.read_response(server));
-  now += 9'999;
-  server.poll();
-  EXPECT_EQ(server.connection_count(), 2u);
-  now += 1;  // idle: 30 s without a byte
-  EXPECT_TRUE(idle.wait_closed(server));
-  EXPECT_EQ(server.connection_count(), 1u);
-  now += 20'000;
-  EXPECT_TRUE(busy.wait_closed(server));
-  EXPECT_EQ(server.connection_count(), 0u);
+  EXPECT_TRUE(idle.wait_closed(server, std::chrono::seconds(5)));
+  const double idle_s = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("idle connection closed after %.2f s (timeout 2 s)\n", idle_s);
+  EXPECT_GE(idle_s, 1.9);
+  EXPECT_FALSE(busy.closed());
+  EXPECT_TRUE(poll_until(server, [&] { return server.connection_count() == 1; }));
+  EXPECT_TRUE(busy.wait_closed(server, std::chrono::seconds(5)));
+  EXPECT_TRUE(poll_until(server, [&] { return server.connection_count() == 0; }));
 }
 
-TEST(MetricsServer, ConnectionCapDropsLongestIdle) {
-  uint64_t now = 5'000;
+TEST(MetricsServer, SlowClientThatNeverFinishesItsRequestIsClosed) {
+  MetricsServerOptions options;
+  options.idle_timeout_s = 1;
+  int renders = 0;
+  MetricsServer server(
+      "127.0.0.1:0",
+      [&] {
+        ++renders;
+        return std::string("x 1\n");
+      },
+      always_ready, options);
+  TestClient slow(server.port());
+  const auto start = Clock::now();
+  slow.send_raw(server, "GET /metrics HTTP/1.1\r\nHo");
+  EXPECT_TRUE(slow.wait_closed(server, std::chrono::seconds(5)));
+  const double closed_s = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("unfinished request closed after %.2f s (timeout 1 s)\n", closed_s);
+  EXPECT_GE(closed_s, 0.9);
+  EXPECT_EQ(renders, 0);
+  EXPECT_EQ(slow.buffer().find("200"), std::string::npos) << slow.buffer();
+  EXPECT_TRUE(poll_until(server, [&] { return server.connection_count() == 0; }));
+}
+
+TEST(MetricsServer, ConnectionCapLeavesNewcomersWaitingAndKeepsTheServed) {
   MetricsServerOptions options;
   options.max_connections = 2;
-  options.now_ms = [&] { return now; };
   MetricsServer server(
-      "127.0.0.1:0", [] { return std::string("x 1\n"); }, options);
-  TestClient first(server.port());
-  server.poll();
-  now += 10;
+      "127.0.0.1:0", [] { return std::string("x 1\n"); }, always_ready, options);
+  auto first = std::make_unique<TestClient>(server.port());
   TestClient second(server.port());
-  server.poll();
-  now += 10;
-  first.send_raw(server, kGetMetrics);  // first is now the more recently active
-  ASSERT_TRUE(first.read_response(server));
-  now += 10;
+  ASSERT_TRUE(poll_until(server, [&] { return server.connection_count() == 2; }));
+  // At the cap MHD stops accepting: the third waits in the kernel's
+  // backlog, unanswered and costing l4lbd nothing, while the two are served.
   TestClient third(server.port());
-  server.poll();
-  EXPECT_EQ(server.connection_count(), 2u);
-  EXPECT_TRUE(second.wait_closed(server));
   third.send_raw(server, kGetMetrics);
-  ASSERT_TRUE(third.read_response(server));
-  first.send_raw(server, kGetMetrics);
-  ASSERT_TRUE(first.read_response(server));
+  EXPECT_TRUE(third.received_nothing(server, 200));
+  EXPECT_EQ(server.connection_count(), 2u);
+  for (TestClient* c : {first.get(), &second}) {
+    c->send_raw(server, kGetMetrics);
+    auto r = c->read_response(server);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_TRUE(third.received_nothing(server, 50));
+  EXPECT_EQ(server.connection_count(), 2u);
+  // A place frees up once a client leaves; the third is then served.
+  first.reset();
+  auto r = third.read_response(server);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(server.connection_count(), 2u);
+}
+
+TEST(MetricsServer, HeaderBlockOfEightKiBServedLargerRefused) {
+  Fixture f;
+  {
+    // Today's limit: an 8 KiB header block still gets its answer.
+    std::string request = "GET /metrics HTTP/1.1\r\nHost: h\r\nX-Big: ";
+    request += std::string(8 * 1024 - request.size() - 4, 'a') + "\r\n\r\n";
+    ASSERT_EQ(request.size(), 8u * 1024);
+    TestClient client(f.server.port());
+    client.send_raw(f.server, request);
+    auto r = client.read_response(f.server);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  {
+    TestClient client(f.server.port());
+    client.send_raw(f.server,
+                    "GET /metrics HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(64 * 1024, 'a') + "\r\n\r\n");
+    auto r = client.read_response(f.server);
+    // The 431 may be lost to the reset of closing with input unread.
+    if (r) {
+      EXPECT_EQ(r->status, 431);
+    }
+    EXPECT_TRUE(client.wait_closed(f.server));
+  }
+  {
+    TestClient client(f.server.port());
+    client.send_raw(f.server,
+                    "GET /metrics HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n");
+    auto r = client.read_response(f.server);
+    if (r) {
+      EXPECT_EQ(r->status, 431);
+    }
+    EXPECT_TRUE(client.wait_closed(f.server));
+  }
+  EXPECT_GE(f.renders, 1);  // see RefusesWhatItDoesNotServe
+}
+
+// ------------------------------------------------------------- readiness --
+
+TEST(Readiness, NoWorkersIsNotReady) {
+  EXPECT_EQ(readiness_problem({}, {}, 5'000), "no workers running yet");
+}
+
+TEST(Readiness, EveryWorkerOnTheLatestIsReady) {
+  const std::vector<WorkerProgress> workers = {{0, 7}, {1, 7}};
+  const std::vector<Publication> published = {{6, 100}, {7, 200}};
+  EXPECT_EQ(readiness_problem(workers, published, 60'000), "");
+  EXPECT_EQ(readiness_problem(workers, {}, 60'000), "");
+}
+
+TEST(Readiness, AWorkerBehindIsGivenTheGraceThenNamed) {
+  const std::vector<WorkerProgress> workers = {{0, 7}, {1, 5}};
+  const std::vector<Publication> published = {{6, 10'000}, {7, 10'600}};
+  // Worker 1 missed generation 6, published 999 ms ago: still within grace.
+  EXPECT_EQ(readiness_problem(workers, published, 10'999), "");
+  EXPECT_EQ(readiness_problem(workers, published, 11'000),
+            "worker 1 is on snapshot generation 5 and has not picked up generation 6 published 1000 ms ago");
+}
+
+TEST(Readiness, SnapshotsPublishedFasterThanTheGraceStillCatchAStuckWorker) {
+  // A new generation every 500 ms: the oldest missed one decides, not the newest.
+  const std::vector<WorkerProgress> workers = {{0, 3}};
+  const std::vector<Publication> published = {{4, 1'000}, {5, 1'500}, {6, 2'000}};
+  EXPECT_NE(readiness_problem(workers, published, 2'100), "");
 }
 
 TEST(MetricsServer, BindFailureNamesTheAddress) {
-  MetricsServer first("127.0.0.1:0", [] { return std::string(); });
+  MetricsServer first(
+      "127.0.0.1:0", [] { return std::string(); }, always_ready);
   const std::string address = "127.0.0.1:" + std::to_string(first.port());
   try {
-    MetricsServer second(address, [] { return std::string(); });
+    MetricsServer second(
+        address, [] { return std::string(); }, always_ready);
     FAIL() << "second bind to " << address << " succeeded";
   } catch (const std::runtime_error& e) {
     const std::string what = e.what();
@@ -634,7 +788,7 @@ TEST(MetricsServer, RejectsMalformedListenAddress) {
   auto render = [] { return std::string(); };
   for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "localhost:9100",
                           "::1:9100", "127.0.0.1:91a0"}) {
-    EXPECT_THROW((MetricsServer{bad, render}), std::invalid_argument) << bad;
+    EXPECT_THROW((MetricsServer{bad, render, always_ready}), std::invalid_argument) << bad;
   }
 }
 
