@@ -380,7 +380,7 @@ class ConfigReader {
  private:
   void read_dataplane(const Field& field) {
     const Mapping m(reader_, field, {"workers", "flows_per_worker", "mbufs", "snat_port_range", "idle_sleep_us",
-                                     "table_full", "closed_vip_ports", "snat_pools_per_worker"});
+                                     "table_full", "closed_vip_ports", "snat_pools_per_worker", "shutdown_drain_s"});
     DataplaneConfig& dp = config_.dataplane;
     if (auto f = m.get("workers")) dp.workers = reader_.u32(*f, 1, 64);
     if (auto f = m.get("flows_per_worker")) dp.flows_per_worker = reader_.u32(*f, 1024, 67108864);
@@ -395,6 +395,7 @@ class ConfigReader {
           *f, {{"drop", ClosedVipPortPolicy::kDrop}, {"reject", ClosedVipPortPolicy::kReject}});
     }
     if (auto f = m.get("snat_pools_per_worker")) dp.snat_pools_per_worker = reader_.u32(*f, 1, kMaxSnatPoolsPerWorker);
+    if (auto f = m.get("shutdown_drain_s")) dp.shutdown_drain_s = reader_.u32(*f, 0, 3600);
     const std::optional<Field> range = m.get("snat_port_range");
     if (range) {
       const std::vector<Field> bounds = reader_.list(*range);
