@@ -98,18 +98,19 @@ int worker_main(void* arg) {
   return 0;
 }
 
-// Flows a drain waits for: all but those already closed on both sides
-// (time_wait, close), which only wait out their timers.
+// Flows a drain waits for: connections that carry data (established,
+// fin_wait: one side still sending, UDP with a reply). Not handshakes
+// (syn_sent, syn_recv, midstream, unreplied UDP): new ones keep arriving
+// while l4lbd is still in the path, and a client's retransmitted FIN of a
+// connection that ended before the drain opens a midstream flow, so waiting
+// for them could last the whole drain. Not time_wait or close either: they
+// only wait out their timers.
 uint64_t flows_in_use(const std::vector<std::unique_ptr<l4lb::dataplane::Worker>>& workers) {
   using l4lb::dataplane::FlowState;
   uint64_t flows = 0;
-  for (const auto& w : workers) {
-    const auto& c = w->counters();
-    const uint64_t closing = c.flows_by_state[static_cast<size_t>(FlowState::kTimeWait)].get() +
-                             c.flows_by_state[static_cast<size_t>(FlowState::kClose)].get();
-    const uint64_t active = c.flows_active.get();
-    flows += active > closing ? active - closing : 0;
-  }
+  for (const auto& w : workers)
+    for (FlowState state : {FlowState::kEstablished, FlowState::kFinWait, FlowState::kUdp})
+      flows += w->counters().flows_by_state[static_cast<size_t>(state)].get();
   return flows;
 }
 
