@@ -98,6 +98,7 @@ class ConfigReader {
     if (auto f = m.get("table_full")) dp.table_full = choice_of<TableFullPolicy>(reader_, *f);
     if (auto f = m.get("closed_vip_ports")) dp.closed_vip_ports = choice_of<ClosedVipPortPolicy>(reader_, *f);
     if (auto f = m.get("snat_pools_per_worker")) dp.snat_pools_per_worker = reader_.u32(*f);
+    if (auto f = m.get("shutdown_drain_s")) dp.shutdown_drain_s = reader_.u32(*f);
     const std::optional<Field> range = m.get("snat_port_range");
     if (range) std::tie(dp.snat_port_min, dp.snat_port_max) = reader_.port_range(*range);
     dp.key_lines[""] = field.line;

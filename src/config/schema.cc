@@ -39,6 +39,7 @@ const Key kDataplaneKeys[] = {
     {"table_full", K::kChoice, false, 0, 0, kTableFull, "evict_embryonic"},
     {"closed_vip_ports", K::kChoice, false, 0, 0, kClosedVipPorts, "drop"},
     {"snat_pools_per_worker", K::kInteger, false, 1, kMaxSnatPoolsPerWorker, {}, "1024"},
+    {"shutdown_drain_s", K::kInteger, false, 0, 3600, {}, "0"},
 };
 const Section kDataplane{"dataplane", kDataplaneKeys};
 

@@ -7,9 +7,11 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <chrono>
 #include <ctime>
 #include <map>
 #include <string_view>
+#include <thread>
 
 #include "l4lb/common/address_text.h"
 #include "l4lb/config/config_loader.h"
@@ -19,6 +21,20 @@ namespace l4lb::controlplane {
 namespace {
 
 std::atomic<const ControlState*> g_state{nullptr};
+// Commands running on the telemetry thread. Each counts itself in, behind a
+// full fence, before it loads g_state, so once install_control_api has
+// stored nullptr and then seen this at zero, no command still reads the old
+// state: the workers and the ControlState may then go (l4lbd's shutdown).
+std::atomic<int> g_commands_running{0};
+
+template <int (*Command)(const char*, const char*, rte_tel_data*)>
+int counted(const char* cmd, const char* params, rte_tel_data* d) {
+  g_commands_running.fetch_add(1);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const int rc = Command(cmd, params, d);
+  g_commands_running.fetch_sub(1);
+  return rc;
+}
 
 // DPDK telemetry's output buffer (MAX_OUTPUT_LEN in lib/telemetry/telemetry.c,
 // also reported as max_output_len by /info): JSON past it is dropped
@@ -486,21 +502,25 @@ std::vector<WorkerSource> worker_sources(const std::vector<const dataplane::Work
 
 void install_control_api(const ControlState* state) {
   static bool registered = false;
-  g_state.store(state, std::memory_order_release);
-  if (registered || !state) return;
+  g_state.store(state);
+  if (!state) {
+    while (g_commands_running.load() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return;
+  }
+  if (registered) return;
   registered = true;
-  rte_telemetry_register_cmd("/l4lb/status", status_cb, "Appliance status. No parameters");
-  rte_telemetry_register_cmd("/l4lb/stats", stats_cb,
+  rte_telemetry_register_cmd("/l4lb/status", counted<status_cb>, "Appliance status. No parameters");
+  rte_telemetry_register_cmd("/l4lb/stats", counted<stats_cb>,
                              "Per-worker and total packet, flow and drop counters. No parameters");
-  rte_telemetry_register_cmd("/l4lb/reload", reload_cb, "Re-read the config file. Returns ok and error");
-  rte_telemetry_register_cmd("/l4lb/backend", backend_cb,
+  rte_telemetry_register_cmd("/l4lb/reload", counted<reload_cb>, "Re-read the config file. Returns ok and error");
+  rte_telemetry_register_cmd("/l4lb/backend", counted<backend_cb>,
                              "Operator override. Parameters: set-weight|drain|enable,VIP,ADDR:PORT[,WEIGHT]");
-  rte_telemetry_register_cmd("/l4lb/vips", vips_cb, "VIPs with their counters, paged. Parameters: [START]");
-  rte_telemetry_register_cmd("/l4lb/backends", backends_cb, "Backends, paged. Parameters: [VIP][,START]");
-  rte_telemetry_register_cmd("/l4lb/snat", snat_cb,
+  rte_telemetry_register_cmd("/l4lb/vips", counted<vips_cb>, "VIPs with their counters, paged. Parameters: [START]");
+  rte_telemetry_register_cmd("/l4lb/backends", counted<backends_cb>, "Backends, paged. Parameters: [VIP][,START]");
+  rte_telemetry_register_cmd("/l4lb/snat", counted<snat_cb>,
                              "Per SNAT address: pools (one per backend), ports, in use, free. No parameters");
-  rte_telemetry_register_cmd("/l4lb/flows", flows_cb, "Flow table occupancy per worker and state. No parameters");
-  rte_telemetry_register_cmd("/l4lb/flow_list", flow_list_cb,
+  rte_telemetry_register_cmd("/l4lb/flows", counted<flows_cb>, "Flow table occupancy per worker and state. No parameters");
+  rte_telemetry_register_cmd("/l4lb/flow_list", counted<flow_list_cb>,
                              "Flows of one worker: client vip snat backend state. Parameters: worker[,start]");
 }
 

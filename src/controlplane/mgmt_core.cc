@@ -203,6 +203,20 @@ void ManagementCore::apply_health_changes(uint64_t now) {
 }
 
 std::string ManagementCore::reload_config() {
+  if (notifier_) notifier_->reloading("reloading " + config_path_);
+  const std::string error = apply_reload();
+  if (notifier_) notifier_->ready(error.empty() ? status_line() : "reload rejected, running config stays; " + status_line());
+  return error;
+}
+
+std::string ManagementCore::status_line() const {
+  return "serving " + std::to_string(config_.vips.size()) + " VIPs, " + std::to_string(control_.backend_count.load()) +
+         " backends, " + std::to_string(workers_.size()) + " workers, snapshot generation " +
+         std::to_string(generation_) + ", reloads " + std::to_string(reloads_ok_) + " applied " +
+         std::to_string(reloads_failed_) + " rejected";
+}
+
+std::string ManagementCore::apply_reload() {
   config::Config next;
   try {
     next = config::load_config_file(config_path_);
@@ -563,7 +577,8 @@ void ManagementCore::refresh_port_and_pool_stats() {
   }
 }
 
-void ManagementCore::run(const std::atomic<bool>& stop, std::atomic<bool>& reload) {
+void ManagementCore::run(const std::atomic<bool>& stop, std::atomic<bool>& reload,
+                         const std::function<void()>& each_loop) {
   constexpr uint64_t kNeighbourPeriodMs = 100;
   uint64_t next_neighbour_ms = 0;
   size_t last_resolved = ~size_t{0};
@@ -600,6 +615,10 @@ void ManagementCore::run(const std::atomic<bool>& stop, std::atomic<bool>& reloa
     }
     sample_rates(now);
     publisher_.poll();
+    // Fed here, so a loop that wedges (a syscall that hangs, a livelock)
+    // stops the pings and the supervisor restarts l4lbd.
+    if (notifier_) notifier_->watchdog_tick(monotonic_usec());
+    if (each_loop) each_loop();
     // Nothing to relay: yield the CPU briefly; the workers do not depend on us.
     if (!moved) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }

@@ -10,7 +10,10 @@
 //   6. rings per worker: snapshots in, slow path out, packets to inject in
 //   7. management core: exception interface, neighbours, first snapshot
 //   8. workers (flow table, SNAT pool), launched on their lcores
-//   9. management loop until SIGTERM/SIGINT; SIGHUP reloads
+//   9. READY=1 to the supervisor; management loop until SIGTERM/SIGINT
+//      (and the drain, if configured); SIGHUP reloads
+// Teardown: the management core (control API, metrics, telemetry's view of
+// the workers) goes before the worker objects it reads.
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
@@ -33,6 +36,7 @@
 #include "l4lb/config/config_loader.h"
 #include "l4lb/controlplane/memory_budget.h"
 #include "l4lb/controlplane/mgmt_core.h"
+#include "l4lb/controlplane/service_notify.h"
 #include "l4lb/dataplane/flow_owner.h"
 #include "l4lb/dataplane/worker.h"
 #include "l4lb/dpdk/eal.h"
@@ -44,14 +48,19 @@
 
 namespace {
 
-std::atomic<bool> g_stop{false};
+// SIGTERM/SIGINT received so far: the first starts the shutdown (after a
+// drain, if one is configured), the second cuts the drain short.
+std::atomic<int> g_stop_signals{0};
 std::atomic<bool> g_reload{false};
+// The management loop stops first; the workers keep forwarding until it has.
+std::atomic<bool> g_mgmt_stop{false};
+std::atomic<bool> g_workers_stop{false};
 
 void on_signal(int sig) {
   if (sig == SIGHUP)
     g_reload.store(true);
   else
-    g_stop.store(true);
+    g_stop_signals.fetch_add(1);
 }
 
 void drain_mbufs(rte_ring* ring) {
@@ -86,12 +95,85 @@ void check_memory(const l4lb::config::Config& config, const std::string& path, i
 }
 
 int worker_main(void* arg) {
-  static_cast<l4lb::dataplane::Worker*>(arg)->run(g_stop);
+  static_cast<l4lb::dataplane::Worker*>(arg)->run(g_workers_stop);
   return 0;
 }
 
+// Flows a drain waits for: connections that carry data (established,
+// fin_wait: one side still sending, UDP with a reply). Not handshakes
+// (syn_sent, syn_recv, midstream, unreplied UDP): new ones keep arriving
+// while l4lbd is still in the path, and a client's retransmitted FIN of a
+// connection that ended before the drain opens a midstream flow, so waiting
+// for them could last the whole drain. Not time_wait or close either: they
+// only wait out their timers.
+uint64_t flows_in_use(const std::vector<std::unique_ptr<l4lb::dataplane::Worker>>& workers) {
+  using l4lb::dataplane::FlowState;
+  uint64_t flows = 0;
+  for (const auto& w : workers)
+    for (FlowState state : {FlowState::kEstablished, FlowState::kFinWait, FlowState::kUdp})
+      flows += w->counters().flows_by_state[static_cast<size_t>(state)].get();
+  return flows;
+}
+
+// Decides, once per management loop, when l4lbd stops after SIGTERM/SIGINT:
+// at once without a drain; with dataplane.shutdown_drain_s, when no flow is
+// left in use, when the drain time is up, or at a second signal.
+class Shutdown {
+ public:
+  Shutdown(const l4lb::controlplane::ManagementCore& mgmt, const l4lb::controlplane::ServiceNotifier& notifier,
+           const std::vector<std::unique_ptr<l4lb::dataplane::Worker>>& workers)
+      : mgmt_(mgmt), notifier_(notifier), workers_(workers) {}
+
+  void poll() {
+    const int signals = g_stop_signals.load();
+    if (signals == 0 || g_mgmt_stop.load()) return;
+    const uint64_t now = l4lb::controlplane::monotonic_usec();
+    if (!draining_) {
+      const uint32_t drain_s = mgmt_.config().dataplane.shutdown_drain_s;
+      const uint64_t flows = flows_in_use(workers_);
+      if (drain_s == 0 || flows == 0) {
+        stop(drain_s == 0 ? "stopping" : "stopping: no flows to drain");
+        return;
+      }
+      draining_ = true;
+      deadline_usec_ = now + uint64_t{drain_s} * 1000000;
+      next_report_usec_ = now + 1000000;
+      spdlog::info("stopping: draining {} flows for up to {} s (dataplane.shutdown_drain_s); a second SIGTERM or "
+                   "SIGINT stops at once",
+                   flows, drain_s);
+      notifier_.stopping("draining " + std::to_string(flows) + " flows for up to " + std::to_string(drain_s) + " s");
+      return;
+    }
+    if (signals >= 2) {
+      stop("stopping: second signal, drain cut short with " + std::to_string(flows_in_use(workers_)) + " flows");
+    } else if (const uint64_t flows = flows_in_use(workers_); flows == 0) {
+      stop("stopping: drained, no flows left");
+    } else if (now >= deadline_usec_) {
+      stop("stopping: drain time is up, " + std::to_string(flows) + " flows left");
+    } else if (now >= next_report_usec_) {
+      next_report_usec_ = now + 1000000;
+      notifier_.status("draining " + std::to_string(flows) + " flows, " +
+                       std::to_string((deadline_usec_ - now + 999999) / 1000000) + " s left");
+    }
+  }
+
+ private:
+  void stop(const std::string& why) {
+    spdlog::info("{}", why);
+    notifier_.stopping(why);
+    g_mgmt_stop.store(true);
+  }
+
+  const l4lb::controlplane::ManagementCore& mgmt_;
+  const l4lb::controlplane::ServiceNotifier& notifier_;
+  const std::vector<std::unique_ptr<l4lb::dataplane::Worker>>& workers_;
+  bool draining_ = false;
+  uint64_t deadline_usec_ = 0;
+  uint64_t next_report_usec_ = 0;
+};
+
 int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options,
-        const std::vector<std::string>& eal_args) {
+        const std::vector<std::string>& eal_args, l4lb::controlplane::ServiceNotifier& notifier) {
   using namespace l4lb;
   if (config.ports.size() != 1)
     throw std::runtime_error("this version forwards on exactly one port (one-arm); ports has " +
@@ -158,9 +240,12 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
                                     "l4lb_ho_" + std::to_string(from) + "_" + std::to_string(to), kHandoffRingSize, socket))
                                 .get();
 
-  controlplane::ManagementCore mgmt(config, options.config_path, port.id(), port.mac(), pool.get(), rings);
-
+  // Declared before the management core so that they outlive it: the
+  // control API and the metrics read their counters until it is gone.
   std::vector<std::unique_ptr<dataplane::Worker>> worker_objs;
+  controlplane::ManagementCore mgmt(config, options.config_path, port.id(), port.mac(), pool.get(), rings);
+  mgmt.set_service_notifier(&notifier);
+
   std::vector<const dataplane::Worker*> worker_views;
   for (uint32_t w = 0; w < workers; ++w) {
     dataplane::WorkerSetup s;
@@ -201,14 +286,19 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     lcore = rte_get_next_lcore(lcore, 1, 0);
   }
   spdlog::info("l4lbd ready: {} VIPs, {} workers, config {}", config.vips.size(), workers, options.config_path);
+  if (!notifier.ready(mgmt.status_line())) spdlog::warn("could not tell the service manager READY=1 (NOTIFY_SOCKET)");
+  if (notifier.watchdog_interval_usec())
+    spdlog::info("watchdog: WATCHDOG=1 every {} ms from the management loop", notifier.watchdog_interval_usec() / 1000);
 
+  Shutdown shutdown(mgmt, notifier, worker_objs);
   try {
-    mgmt.run(g_stop, g_reload);
+    mgmt.run(g_mgmt_stop, g_reload, [&shutdown] { shutdown.poll(); });
   } catch (...) {
-    g_stop.store(true);
+    g_workers_stop.store(true);
     rte_eal_mp_wait_lcore();
     throw;
   }
+  g_workers_stop.store(true);
   spdlog::info("stopping: waiting for workers");
   rte_pdump_uninit();
   rte_eal_mp_wait_lcore();
@@ -273,8 +363,15 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGHUP, &sa, nullptr);
 
+  controlplane::ServiceNotifier notifier;
   try {
-    const int rc = run(config, options, split.eal);
+    notifier = controlplane::ServiceNotifier::from_environment();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
+    return 1;
+  }
+  try {
+    const int rc = run(config, options, split.eal, notifier);
     spdlog::info("l4lbd stopped");
     return rc;
   } catch (const config::ConfigError& e) {

@@ -35,7 +35,10 @@ std::string usage(const std::string& program) {
          "EAL options (before --) choose lcores and ports, e.g.\n"
          "  " + program + " -l 0,1 --vdev net_tap0,iface=dp0 -- --config /etc/l4lb/l4lb.yaml\n"
          "The main lcore is the management core; one more lcore per worker.\n"
-         "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration.\n"
+         "Signals: SIGTERM/SIGINT stop cleanly (after dataplane.shutdown_drain_s, if set;\n"
+         "a second signal stops at once), SIGHUP reloads the configuration.\n"
+         "With $NOTIFY_SOCKET (systemd Type=notify) it reports READY=1, RELOADING=1,\n"
+         "STOPPING=1, STATUS= and, with $WATCHDOG_USEC, WATCHDOG=1.\n"
          "Exit status: 0 stopped or valid, 1 invalid config or start-up failure,\n"
          "2 bad arguments. More: man 8 l4lbd.\n";
 }

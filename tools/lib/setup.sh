@@ -22,6 +22,7 @@ L4LB_PACKAGES=(
     python3-matplotlib  # tools/bench: the PNG plot (Debian's /usr/bin/python3)
     clang libclang-rt-14-dev llvm  # tools/fuzz: libFuzzer runtime, llvm-symbolizer for stacks
     linux-perf  # tools/bench --perf: the worker CPU's profile
+    systemd man-db  # tools/package and its test: systemd-analyze verify, man -w
 )
 
 l4lb_phase() {

@@ -57,6 +57,11 @@ struct DataplaneConfig {
   // it, out of this many preallocated (see dataplane/snat_pool.h for the
   // memory per pool). The loader refuses a config with more pairs.
   uint32_t snat_pools_per_worker = 1024;
+  // Seconds l4lbd keeps forwarding after SIGTERM/SIGINT while connections
+  // carrying data remain (established, fin_wait, replied UDP); 0: stop at
+  // once. A second signal cuts it short. Read when the signal arrives, so
+  // a reload applies it.
+  uint32_t shutdown_drain_s = 0;
   // 1-based line of each key given in the file (e.g. "flows_per_worker"),
   // and "" -> the section's own: for errors found after loading, such as
   // tables that do not fit in memory at start. Empty without the section.

@@ -77,8 +77,10 @@ struct ControlState {
 std::vector<WorkerSource> worker_sources(const std::vector<const dataplane::Worker*>& workers);
 
 // Registers the /l4lb/* telemetry commands (once per process) and points
-// them at `state`; pass nullptr before `state` goes away. Management core
-// only. Commands that need the management core wait for it at most 5 s.
+// them at `state`; pass nullptr before `state` goes away: it returns once no
+// command still reads the old state (a command waiting for the management
+// core can hold it up to those 5 s). Management core only. Commands that
+// need the management core wait for it at most 5 s.
 void install_control_api(const ControlState* state);
 
 }  // namespace l4lb::controlplane

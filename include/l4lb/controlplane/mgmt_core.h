@@ -8,6 +8,7 @@
 #include <rte_ether.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,6 +22,7 @@
 #include "l4lb/controlplane/metrics_server.h"
 #include "l4lb/controlplane/neighbours.h"
 #include "l4lb/controlplane/readiness.h"
+#include "l4lb/controlplane/service_notify.h"
 #include "l4lb/controlplane/snapshot_builder.h"
 #include "l4lb/controlplane/snapshot_publisher.h"
 #include "l4lb/dataplane/worker.h"
@@ -52,15 +54,27 @@ class ManagementCore {
   // Must be called once the workers exist and before run().
   void attach_workers(std::vector<const dataplane::Worker*> workers);
 
+  // Where READY/RELOADING/STATUS and the watchdog go (service_notify.h);
+  // `notifier` must outlive run(). Before run().
+  void set_service_notifier(ServiceNotifier* notifier) { notifier_ = notifier; }
+
   // Loops until `stop`; reloads the config whenever `reload` is set (and
-  // clears it).
-  void run(const std::atomic<bool>& stop, std::atomic<bool>& reload);
+  // clears it); feeds the watchdog; calls `each_loop` (if any) once per
+  // iteration, on this core, e.g. to decide when a shutdown drain is over.
+  void run(const std::atomic<bool>& stop, std::atomic<bool>& reload, const std::function<void()>& each_loop = {});
 
   // Re-reads the config file. On any error the running config stays, the
   // error (with key and line) is logged once and returned; "" means applied.
+  // The supervisor sees RELOADING=1 before and READY=1 after, either way.
   std::string reload_config();
 
+  // The config in force (changes at a reload). Management core only.
+  const config::Config& config() const { return config_; }
+  // One line for the supervisor's STATUS=.
+  std::string status_line() const;
+
  private:
+  std::string apply_reload();
   SnapshotInputs inputs();
   void publish_snapshot();
   void update_status();
@@ -101,6 +115,7 @@ class ManagementCore {
   ControlQueue queue_;
   ControlState control_;
   std::unique_ptr<MetricsServer> metrics_;
+  ServiceNotifier* notifier_ = nullptr;
   uint64_t generation_ = 0;
   // Generations some worker may not have acknowledged yet, oldest first.
   std::vector<Publication> publications_;

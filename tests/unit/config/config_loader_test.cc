@@ -214,6 +214,13 @@ TEST(ConfigLoader, IdleSleep) {
   EXPECT_THROW(parse_config("dataplane: {idle_sleep_us: 20000}\n" + kPorts), ConfigError);
 }
 
+// A drain is optional and bounded: an hour at most.
+TEST(ConfigLoader, ShutdownDrain) {
+  EXPECT_EQ(parse_config(kPorts).dataplane.shutdown_drain_s, 0u);
+  EXPECT_EQ(parse_config("dataplane: {shutdown_drain_s: 30}\n" + kPorts).dataplane.shutdown_drain_s, 30u);
+  EXPECT_THROW(parse_config("dataplane: {shutdown_drain_s: 3601}\n" + kPorts), ConfigError);
+}
+
 TEST(ConfigLoader, OverloadPolicies) {
   const Config defaults = parse_config(kPorts + kVipHead + kBackends);
   EXPECT_EQ(defaults.dataplane.table_full, TableFullPolicy::kEvictEmbryonic);

@@ -165,6 +165,7 @@ TEST(ConfigSchema, DefaultsAreConfigHs) {
       {"dataplane.mbufs", c.dataplane.mbufs},
       {"dataplane.idle_sleep_us", c.dataplane.idle_sleep_us},
       {"dataplane.snat_pools_per_worker", c.dataplane.snat_pools_per_worker},
+      {"dataplane.shutdown_drain_s", c.dataplane.shutdown_drain_s},
       {"vips[].table_size", vip.table_size},
       {"vips[].max_embryonic", vip.max_embryonic},
       {"vips[].health.interval_ms", vip.health.interval_ms},
