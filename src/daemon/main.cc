@@ -30,6 +30,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "l4lb/common/cli_args.h"
@@ -77,21 +78,33 @@ constexpr unsigned kInjectRingSize = 1024;
 constexpr unsigned kHandoffRingSize = 8192;
 
 // Refuses (config::ConfigError, with the key and line) a config whose flow
-// tables, mbuf pool and rings cannot fit in the DPDK memory `socket` has
-// left, before any of them is allocated.
-void check_memory(const l4lb::config::Config& config, const std::string& path, int socket) {
+// tables, mbuf pool and rings cannot fit in the DPDK memory left on the
+// NUMA socket each is placed on, before any of them is allocated.
+void check_memory(const l4lb::config::Config& config, const std::string& path, int pool_socket,
+                  const std::vector<int>& worker_socket) {
   using namespace l4lb;
   const uint64_t workers = config.dataplane.workers;
-  const uint64_t rings = workers * (dpdk::ring_bytes(kSnapshotRingSize) +
-                                    dpdk::ring_bytes(kSlowPathRingSize) + dpdk::ring_bytes(kInjectRingSize)) +
-                         workers * (workers - 1) * dpdk::ring_bytes(kHandoffRingSize);
-  const auto budget =
-      controlplane::dataplane_budget(config, dpdk::pktmbuf_pool_bytes(config.dataplane.mbufs, socket), rings);
-  const dpdk::SocketMemory memory = dpdk::socket_memory(socket);
-  if (auto error = controlplane::memory_problem(config, path, budget, memory.total(), memory.detail))
-    throw *error;
-  spdlog::info("memory: the data plane needs about {} of DPDK memory on socket {}, {} free ({})",
-               dpdk::format_bytes(budget.total()), socket, dpdk::format_bytes(memory.total()), memory.detail);
+  std::set<int> sockets(worker_socket.begin(), worker_socket.end());
+  sockets.insert(pool_socket);
+  for (const int socket : sockets) {
+    // This socket's share: its workers' tables and the rings they read
+    // (hand-off rings sit with the worker that reads them), and the mbufs
+    // if the pool is here.
+    config::Config share = config;
+    share.dataplane.workers = static_cast<uint32_t>(std::count(worker_socket.begin(), worker_socket.end(), socket));
+    const uint64_t here = share.dataplane.workers;
+    const uint64_t rings = here * (dpdk::ring_bytes(kSnapshotRingSize) + 2 * dpdk::ring_bytes(kSlowPathRingSize) +
+                                   dpdk::ring_bytes(kInjectRingSize)) +
+                           here * (workers - 1) * dpdk::ring_bytes(kHandoffRingSize);
+    const uint64_t pool = socket == pool_socket ? dpdk::pktmbuf_pool_bytes(config.dataplane.mbufs, socket) : 0;
+    const auto budget = controlplane::dataplane_budget(share, pool, rings);
+    const dpdk::SocketMemory memory = dpdk::socket_memory(socket);
+    if (auto error = controlplane::memory_problem(share, path, budget, memory.total(), memory.detail))
+      throw *error;
+    spdlog::info("memory: the data plane needs about {} of DPDK memory on socket {} ({} of {} workers{}), {} free ({})",
+                 dpdk::format_bytes(budget.total()), socket, here, workers,
+                 socket == pool_socket ? ", the mbuf pool" : "", dpdk::format_bytes(memory.total()), memory.detail);
+  }
 }
 
 int worker_main(void* arg) {
@@ -189,11 +202,19 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
   // Lets dpdk-pdump, a secondary process with the same --file-prefix,
   // capture any port's rx/tx to a pcap while l4lbd runs.
   if (rte_pdump_init() != 0) spdlog::warn("packet capture unavailable: rte_pdump_init failed");
-  const int socket = static_cast<int>(rte_socket_id());
-  check_memory(config, options.config_path, socket);
-  auto pool = dpdk::make_pktmbuf_pool("l4lb_mbufs", config.dataplane.mbufs, socket);
-
+  // Each worker's flow table, SNAT pools, the rings it reads and the Worker
+  // itself come from the NUMA socket of its lcore; the mbuf pool from the
+  // port's (a virtual device has none: the first worker's).
+  std::vector<unsigned> worker_lcores;
+  for (unsigned l = rte_get_next_lcore(-1, 1, 0); worker_lcores.size() < workers; l = rte_get_next_lcore(l, 1, 0))
+    worker_lcores.push_back(l);
+  std::vector<int> worker_socket;
+  for (const unsigned l : worker_lcores) worker_socket.push_back(static_cast<int>(rte_lcore_to_socket_id(l)));
   const uint16_t port_id = dpdk::Port::find(config.ports[0].name);
+  const int port_socket = rte_eth_dev_socket_id(port_id) >= 0 ? rte_eth_dev_socket_id(port_id) : worker_socket[0];
+  check_memory(config, options.config_path, port_socket, worker_socket);
+  auto pool = dpdk::make_pktmbuf_pool("l4lb_mbufs", config.dataplane.mbufs, port_socket);
+
   const auto queues = static_cast<uint16_t>(workers);
   dpdk::Port port(port_id, dpdk::PortQueues{queues, queues, 1024, 1024}, pool.get());
   spdlog::info("port {} ({}, driver {}) up: MAC {}, {} rx/tx queues, {}", port.id(), port.name(), port.driver(),
@@ -207,6 +228,7 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
   for (uint32_t w = 0; w < workers; ++w) {
     const std::string n = std::to_string(w);
     controlplane::WorkerRings r;
+    const int socket = worker_socket[w];
     r.snapshot =
         owned_rings.emplace_back(dpdk::make_spsc_ring("l4lb_snap_" + n, kSnapshotRingSize, socket)).get();
     r.slow_path =
@@ -237,7 +259,7 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
       if (from != to)
         handoff[from][to] = owned_rings
                                 .emplace_back(dpdk::make_spsc_ring(
-                                    "l4lb_ho_" + std::to_string(from) + "_" + std::to_string(to), kHandoffRingSize, socket))
+                                    "l4lb_ho_" + std::to_string(from) + "_" + std::to_string(to), kHandoffRingSize, worker_socket[to]))
                                 .get();
 
   // Declared before the management core so that they outlive it: the
@@ -265,25 +287,24 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     s.flow_capacity = config.dataplane.flows_per_worker;
     s.snat_port_min = config.dataplane.snat_port_min;
     s.snat_port_max = config.dataplane.snat_port_max;
-    s.socket_id = socket;
+    s.socket_id = worker_socket[w];
     s.idle_sleep_us = config.dataplane.idle_sleep_us;
     s.snat_pools = config.dataplane.snat_pools_per_worker;
     s.evict_unconfirmed = config.dataplane.table_full == config::TableFullPolicy::kEvictEmbryonic;
-    worker_objs.push_back(std::make_unique<dataplane::Worker>(s, mgmt.initial_snapshot()));
+    worker_objs.emplace_back(new (s.socket_id) dataplane::Worker(s, mgmt.initial_snapshot()));
     worker_views.push_back(worker_objs.back().get());
   }
   mgmt.attach_workers(worker_views);
 
-  unsigned lcore = rte_get_next_lcore(-1, 1, 0);
   std::vector<unsigned> launched;
   for (auto& w : worker_objs) {
+    const unsigned lcore = worker_lcores[w->index()];
     if (rte_eal_remote_launch(worker_main, w.get(), lcore) != 0)
       throw std::runtime_error("cannot launch worker on lcore " + std::to_string(lcore));
     spdlog::info("worker {} on lcore {}: port {} queue {}, {} flows, SNAT ports {}-{}", w->index(), lcore,
                  port.id(), w->index(), config.dataplane.flows_per_worker, w->snat_pools().first_port(),
                  w->snat_pools().last_port());
     launched.push_back(lcore);
-    lcore = rte_get_next_lcore(lcore, 1, 0);
   }
   spdlog::info("l4lbd ready: {} VIPs, {} workers, config {}", config.vips.size(), workers, options.config_path);
   if (!notifier.ready(mgmt.status_line())) spdlog::warn("could not tell the service manager READY=1 (NOTIFY_SOCKET)");

@@ -7,12 +7,14 @@
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
 #include <algorithm>
 #include <bit>
+#include <new>
 
 #include "l4lb/dataplane/classify.h"
 #include "l4lb/dataplane/flow_key.h"
@@ -28,6 +30,14 @@ namespace {
 constexpr uint16_t kPrefetchAhead = 4;
 
 }  // namespace
+
+void* Worker::operator new(size_t size, int socket_id) {
+  void* p = rte_malloc_socket("l4lb_worker", size, RTE_CACHE_LINE_SIZE, socket_id);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+void Worker::operator delete(void* p) { rte_free(p); }
 
 Worker::Worker(const WorkerSetup& setup, const Snapshot* initial)
     : setup_(setup),

@@ -53,6 +53,14 @@ struct WorkerSetup {
 
 class Worker {
  public:
+  // A worker lives in DPDK memory of its lcore's NUMA socket
+  // (`new (socket) Worker(...)`): its counters and TX buffers are written
+  // per packet by that core. Plain `new` takes memory from any socket.
+  static void* operator new(size_t size, int socket_id);
+  static void* operator new(size_t size) { return operator new(size, -1 /* SOCKET_ID_ANY */); }
+  static void operator delete(void* p);
+  static void operator delete(void* p, int) { operator delete(p); }  // a constructor that throws
+
   // Aging sweeps the whole table once per second whatever the packet rate
   // (a flow goes at most 1 s past its timeout), in steps of at least
   // kAgingStep entries so the scan runs in runs the prefetcher can follow.
