@@ -53,10 +53,6 @@ bool parse_ipv4(const std::string& text, uint32_t& out) {
   return true;
 }
 
-std::string format_ipv4(uint32_t address) {
-  return l4lb::format_ipv4(address);
-}
-
 namespace {
 
 template <typename Enum>

@@ -152,13 +152,8 @@ def expand_command(line, env):
 
 
 def plug_data_port(lab):
-    """dp0 into br0, as Lab.start_daemon does once l4lbd is up: the kernel
-    side gets another MAC so the bridge forwards frames into the TAP."""
-    lb = ["ip", "-n", lab.ns_lb]
-    mac = "02:1c:%02x:%02x:%02x:%02x" % tuple(os.urandom(4))
-    e2e.run(lb + ["link", "set", "dp0", "address", mac, "arp", "off"])
-    e2e.run(["ip", "netns", "exec", lab.ns_lb, "sysctl", "-q", "-w", "net.ipv4.conf.dp0.arp_ignore=8"])
-    e2e.run(lb + ["link", "set", "dp0", "master", "br0", "up"])
+    """dp0 into br0, as Lab.start_daemon does once l4lbd is up."""
+    e2e.netns.plug_tap(lab.ns_lb, "dp0", "br0")
 
 
 def check_curl(lab, problems, when):

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "l4lb/common/address_text.h"
 #include "l4lb/config/config.h"
 
 namespace l4lb::config {
@@ -33,7 +34,7 @@ Config load_config_file(const std::string& path);
 
 // "a.b.c.d" -> host-order address; false if not a dotted quad.
 bool parse_ipv4(const std::string& text, uint32_t& out);
-// Host-order address -> "a.b.c.d".
-std::string format_ipv4(uint32_t address);
+// Host-order address -> "a.b.c.d" (one formatter for every program).
+using l4lb::format_ipv4;
 
 }  // namespace l4lb::config
