@@ -25,11 +25,8 @@ namespace l4lb::controlplane {
 
 namespace {
 
-uint64_t now_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
+// The management core's one clock (CLOCK_MONOTONIC, as sd_notify wants it).
+uint64_t now_ms() { return monotonic_usec() / 1000; }
 
 std::string kernel_iface_of(const config::Config& c) {
   return c.ports.at(0).kernel_iface.empty() ? "l4lbk0" : c.ports.at(0).kernel_iface;
