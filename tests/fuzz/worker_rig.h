@@ -225,7 +225,7 @@ class Scenario {
     void* stale;
     while (rte_ring_dequeue(rig().snapshots, &stale) == 0) {
     }
-    worker_ = new (worker_storage()) Worker(s, current());
+    worker_ = ::new (worker_storage()) Worker(s, current());  // global placement new: Worker's own takes a socket
     base_valid_ = base_.kind == PacketKind::kIpv4 && test::checksums_valid(frame_.data(), frame_.size());
   }
 
