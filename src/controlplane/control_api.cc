@@ -4,17 +4,15 @@
 
 #include <arpa/inet.h>
 
-#include <cerrno>
-#include <climits>
 #include <cstdlib>
 #include <chrono>
 #include <ctime>
-#include <map>
 #include <string_view>
 #include <thread>
 
 #include "l4lb/common/address_text.h"
 #include "l4lb/config/config_loader.h"
+#include "l4lb/controlplane/telemetry_answer.h"
 
 namespace l4lb::controlplane {
 
@@ -35,135 +33,6 @@ int counted(const char* cmd, const char* params, rte_tel_data* d) {
   g_commands_running.fetch_sub(1);
   return rc;
 }
-
-// DPDK telemetry's output buffer (MAX_OUTPUT_LEN in lib/telemetry/telemetry.c,
-// also reported as max_output_len by /info): JSON past it is dropped
-// without a word, as are entries past RTE_TEL_MAX_DICT_ENTRIES if their
-// return codes go unread. We keep 128 bytes for the reply's wrapper
-// {"/l4lb/command":...}.
-constexpr size_t kTelemetryOutputBytes = 16 * 1024;
-constexpr size_t kAnswerBudget = kTelemetryOutputBytes - 128;
-
-// Upper bound of `text` as a JSON string: quotes, and escapes for the
-// characters DPDK's writer may escape.
-size_t json_string_bound(std::string_view text) {
-  size_t n = 2;
-  for (const unsigned char c : text) n += c < 0x20 ? 6 : (c == '"' || c == '\\' || c == '/') ? 2 : 1;
-  return n;
-}
-
-// One telemetry answer (a dict, with dict or string-array containers one
-// level down), built so that nothing is lost in silence: every
-// rte_tel_data_add_* return code is checked and an upper bound of the
-// JSON is kept. finish() turns an answer that hit a limit into
-// {"error": why}, which l4lbctl reports and exits non-zero on. Whichever
-// thread runs the callback (DPDK's telemetry thread).
-class TelemetryAnswer {
- public:
-  explicit TelemetryAnswer(rte_tel_data* d) : d_(d) { rte_tel_data_start_dict(d_); }
-  ~TelemetryAnswer() {
-    for (auto& [c, bytes] : loose_) rte_tel_data_free(c);
-  }
-  TelemetryAnswer(const TelemetryAnswer&) = delete;
-  TelemetryAnswer& operator=(const TelemetryAnswer&) = delete;
-
-  // A container for container(); freed here unless it is added.
-  rte_tel_data* dict() { return make(rte_tel_data_start_dict); }
-  rte_tel_data* string_array() {
-    return make([](rte_tel_data* c) { return rte_tel_data_start_array(c, RTE_TEL_STRING_VAL); });
-  }
-
-  // Add to `to`, the answer itself when null.
-  void u64(const std::string& name, uint64_t value, rte_tel_data* to = nullptr) {
-    count(to, name, 20, rte_tel_data_add_dict_u64(target(to), name.c_str(), value));
-  }
-  void i64(const std::string& name, int64_t value, rte_tel_data* to = nullptr) {
-    // Telemetry's ints are C ints.
-    if (value < INT_MIN || value > INT_MAX)
-      return fail(name + ": " + std::to_string(value) + " is past a telemetry int");
-    count(to, name, 11, rte_tel_data_add_dict_int(target(to), name.c_str(), static_cast<int>(value)));
-  }
-  void str(const std::string& name, const std::string& value, rte_tel_data* to = nullptr) {
-    if (value.size() >= RTE_TEL_MAX_STRING_LEN)
-      return fail(name + ": " + std::to_string(value.size()) + " bytes, telemetry strings hold " +
-                  std::to_string(RTE_TEL_MAX_STRING_LEN - 1));
-    count(to, name, json_string_bound(value),
-          rte_tel_data_add_dict_string(target(to), name.c_str(), value.c_str()));
-  }
-  void array_string(rte_tel_data* array, const std::string& value) {
-    if (value.size() >= RTE_TEL_MAX_STRING_LEN)
-      return fail("a string of " + std::to_string(value.size()) + " bytes");
-    const int rc = rte_tel_data_add_array_string(array, value.c_str());
-    if (rc != 0) return fail("array entry: " + rc_text(rc));
-    loose_[array] += json_string_bound(value) + 1;
-  }
-  void container(const std::string& name, rte_tel_data* c) {
-    const auto it = loose_.find(c);
-    if (it == loose_.end()) return fail(name + ": not a container of this answer");
-    const size_t bytes = it->second;
-    const int rc = rte_tel_data_add_dict_container(d_, name.c_str(), c, 0);
-    if (rc != 0) return fail(name + ": " + rc_text(rc));  // still loose: freed by the destructor
-    loose_.erase(it);
-    added_.push_back(c);
-    bytes_ += json_string_bound(name) + 2 + bytes;
-  }
-
-  // Upper bound of the answer's JSON so far, and of a container's.
-  size_t bytes() const { return bytes_; }
-  bool failed() const { return !error_.empty(); }
-
-  // The callback's return value. An answer that hit a limit becomes
-  // {"error": why}, with the containers already added freed.
-  int finish() {
-    if (error_.empty() && bytes_ > kAnswerBudget)
-      fail("answer of up to " + std::to_string(bytes_) + " bytes passes telemetry's " +
-           std::to_string(kTelemetryOutputBytes));
-    if (error_.empty()) return 0;
-    for (rte_tel_data* c : added_) rte_tel_data_free(c);
-    added_.clear();
-    rte_tel_data_start_dict(d_);
-    // Short by construction; nothing is left to report a failure to.
-    const std::string text = ("telemetry limit: " + error_).substr(0, RTE_TEL_MAX_STRING_LEN - 1);
-    rte_tel_data_add_dict_string(d_, "error", text.c_str());
-    return 0;
-  }
-
- private:
-  template <typename Start>
-  rte_tel_data* make(Start start) {
-    rte_tel_data* c = rte_tel_data_alloc();
-    if (!c) {
-      fail("out of memory");
-      return nullptr;
-    }
-    start(c);
-    loose_[c] = 2;
-    return c;
-  }
-  rte_tel_data* target(rte_tel_data* to) const { return to ? to : d_; }
-  void count(rte_tel_data* to, const std::string& name, size_t value_bytes, int rc) {
-    if (rc != 0) return fail(name + ": " + rc_text(rc));
-    const size_t bytes = json_string_bound(name) + 2 + value_bytes;
-    if (to)
-      loose_[to] += bytes;
-    else
-      bytes_ += bytes;
-  }
-  static std::string rc_text(int rc) {
-    if (rc == -ENOSPC) return "more than " + std::to_string(RTE_TEL_MAX_DICT_ENTRIES) + " entries";
-    if (rc == E2BIG) return "name or value too long";
-    return "error " + std::to_string(rc);
-  }
-  void fail(const std::string& why) {
-    if (error_.empty()) error_ = why;  // the first one says where it started
-  }
-
-  rte_tel_data* d_;
-  size_t bytes_ = 2;
-  std::map<rte_tel_data*, size_t> loose_;  // containers not yet added, with their bound
-  std::vector<rte_tel_data*> added_;
-  std::string error_;
-};
 
 // One worker's or the total counters of the stats view, flat: telemetry
 // allows one level of nesting, so drop reasons become drop_REASON.

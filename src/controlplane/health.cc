@@ -15,27 +15,13 @@
 #include <string_view>
 #include <utility>
 
-#include "l4lb/common/address_text.h"
+#include "l4lb/common/hash.h"
 #include "l4lb/controlplane/fd_limit.h"
+#include "l4lb/controlplane/http_probe.h"
 
 namespace l4lb::controlplane {
 
 namespace {
-
-// A status line longer than this is not HTTP worth reading further
-// ("HTTP/1.1 503 Service Unavailable\r\n" is 34 bytes).
-constexpr size_t kMaxStatusLine = 512;
-
-// FNV-1a, 64-bit (offset basis 14695981039346656037, prime 1099511628211):
-// stable across runs and machines, so the spread of first probes is too.
-uint64_t fnv1a64(const std::string& text) {
-  uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
 
 // Whether two configs send the same probe, so that results of one count
 // toward the other: the same type and, for http, the same request and
@@ -44,14 +30,6 @@ uint64_t fnv1a64(const std::string& text) {
 bool same_probe(const config::HealthConfig& a, const config::HealthConfig& b) {
   if (a.type != b.type) return false;
   return a.type != config::HealthType::kHttp || (a.path == b.path && a.expect == b.expect);
-}
-
-// HTTP/1.0 so a server that ignores `Connection: close` still closes after
-// one response. Host carries the address: backends are addressed by IP and
-// a name-based virtual host would be the operator's choice of path anyway.
-std::string http_request(const ProbeTarget& target) {
-  return "GET " + target.config.path + " HTTP/1.0\r\nHost: " + format_ipv4(target.address) +
-         "\r\nUser-Agent: l4lb-health\r\nConnection: close\r\n\r\n";
 }
 
 std::string errno_text(const char* what, int err) {
@@ -71,29 +49,6 @@ int socket_error(int fd) {
   socklen_t len = sizeof(err);
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
   return err;
-}
-
-// The status code of "HTTP/<version> <3 digits>[ reason]", or -1.
-int parse_status_code(std::string_view line) {
-  if (line.substr(0, 5) != "HTTP/") return -1;
-  size_t i = line.find(' ');
-  if (i == std::string_view::npos) return -1;
-  while (i < line.size() && line[i] == ' ') ++i;
-  if (i + 3 > line.size()) return -1;
-  int code = 0;
-  for (size_t k = i; k < i + 3; ++k) {
-    if (line[k] < '0' || line[k] > '9') return -1;
-    code = code * 10 + (line[k] - '0');
-  }
-  if (i + 3 < line.size() && line[i + 3] != ' ') return -1;
-  return code;
-}
-
-// The first bytes of a bad status line, printable, for the operator.
-std::string excerpt(std::string_view text) {
-  std::string out;
-  for (char c : text.substr(0, 40)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  return out;
 }
 
 // Makes the process's fd table big enough for `count` more descriptors than
@@ -119,48 +74,6 @@ const char* phase_text(bool connecting, bool sending) {
 }
 
 }  // namespace
-
-const char* to_string(HealthState state) {
-  return state == HealthState::kUp ? "up" : "down";
-}
-
-// ---------------------------------------------------------------------------
-// ProbeStateMachine
-
-ProbeStateMachine::ProbeStateMachine(const config::HealthConfig& config)
-    : rise_(std::max<uint32_t>(config.rise, 1)),
-      fall_(std::max<uint32_t>(config.fall, 1)),
-      pinned_up_(config.type == config::HealthType::kNone),
-      state_(pinned_up_ ? HealthState::kUp : HealthState::kDown) {}
-
-void ProbeStateMachine::reconfigure(const config::HealthConfig& config, bool same_probe) {
-  rise_ = std::max<uint32_t>(config.rise, 1);
-  fall_ = std::max<uint32_t>(config.fall, 1);
-  pinned_up_ = config.type == config::HealthType::kNone;
-  if (pinned_up_) state_ = HealthState::kUp;
-  if (!same_probe || pinned_up_) consecutive_ok_ = consecutive_fail_ = 0;
-}
-
-bool ProbeStateMachine::record(bool success) {
-  if (pinned_up_) return false;
-  // Saturating: a backend up for years must not wrap back to zero.
-  if (success) {
-    consecutive_fail_ = 0;
-    if (consecutive_ok_ != UINT32_MAX) ++consecutive_ok_;
-    if (state_ == HealthState::kDown && consecutive_ok_ >= rise_) {
-      state_ = HealthState::kUp;
-      return true;
-    }
-  } else {
-    consecutive_ok_ = 0;
-    if (consecutive_fail_ != UINT32_MAX) ++consecutive_fail_;
-    if (state_ == HealthState::kUp && consecutive_fail_ >= fall_) {
-      state_ = HealthState::kDown;
-      return true;
-    }
-  }
-  return false;
-}
 
 // ---------------------------------------------------------------------------
 // HealthChecker
@@ -259,6 +172,7 @@ void HealthChecker::reconfigure(Target& target, const ProbeTarget& spec, uint64_
 // of its interval from now, taken from a hash of its key.
 uint64_t HealthChecker::first_due(const Target& target, uint64_t now_ms) const {
   const uint64_t interval = std::max<uint32_t>(target.spec.config.interval_ms, 1);
+  // FNV-1a is stable across runs and machines, so the spread of first probes is too.
   return now_ms + fnv1a64(target.spec.key) % interval;
 }
 
@@ -421,7 +335,7 @@ bool HealthChecker::watch(Target& target, uint32_t events) {
 }
 
 void HealthChecker::send_request(Target& target, uint64_t now_ms, std::vector<HealthChange>& changes) {
-  const std::string request = http_request(target.spec);
+  const std::string request = http_probe_request(target.spec.address, target.spec.config.path);
   while (target.sent < request.size()) {
     const ssize_t n =
         send(target.fd, request.data() + target.sent, request.size() - target.sent, MSG_NOSIGNAL);
@@ -439,15 +353,15 @@ void HealthChecker::send_request(Target& target, uint64_t now_ms, std::vector<He
 
 void HealthChecker::read_response(Target& target, uint64_t now_ms, std::vector<HealthChange>& changes) {
   // Only the status line matters; the loop ends within
-  // kMaxStatusLine / sizeof(buf) + 1 reads.
+  // kMaxHttpStatusLine / sizeof(buf) + 1 reads.
   char buf[256];
   bool eof = false;
   while (target.response.find('\n') == std::string::npos) {
-    if (target.response.size() >= kMaxStatusLine) {
-      return finish(target, false, "bad http status line '" + excerpt(target.response) + "'", false, now_ms,
+    if (target.response.size() >= kMaxHttpStatusLine) {
+      return finish(target, false, "bad http status line '" + printable_excerpt(target.response) + "'", false, now_ms,
                     changes);
     }
-    const ssize_t n = recv(target.fd, buf, std::min(sizeof(buf), kMaxStatusLine - target.response.size()), 0);
+    const ssize_t n = recv(target.fd, buf, std::min(sizeof(buf), kMaxHttpStatusLine - target.response.size()), 0);
     if (n > 0) {
       target.response.append(buf, static_cast<size_t>(n));
       continue;
@@ -464,12 +378,10 @@ void HealthChecker::read_response(Target& target, uint64_t now_ms, std::vector<H
     return finish(target, false, "connection closed before http status line", false, now_ms, changes);
   }
   // A peer that closes after a status line without CRLF still gave one.
-  std::string_view line(target.response);
-  line = line.substr(0, line.find('\n'));
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  const int code = parse_status_code(line);
+  const std::string_view line = http_first_line(target.response);
+  const int code = parse_http_status_code(line);
   if (code < 0) {
-    return finish(target, false, "bad http status line '" + excerpt(line) + "'", false, now_ms, changes);
+    return finish(target, false, "bad http status line '" + printable_excerpt(line) + "'", false, now_ms, changes);
   }
   if (static_cast<uint32_t>(code) != target.spec.config.expect) {
     return finish(target, false,

@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "l4lb/common/cli_args.h"
 #include "l4lb/maglev/maglev.h"
 
 namespace {
@@ -188,41 +189,26 @@ uint32_t parse_table_size(std::string_view text) {
 
 Options parse_args(int argc, char** argv) {
   Options opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    std::optional<std::string_view> inline_value;  // from --opt=value
-    if (arg.starts_with("--")) {
-      if (const size_t eq = arg.find('='); eq != std::string_view::npos) {
-        inline_value = arg.substr(eq + 1);
-        arg = arg.substr(0, eq);
+  const std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+  l4lb::cli::OptionWalker arg(args);
+  try {
+    while (arg.next()) {
+      if (arg.is("--help", "-h")) {
+        opts.help = arg.flag();
+      } else if (arg.is("--json")) {
+        opts.json = arg.flag();
+      } else if (arg.is("--table-size")) {
+        opts.table_size = parse_table_size(arg.value("a prime M"));
+      } else if (arg.is("--backend")) {
+        add_backend(opts, arg.value("ADDR:PORT[=WEIGHT]"), "--backend");
+      } else if (arg.is("--backends-file")) {
+        read_backends_file(opts, arg.value("a FILE"));
+      } else {
+        arg.unknown();
       }
     }
-    const auto value = [&]() -> std::string_view {
-      if (inline_value) return *inline_value;
-      if (i + 1 >= argc) throw UsageError("option " + std::string(arg) + " needs a value");
-      return argv[++i];
-    };
-    const auto no_value = [&] {
-      if (inline_value) throw UsageError("option " + std::string(arg) + " takes no value");
-    };
-
-    if (arg == "-h" || arg == "--help") {
-      no_value();
-      opts.help = true;
-    } else if (arg == "--json") {
-      no_value();
-      opts.json = true;
-    } else if (arg == "--table-size") {
-      opts.table_size = parse_table_size(value());
-    } else if (arg == "--backend") {
-      add_backend(opts, value(), "--backend");
-    } else if (arg == "--backends-file") {
-      read_backends_file(opts, std::string(value()));
-    } else if (arg.starts_with("-")) {
-      throw UsageError("unknown option '" + std::string(arg) + "'");
-    } else {
-      throw UsageError("unexpected argument '" + std::string(arg) + "'");
-    }
+  } catch (const std::invalid_argument& e) {  // the walker's own errors
+    throw UsageError(e.what());
   }
   if (opts.help) return opts;
   if (opts.backends.empty()) throw UsageError("no backends given (use --backend or --backends-file)");

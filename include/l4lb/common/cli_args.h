@@ -1,4 +1,4 @@
-// Command-line parsing shared by the programs (l4lbd, l4lb-pktgen): the split
+// Command-line parsing shared by the programs (l4lbd, l4lb-pktgen, l4lb-maglev): the split
 // of EAL arguments from the program's own at "--", a walk over long options
 // in both "--name value" and "--name=value" forms, and parsers for the values
 // they take. Pure (no DPDK), header-only, slow path: any thread may call it.
