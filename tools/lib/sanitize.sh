@@ -5,8 +5,10 @@
 #
 #   l4lb_asan_env        export ASAN_OPTIONS / UBSAN_OPTIONS: every report is
 #                        fatal (halt_on_error, abort) with a stack trace
-#   l4lb_asan_build      meson setup build-asan (once), then compile what the
-#                        unit and EAL suites run, plus l4lbd for e2e tests
+#   l4lb_asan_build [l4lbd]
+#                        meson setup build-asan (once), then compile what the
+#                        unit and EAL suites run; with "l4lbd", l4lbd too
+#                        (for the e2e tests)
 #   l4lb_asan_unit [MESON_TEST_ARG...]
 #                        meson test -C build-asan --suite unit --suite eal
 #   l4lb_asan_e2e TEST...
@@ -43,8 +45,9 @@ l4lb_asan_build() {
             meson setup "$b" -Db_sanitize=address,undefined -Db_lundef=false \
                 -Dcpp_args=-fno-sanitize-recover=undefined -Dbuildtype=debugoptimized || exit 1
         fi
-        # Only what the unit/EAL suites run and l4lbd: the benchmarks and
-        # the packet generator are not worth the compile time here. First
+        # Only what the unit/EAL suites run (and l4lbd if asked): the
+        # benchmarks and the packet generator are not worth the compile
+        # time here. First
         # let ninja regenerate the build files, so tests added to meson.build
         # since the last run are in the introspection data.
         ninja -C "$b" build.ninja >/dev/null || exit 1
@@ -57,7 +60,7 @@ for t in json.load(sys.stdin):
         print(os.path.relpath(os.path.realpath(t["cmd"][0]), root))
 ' "$b") || exit 1
         # shellcheck disable=SC2086  # one path per word
-        ninja -C "$b" $targets src/daemon/l4lbd
+        ninja -C "$b" $targets ${1:+src/daemon/l4lbd}
     )
 }
 
