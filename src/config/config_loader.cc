@@ -80,6 +80,7 @@ class ConfigReader {
     if (auto f = top.get("timeouts")) read_timeouts(*f);
     if (auto f = top.get("logging")) read_logging(*f);
     if (auto f = top.get("metrics")) read_metrics(*f);
+    if (auto f = top.get("bgp")) read_bgp(*f);
     return std::move(config_);
   }
 
@@ -287,6 +288,26 @@ class ConfigReader {
   void read_metrics(const Field& field) {
     const Mapping m(reader_, field, section_of(schema::root(), "metrics"));
     if (auto f = m.get("listen")) config_.metrics_listen = reader_.listen_address(*f);
+  }
+
+  void read_bgp(const Field& field) {
+    const Mapping m(reader_, field, section_of(schema::root(), "bgp"));
+    BgpConfig& bgp = config_.bgp;
+    if (auto f = m.get("enabled")) bgp.enabled = reader_.boolean(*f);
+    if (auto f = m.get("bird_socket")) bgp.bird_socket = reader_.absolute_path(*f);
+    if (auto f = m.get("routes_file")) bgp.routes_file = reader_.absolute_path(*f);
+    if (auto f = m.get("peers")) {
+      for (const Field& a : reader_.one_or_list(*f)) {
+        const uint32_t peer = reader_.unicast_ipv4(a);
+        checks_.not_own_address(a, peer);
+        for (const VipConfig& vip : config_.vips)
+          if (vip.address == peer) reader_.fail(a, "is the address of VIP '" + vip.name + "', not a BGP peer");
+        bgp.peers.push_back(peer);
+      }
+    }
+    if (auto f = m.get("announce_snat")) bgp.announce_snat = reader_.boolean(*f);
+    if (auto f = m.get("when_no_backend")) bgp.when_no_backend = choice_of<NoBackendPolicy>(reader_, *f);
+    if (auto f = m.get("withdraw_wait_ms")) bgp.withdraw_wait_ms = reader_.u32(*f);
   }
 
   YamlReader reader_;

@@ -27,6 +27,8 @@ constexpr std::array<std::string_view, 2> kModes = {"fnat", "dnat"};
 constexpr std::array<std::string_view, 2> kTcpMiss = {"forward", "drop"};
 constexpr std::array<std::string_view, 2> kDownPolicies = {"keep", "reset"};
 constexpr std::array<std::string_view, 3> kHealthTypes = {"none", "tcp", "http"};
+constexpr std::array<std::string_view, 2> kBooleans = {"false", "true"};
+constexpr std::array<std::string_view, 2> kNoBackendPolicies = {"withdraw", "announce"};
 constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
                                                         "error", "critical", "off"};
 
@@ -116,6 +118,21 @@ const Key kMetricsKeys[] = {
 };
 const Section kMetrics{"metrics", kMetricsKeys};
 
+// sun_path holds 108 bytes with the terminating NUL.
+constexpr uint64_t kMaxSocketPath = 107;
+constexpr uint64_t kMaxFilePath = 4095;
+
+const Key kBgpKeys[] = {
+    {"enabled", K::kChoice, false, 0, 0, kBooleans, "false"},
+    {"bird_socket", K::kAbsolutePath, false, 0, kMaxSocketPath, {}, "/run/bird/bird.ctl"},
+    {"routes_file", K::kAbsolutePath, false, 0, kMaxFilePath, {}, "/run/l4lb/bird-routes.conf"},
+    {"peers", K::kIpv4List},  // absent: none
+    {"announce_snat", K::kChoice, false, 0, 0, kBooleans, "true"},
+    {"when_no_backend", K::kChoice, false, 0, 0, kNoBackendPolicies, "withdraw"},
+    {"withdraw_wait_ms", K::kInteger, false, 0, 60000, {}, "1000"},
+};
+const Section kBgp{"bgp", kBgpKeys};
+
 const Key kRootKeys[] = {
     {"dataplane", K::kSection, false, 0, 0, {}, {}, &kDataplane},
     {"ports", K::kSectionList, true, 0, 0, {}, {}, &kPort},
@@ -124,6 +141,7 @@ const Key kRootKeys[] = {
     {"timeouts", K::kSection, false, 0, 0, {}, {}, &kTimeouts},
     {"logging", K::kSection, false, 0, 0, {}, {}, &kLogging},
     {"metrics", K::kSection, false, 0, 0, {}, {}, &kMetrics},
+    {"bgp", K::kSection, false, 0, 0, {}, {}, &kBgp},
 };
 const Section kRoot{"", kRootKeys};
 

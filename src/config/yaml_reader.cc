@@ -357,6 +357,19 @@ std::string YamlReader::interface_name(const Field& field) const {
   return s;
 }
 
+std::string YamlReader::absolute_path(const Field& field) const {
+  std::string path = string(field);
+  const bool chars_ok = std::none_of(path.begin(), path.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '"';
+  });
+  if (path.empty() || path[0] != '/' || !chars_ok)
+    fail(field, "expected an absolute path (starting with '/', no control characters or quotes), got '" +
+                    path + "'");
+  if (path.size() > field.spec->max)
+    fail(field, "at most " + std::to_string(field.spec->max) + " bytes, got " + std::to_string(path.size()));
+  return path;
+}
+
 std::vector<Field> YamlReader::list(const Field& field) const {
   if (!field.node.IsSequence()) fail(field, "expected a list, got " + describe(field.node));
   std::vector<Field> items;

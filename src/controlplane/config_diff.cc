@@ -30,6 +30,10 @@ std::string restart_only_change(const config::Config& a, const config::Config& b
         return "ports[" + std::to_string(i) + "].address";
   }
   if (a.metrics_listen != b.metrics_listen) return "metrics.listen";
+  // Where l4lbd talks to BIRD; what it announces follows a reload.
+  if (a.bgp.enabled != b.bgp.enabled) return "bgp.enabled";
+  if (a.bgp.bird_socket != b.bgp.bird_socket) return "bgp.bird_socket";
+  if (a.bgp.routes_file != b.bgp.routes_file) return "bgp.routes_file";
   return "";
 }
 

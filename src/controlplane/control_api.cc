@@ -108,6 +108,17 @@ int status_cb(const char*, const char*, rte_tel_data* d) {
   uint64_t active = 0;  // the one counter wanted: no whole stats view
   for (const auto* w : s->workers) active += w->counters().flows_active.get();
   a.u64("flows_active", active);
+  a.u64("draining", s->draining.load());
+  if (s->draining.load()) {
+    a.u64("drain_flows_left", s->drain_flows_left.load());
+    a.u64("drain_seconds_left", s->drain_seconds_left.load());
+  }
+  a.u64("bgp", s->bgp_enabled.load());
+  if (s->bgp_enabled.load()) {
+    a.u64("routes_wanted", s->routes_wanted.load());
+    a.u64("routes_announced", s->routes_announced.load());
+    a.u64("routes_in_sync", s->routes_in_sync.load());
+  }
   return a.finish();
 }
 
@@ -321,6 +332,31 @@ int vips_cb(const char*, const char* params, rte_tel_data* d) {
   return write_row_page(d, *page, start);
 }
 
+int routes_cb(const char*, const char* params, rte_tel_data* d) {
+  const ControlState* s = g_state.load(std::memory_order_acquire);
+  if (!s) return -1;
+  size_t start = 0;
+  if (!parse_start(params ? params : "", start)) return -EINVAL;
+  auto page = std::make_shared<ControlRowPage>();
+  const auto routes = s->hooks.routes;
+  if (!on_mgmt(s, [routes, page, start] { *page = routes(start, kMaxRowsPerPage); })) return -ETIMEDOUT;
+  return write_row_page(d, *page, start);
+}
+
+// /l4lb/drain[,SECONDS]
+int drain_cb(const char*, const char* params, rte_tel_data* d) {
+  const ControlState* s = g_state.load(std::memory_order_acquire);
+  if (!s) return -1;
+  const std::string text = params ? params : "";
+  if (text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos) return -EINVAL;
+  const uint32_t seconds = text.empty() ? 0 : static_cast<uint32_t>(std::stoul(text));
+  if (seconds > 86400) return -EINVAL;
+  auto error = std::make_shared<std::string>();
+  const auto drain = s->hooks.drain;
+  const bool answered = on_mgmt(s, [drain, error, seconds] { *error = drain(seconds); });
+  return write_result(d, answered, *error);
+}
+
 int snat_cb(const char*, const char*, rte_tel_data* d) {
   const ControlState* s = g_state.load(std::memory_order_acquire);
   if (!s) return -1;
@@ -386,6 +422,10 @@ void install_control_api(const ControlState* state) {
                              "Operator override. Parameters: set-weight|drain|enable,VIP,ADDR:PORT[,WEIGHT]");
   rte_telemetry_register_cmd("/l4lb/vips", counted<vips_cb>, "VIPs with their counters, paged. Parameters: [START]");
   rte_telemetry_register_cmd("/l4lb/backends", counted<backends_cb>, "Backends, paged. Parameters: [VIP][,START]");
+  rte_telemetry_register_cmd("/l4lb/routes", counted<routes_cb>,
+                             "Routes announced through BIRD, and why others are not, paged. Parameters: [START]");
+  rte_telemetry_register_cmd("/l4lb/drain", counted<drain_cb>,
+                             "Withdraw the VIP routes, drain the flows, then exit. Parameters: [SECONDS]");
   rte_telemetry_register_cmd("/l4lb/snat", counted<snat_cb>,
                              "Per SNAT address: pools (one per backend), ports, in use, free. No parameters");
   rte_telemetry_register_cmd("/l4lb/flows", counted<flows_cb>, "Flow table occupancy per worker and state. No parameters");

@@ -108,6 +108,18 @@ ManagementCore::ManagementCore(config::Config config, std::string config_path, u
   control_.hooks.backends = [this](const std::string& vip, size_t start, size_t max) {
     return backend_rows(vip, start, max);
   };
+  control_.hooks.routes = [this](size_t start, size_t max) { return route_rows(start, max); };
+  control_.hooks.drain = [this](uint32_t seconds) { return request_drain(seconds); };
+  if (config_.bgp.enabled) {
+    bird_ = std::make_unique<BirdAnnouncer>(
+        BirdAnnouncerOptions{config_.bgp.bird_socket, config_.bgp.routes_file, kernel_iface_of(config_)});
+    control_.bgp_enabled = 1;
+    // Nothing is announced before the workers run; this first exchange
+    // empties what a crashed l4lbd may have left in the file.
+    bird_->poll(now_ms());
+    spdlog::info("bgp: routes for BIRD in {}, its control socket {}", config_.bgp.routes_file,
+                 config_.bgp.bird_socket);
+  }
 }
 
 ManagementCore::~ManagementCore() { install_control_api(nullptr); }
@@ -145,6 +157,7 @@ void ManagementCore::publish_snapshot() {
   publications_.push_back({generation_, now_ms()});
   show_snat_addresses();
   rebuild_due_ = false;
+  next_announce_ms_ = 0;  // what to announce may have changed with it
   update_status();
 }
 
@@ -343,6 +356,8 @@ void ManagementCore::refresh_port_and_pool_stats() {
     control_.port_rx_errors = st.ierrors;
     control_.port_tx_errors = st.oerrors;
   }
+  rte_eth_link link{};
+  if (rte_eth_link_get_nowait(port_id_, &link) == 0) port_up_ = link.link_status == RTE_ETH_LINK_UP;
 }
 
 void ManagementCore::run(const std::atomic<bool>& stop, std::atomic<bool>& reload,
@@ -373,6 +388,7 @@ void ManagementCore::run(const std::atomic<bool>& stop, std::atomic<bool>& reloa
       }
     }
     if (reload.exchange(false)) reload_config();
+    announce_routes(now);
     queue_.run_pending();
     if (metrics_) {
       try {

@@ -233,6 +233,7 @@ std::string ManagementCore::render_metrics() const {
   }
   w.family("l4lb_snapshot_generation", "gauge", "Config snapshot generation in force");
   w.sample("l4lb_snapshot_generation", {}, snap->generation);
+  render_route_metrics(w);
   w.family("l4lb_config_reloads_total", "counter", "Config reloads by result");
   w.sample("l4lb_config_reloads_total", {{"result", "applied"}}, reloads_ok_);
   w.sample("l4lb_config_reloads_total", {{"result", "rejected"}}, reloads_failed_);

@@ -116,6 +116,8 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
     for (const auto& cidr : port.addresses) snap->addresses.insert(dataplane::address_key(htonl(cidr.address)), dataplane::kAddressOwn);
     if (port.gateway) snap->control_sources.insert(htonl(*port.gateway), 1);
   }
+  // BGP sessions to the routers (DESIGN §12) must survive a flood.
+  for (const uint32_t peer : cfg.bgp.peers) snap->control_sources.insert(htonl(peer), 1);
 
   std::vector<uint16_t> alive_ids;
   for (const auto& vc : cfg.vips) {

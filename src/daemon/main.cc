@@ -128,41 +128,47 @@ uint64_t flows_in_use(const std::vector<std::unique_ptr<l4lb::dataplane::Worker>
   return flows;
 }
 
-// Decides, once per management loop, when l4lbd stops after SIGTERM/SIGINT:
-// at once without a drain; with dataplane.shutdown_drain_s, when no flow is
-// left in use, when the drain time is up, or at a second signal.
+// Decides, once per management loop, when l4lbd stops after SIGTERM/SIGINT
+// or `l4lbctl drain` (DESIGN §12): the VIP routes are withdrawn first (with
+// bgp: until BIRD confirms, then bgp.withdraw_wait_ms so the routers stop
+// sending), then flows drain until none carries data or the drain's time
+// (dataplane.shutdown_drain_s, or the time l4lbctl gave) is up; a second
+// signal stops at once. Without bgp and without a drain time it stops at once.
 class Shutdown {
  public:
-  Shutdown(const l4lb::controlplane::ManagementCore& mgmt, const l4lb::controlplane::ServiceNotifier& notifier,
+  // How long BIRD may take to confirm the withdrawal before l4lbd goes on.
+  static constexpr uint64_t kWithdrawConfirmUsec = 3000000;
+
+  Shutdown(l4lb::controlplane::ManagementCore& mgmt, const l4lb::controlplane::ServiceNotifier& notifier,
            const std::vector<std::unique_ptr<l4lb::dataplane::Worker>>& workers)
       : mgmt_(mgmt), notifier_(notifier), workers_(workers) {}
 
   void poll() {
     const int signals = g_stop_signals.load();
-    if (signals == 0 || g_mgmt_stop.load()) return;
+    const uint32_t requested_s = mgmt_.drain_requested_s();
+    if ((signals == 0 && requested_s == 0) || g_mgmt_stop.load()) return;
     const uint64_t now = l4lb::controlplane::monotonic_usec();
-    if (!draining_) {
-      const uint32_t drain_s = mgmt_.config().dataplane.shutdown_drain_s;
-      const uint64_t flows = flows_in_use(workers_);
-      if (drain_s == 0 || flows == 0) {
-        stop(drain_s == 0 ? "stopping" : "stopping: no flows to drain");
-        return;
-      }
-      draining_ = true;
-      deadline_usec_ = now + uint64_t{drain_s} * 1000000;
-      next_report_usec_ = now + 1000000;
-      spdlog::info("stopping: draining {} flows for up to {} s (dataplane.shutdown_drain_s); a second SIGTERM or "
-                   "SIGINT stops at once",
-                   flows, drain_s);
-      notifier_.stopping("draining " + std::to_string(flows) + " flows for up to " + std::to_string(drain_s) + " s");
-      return;
-    }
+    if (!started_) begin(now, requested_s);
     if (signals >= 2) {
       stop("stopping: second signal, drain cut short with " + std::to_string(flows_in_use(workers_)) + " flows");
-    } else if (const uint64_t flows = flows_in_use(workers_); flows == 0) {
-      stop("stopping: drained, no flows left");
+      return;
+    }
+    if (!withdrawn_usec_ && (mgmt_.vip_routes_withdrawn() || now >= started_usec_ + kWithdrawConfirmUsec)) {
+      withdrawn_usec_ = now;
+      if (mgmt_.config().bgp.enabled)
+        spdlog::info("stopping: VIP routes withdrawn{}; forwarding on for at least {} ms (bgp.withdraw_wait_ms)",
+                     mgmt_.vip_routes_withdrawn() ? "" : " (not confirmed by BIRD)",
+                     mgmt_.config().bgp.withdraw_wait_ms);
+    }
+    const uint64_t wait_usec = mgmt_.config().bgp.enabled ? uint64_t{mgmt_.config().bgp.withdraw_wait_ms} * 1000 : 0;
+    const bool routes_done = withdrawn_usec_ && now >= withdrawn_usec_ + wait_usec;
+    const uint64_t flows = flows_in_use(workers_);
+    mgmt_.set_drain_progress(flows, now >= deadline_usec_ ? 0 : (deadline_usec_ - now + 999999) / 1000000);
+    if (!routes_done) return;
+    if (flows == 0) {
+      stop(drain_s_ == 0 ? "stopping" : "stopping: drained, no flows left");
     } else if (now >= deadline_usec_) {
-      stop("stopping: drain time is up, " + std::to_string(flows) + " flows left");
+      stop(drain_s_ == 0 ? "stopping" : "stopping: drain time is up, " + std::to_string(flows) + " flows left");
     } else if (now >= next_report_usec_) {
       next_report_usec_ = now + 1000000;
       notifier_.status("draining " + std::to_string(flows) + " flows, " +
@@ -171,16 +177,35 @@ class Shutdown {
   }
 
  private:
+  void begin(uint64_t now, uint32_t requested_s) {
+    started_ = true;
+    started_usec_ = now;
+    drain_s_ = requested_s ? requested_s : mgmt_.config().dataplane.shutdown_drain_s;
+    deadline_usec_ = now + uint64_t{drain_s_} * 1000000;
+    next_report_usec_ = now + 1000000;
+    mgmt_.set_draining(true);
+    const uint64_t flows = flows_in_use(workers_);
+    if (drain_s_ > 0) {
+      spdlog::info("{}: draining {} flows for up to {} s ({}); a second SIGTERM or SIGINT stops at once",
+                   requested_s ? "drain" : "stopping", flows, drain_s_,
+                   requested_s ? "l4lbctl drain" : "dataplane.shutdown_drain_s");
+      notifier_.stopping("draining " + std::to_string(flows) + " flows for up to " + std::to_string(drain_s_) + " s");
+    }
+  }
+
   void stop(const std::string& why) {
     spdlog::info("{}", why);
     notifier_.stopping(why);
     g_mgmt_stop.store(true);
   }
 
-  const l4lb::controlplane::ManagementCore& mgmt_;
+  l4lb::controlplane::ManagementCore& mgmt_;
   const l4lb::controlplane::ServiceNotifier& notifier_;
   const std::vector<std::unique_ptr<l4lb::dataplane::Worker>>& workers_;
-  bool draining_ = false;
+  bool started_ = false;
+  uint32_t drain_s_ = 0;
+  uint64_t started_usec_ = 0;
+  uint64_t withdrawn_usec_ = 0;
   uint64_t deadline_usec_ = 0;
   uint64_t next_report_usec_ = 0;
 };
@@ -319,6 +344,8 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     rte_eal_mp_wait_lcore();
     throw;
   }
+  // SNAT routes too, and an empty routes file for a BIRD that outlives us.
+  mgmt.withdraw_all_routes(1000);
   g_workers_stop.store(true);
   spdlog::info("stopping: waiting for workers");
   rte_pdump_uninit();

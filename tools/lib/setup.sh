@@ -23,6 +23,7 @@ L4LB_PACKAGES=(
     clang libclang-rt-14-dev llvm  # tools/fuzz: libFuzzer runtime, llvm-symbolizer for stacks
     linux-perf  # tools/bench --perf: the worker CPU's profile
     systemd man-db  # tools/package and its test: systemd-analyze verify, man -w
+    bird2  # route announcement (DESIGN §12): its unit test and the scale-out lab
 )
 
 l4lb_phase() {
@@ -49,8 +50,16 @@ l4lb_ensure_packages() {
     fi
     echo "packages: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # Daemons a package would start (bird2's BIRD, in this namespace, on
+    # Debian's default config) stay stopped: tests start their own.
+    local policy=/usr/sbin/policy-rc.d added_policy=0 rc=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && added_policy=1
+    fi
     apt-get update -q &&
-        apt-get install -y -q --no-install-recommends "${missing[@]}"
+        apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
+    ((added_policy)) && rm -f "$policy"
+    return $rc
 }
 
 l4lb_ensure_hugepages() {

@@ -139,6 +139,28 @@ struct Timeouts {
   uint32_t snat_port_hold_s = 60;
 };
 
+// What an appliance announces when one of its VIPs has no backend up in its
+// own view (DESIGN §12): withdraw the VIP (the other appliances, whose view
+// may differ, take its traffic; if every appliance withdraws, the VIP is
+// unreachable), or announce it anyway (fail open, as a lone appliance does).
+enum class NoBackendPolicy : uint8_t { kWithdraw, kAnnounce };
+
+// Route announcement through BIRD (DESIGN §12). l4lbd writes the routes it
+// wants announced to `routes_file`, which the operator's BIRD config
+// includes inside a static protocol, and asks BIRD to reload through its
+// control socket.
+struct BgpConfig {
+  bool enabled = false;
+  std::string bird_socket = "/run/bird/bird.ctl";
+  std::string routes_file = "/run/l4lb/bird-routes.conf";
+  std::vector<uint32_t> peers;  // host byte order; their packets to us are control traffic
+  bool announce_snat = true;    // this appliance's SNAT addresses, while it runs
+  NoBackendPolicy when_no_backend = NoBackendPolicy::kWithdraw;
+  // After BIRD confirmed the withdrawal of the VIPs at a stop, l4lbd keeps
+  // forwarding this long so the routers stop sending before it is gone.
+  uint32_t withdraw_wait_ms = 1000;
+};
+
 struct Config {
   DataplaneConfig dataplane;
   std::vector<PortConfig> ports;
@@ -147,6 +169,7 @@ struct Config {
   Timeouts timeouts;
   std::string log_level = "info";
   std::string metrics_listen;  // empty = metrics off
+  BgpConfig bgp;
 };
 
 }  // namespace l4lb::config

@@ -26,6 +26,7 @@ enum class ValueKind : uint8_t {
   kListenAddress,  // a.b.c.d:port
   kHttpPath,       // /path without spaces
   kInterfaceName,  // Linux interface name, 1..15 of [A-Za-z0-9_.-]
+  kAbsolutePath,   // /path, at most `max` bytes, no control characters or quotes
   kSection,        // a mapping: the keys of `section`
   kSectionList,    // a list of mappings, each with the keys of `section`
 };

@@ -99,6 +99,10 @@ class YamlReader {
   std::string listen_address(const Field& field) const;
   std::string http_path(const Field& field) const;
   std::string interface_name(const Field& field) const;
+  // An absolute path of at most the key's `max` bytes.
+  std::string absolute_path(const Field& field) const;
+  // true or false (a kChoice of "false", "true").
+  bool boolean(const Field& field) const { return choice(field) == 1; }
 
   // A list; each item's key is "<key>[i]", its line the item's own, and its
   // schema row the list's.

@@ -43,6 +43,11 @@ struct ControlHooks {
   // At most `max` rows from row `start` on.
   std::function<ControlRowPage(size_t start, size_t max)> vips;
   std::function<ControlRowPage(const std::string& vip, size_t start, size_t max)> backends;  // vip "" = all
+  // The routes l4lbd decided on (bgp): address, owner, announced, reason.
+  std::function<ControlRowPage(size_t start, size_t max)> routes;
+  // Begins the appliance's drain (DESIGN §12): at most `seconds` (0: the
+  // config's shutdown_drain_s, or 60 s without one), then l4lbd exits.
+  std::function<std::string(uint32_t seconds)> drain;
 };
 
 struct ControlState {
@@ -65,6 +70,14 @@ struct ControlState {
   std::atomic<uint64_t> port_rx_nombuf{0};   // rx stalled: mbuf pool empty
   std::atomic<uint64_t> port_rx_errors{0};
   std::atomic<uint64_t> port_tx_errors{0};
+  // The appliance's drain and route announcement (DESIGN §12).
+  std::atomic<uint64_t> draining{0};
+  std::atomic<uint64_t> drain_flows_left{0};
+  std::atomic<uint64_t> drain_seconds_left{0};
+  std::atomic<uint64_t> bgp_enabled{0};
+  std::atomic<uint64_t> routes_wanted{0};
+  std::atomic<uint64_t> routes_announced{0};  // as BIRD last confirmed
+  std::atomic<uint64_t> routes_in_sync{0};
   // Wire-order SNAT address by slot (0: unused), set by the management core
   // when it builds a snapshot, so /l4lb/snat reads the workers' gauges
   // without waiting for it (it must answer during a flood too).

@@ -15,13 +15,16 @@
 #include <vector>
 
 #include "l4lb/config/config.h"
+#include "l4lb/controlplane/bird_announcer.h"
 #include "l4lb/controlplane/control_api.h"
 #include "l4lb/controlplane/control_queue.h"
 #include "l4lb/controlplane/exception_path.h"
 #include "l4lb/controlplane/health.h"
 #include "l4lb/controlplane/metrics_server.h"
 #include "l4lb/controlplane/neighbours.h"
+#include "l4lb/controlplane/prometheus.h"
 #include "l4lb/controlplane/readiness.h"
+#include "l4lb/controlplane/route_announcement.h"
 #include "l4lb/controlplane/service_notify.h"
 #include "l4lb/controlplane/snapshot_builder.h"
 #include "l4lb/controlplane/snapshot_publisher.h"
@@ -70,6 +73,21 @@ class ManagementCore {
 
   // The config in force (changes at a reload). Management core only.
   const config::Config& config() const { return config_; }
+
+  // The appliance's drain (DESIGN §12): while draining, no VIP route is
+  // announced; SNAT routes stay. main()'s shutdown logic sets it when a
+  // stop or an `l4lbctl drain` begins, and reports the drain's progress.
+  void set_draining(bool draining);
+  void set_drain_progress(uint64_t flows_left, uint64_t seconds_left);
+  // Seconds an `l4lbctl drain` asked the drain to last at most; 0 until asked.
+  uint32_t drain_requested_s() const { return drain_requested_s_; }
+  // True when no VIP route is announced as far as BIRD confirmed (always
+  // with bgp off).
+  bool vip_routes_withdrawn() const;
+  // At exit: an empty routes file and a `configure`, waiting at most
+  // `timeout_ms` for BIRD (so the SNAT routes go too, and a BIRD restarted
+  // later announces nothing of this l4lbd).
+  void withdraw_all_routes(uint64_t timeout_ms);
   // One line for the supervisor's STATUS=.
   std::string status_line() const;
 
@@ -93,6 +111,11 @@ class ManagementCore {
   // Tells the control API which address each SNAT slot is (after a build).
   void show_snat_addresses();
   std::string render_metrics() const;
+  void render_route_metrics(PrometheusWriter& w) const;
+  // Re-decides what to announce and moves the exchange with BIRD along.
+  void announce_routes(uint64_t now);
+  ControlRowPage route_rows(size_t start, size_t max) const;
+  std::string request_drain(uint32_t seconds);
   // /healthz: "" when every worker runs the snapshot in force (readiness.h).
   std::string readiness();
 
@@ -127,6 +150,13 @@ class ManagementCore {
   std::vector<uint64_t> new_flows_sample_;
   std::vector<double> new_flows_rate_;
   uint64_t last_sample_ms_ = 0;
+  // Route announcement (bgp.enabled) and the appliance's drain.
+  std::unique_ptr<BirdAnnouncer> bird_;
+  std::vector<RouteDecision> routes_;
+  uint64_t next_announce_ms_ = 0;
+  bool port_up_ = true;
+  bool draining_ = false;
+  uint32_t drain_requested_s_ = 0;
 };
 
 }  // namespace l4lb::controlplane

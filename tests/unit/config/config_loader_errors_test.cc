@@ -398,6 +398,20 @@ const std::vector<ErrorCase> kOtherCases = in(
         {"MetricsListenList", "metrics:\n  listen: [127.0.0.1:9100]\n", "metrics.listen", 4,
          "expected a string"},
         {"MetricsUnknownKey", "metrics:\n  path: /metrics\n", "metrics.path", 4, "unknown key"},
+        {"BgpEnabledYes", "bgp:\n  enabled: yes\n", "bgp.enabled", 4, "expected one of false|true"},
+        {"BgpSocketRelative", "bgp:\n  bird_socket: bird.ctl\n", "bgp.bird_socket", 4,
+         "expected an absolute path"},
+        {"BgpSocketTooLong", "bgp:\n  bird_socket: /" + std::string(107, 'x') + "\n", "bgp.bird_socket", 4,
+         "at most 107 bytes, got 108"},
+        {"BgpRoutesFileQuote", "bgp:\n  routes_file: '/run/a\"b'\n", "bgp.routes_file", 4,
+         "expected an absolute path"},
+        {"BgpPeerOwnAddress", "bgp:\n  peers: [10.0.0.254, 10.0.0.1]\n", "bgp.peers[1]", 4, "own address"},
+        {"BgpPeerMulticast", "bgp:\n  peers: 224.0.0.5\n", "bgp.peers", 4, "unicast"},
+        {"BgpNoBackendPolicy", "bgp: {when_no_backend: keep}\n", "bgp.when_no_backend", 3,
+         "expected one of withdraw|announce"},
+        {"BgpWithdrawWaitTooLong", "bgp:\n  withdraw_wait_ms: 60001\n", "bgp.withdraw_wait_ms", 4,
+         "must be in 0..60000"},
+        {"BgpUnknownKey", "bgp:\n  asn: 65000\n", "bgp.asn", 4, "unknown key"},
     });
 INSTANTIATE_TEST_SUITE_P(Other, ConfigErrorTest, testing::ValuesIn(kOtherCases), case_name);
 

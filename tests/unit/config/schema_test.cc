@@ -33,6 +33,7 @@ neighbors: [{address: 10.0.0.21, mac: "02:00:00:00:00:21"}]
 timeouts: {udp_s: 120}
 logging: {level: info}
 metrics: {listen: 127.0.0.1:9100}
+bgp: {peers: [10.0.0.254]}
 )";
 
 // The node at a schema path such as "vips[].health.type" in `doc`, made if
@@ -128,7 +129,7 @@ TEST(ConfigSchema, LoaderRefusesEveryOtherKeyWithTheSchemasList) {
       }
     }
   }
-  EXPECT_EQ(sections.size(), 10u);
+  EXPECT_EQ(sections.size(), 11u);
   for (const auto& [path, section] : sections) {
     YAML::Node doc = YAML::Load(kBase);
     const std::string unknown = path.empty() ? "not_a_key" : path + ".not_a_key";
@@ -183,6 +184,7 @@ TEST(ConfigSchema, DefaultsAreConfigHs) {
       {"timeouts.udp_s", c.timeouts.udp_s},
       {"timeouts.udp_unreplied_s", c.timeouts.udp_unreplied_s},
       {"timeouts.snat_port_hold_s", c.timeouts.snat_port_hold_s},
+      {"bgp.withdraw_wait_ms", c.bgp.withdraw_wait_ms},
   };
   for (const auto& [path, value] : integers)
     EXPECT_EQ(key_of(path).default_value, std::to_string(value)) << path;
@@ -191,11 +193,16 @@ TEST(ConfigSchema, DefaultsAreConfigHs) {
   EXPECT_EQ(key_of("dataplane.snat_port_range").default_value, range);
   EXPECT_EQ(key_of("vips[].health.path").default_value, vip.health.path);
   EXPECT_EQ(key_of("logging.level").default_value, c.log_level);
+  EXPECT_EQ(key_of("bgp.bird_socket").default_value, c.bgp.bird_socket);
+  EXPECT_EQ(key_of("bgp.routes_file").default_value, c.bgp.routes_file);
+  EXPECT_EQ(key_of("bgp.enabled").default_value, c.bgp.enabled ? "true" : "false");
+  EXPECT_EQ(key_of("bgp.announce_snat").default_value, c.bgp.announce_snat ? "true" : "false");
   EXPECT_EQ(key_of("ports[].kernel_iface").default_value, "l4lbk<index>");
   EXPECT_EQ(c.ports.at(0).kernel_iface, "l4lbk0");
   // A choice's default is its enum's value 0 (config.h's default).
   for (const char* path : {"dataplane.table_full", "dataplane.closed_vip_ports", "vips[].protocol",
-                           "vips[].mode", "vips[].tcp_miss", "vips[].down_policy", "vips[].health.type"}) {
+                           "vips[].mode", "vips[].tcp_miss", "vips[].down_policy", "vips[].health.type",
+                           "bgp.when_no_backend"}) {
     const schema::Key& key = key_of(path);
     ASSERT_FALSE(key.choices.empty()) << path;
     EXPECT_EQ(key.default_value, key.choices[0]) << path;
@@ -207,6 +214,7 @@ TEST(ConfigSchema, DefaultsAreConfigHs) {
   EXPECT_EQ(vip.tcp_miss, TcpMissPolicy{});
   EXPECT_EQ(vip.down_policy, DownPolicy{});
   EXPECT_EQ(vip.health.type, HealthType{});
+  EXPECT_EQ(c.bgp.when_no_backend, NoBackendPolicy{});
 }
 
 // Each choice's text yields the enum value config.h names for it (the
@@ -240,6 +248,11 @@ TEST(ConfigSchema, ChoicesMapOntoTheirEnums) {
       {"vips[].health.type",
        {{"none", int(HealthType::kNone)}, {"tcp", int(HealthType::kTcp)}, {"http", int(HealthType::kHttp)}},
        [](const Config& c) { return int(c.vips[0].health.type); }},
+      {"bgp.when_no_backend",
+       {{"withdraw", int(NoBackendPolicy::kWithdraw)}, {"announce", int(NoBackendPolicy::kAnnounce)}},
+       [](const Config& c) { return int(c.bgp.when_no_backend); }},
+      {"bgp.enabled", {{"false", 0}, {"true", 1}}, [](const Config& c) { return int(c.bgp.enabled); }},
+      {"bgp.announce_snat", {{"false", 0}, {"true", 1}}, [](const Config& c) { return int(c.bgp.announce_snat); }},
   };
   for (const ChoiceKey& k : keys) {
     const schema::Key& key = key_of(k.path);
