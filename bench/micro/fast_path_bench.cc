@@ -86,7 +86,7 @@ void BM_MaglevPick(benchmark::State& state) {
   std::vector<std::pair<std::string, uint32_t>> backends;
   for (int i = 0; i < 100; ++i) backends.emplace_back("10.1.0." + std::to_string(i) + ":80", 1);
   controlplane::MaglevCache cache;
-  const auto table = cache.get("bench", 65537, backends);
+  const auto table = cache.get("bench", 65537, backends).slots;
   uint32_t i = 0;
   for (auto _ : state) {
     const FlowKey k = key_of(i++ * 2654435761u);

@@ -12,6 +12,7 @@
 
 #include "l4lb/common/address_text.h"
 #include "l4lb/controlplane/prometheus.h"
+#include "l4lb/maglev/maglev.h"
 
 namespace l4lb::controlplane {
 
@@ -35,6 +36,10 @@ ControlRowPage ManagementCore::vip_rows(size_t start, size_t max) const {
                     {"backends", uint64_t{v.backends.size()}},
                     {"backends_in_service", up},
                     {"fail_open", uint64_t{snap->vips[i].fail_open}},
+                    // The table in force now: it follows health, neighbours
+                    // and overrides (DESIGN §5), so it can differ between
+                    // appliances with the same config.
+                    {"maglev", maglev::format_fingerprint(snap->maglev_fingerprints[i])},
                     {"new_flows", traffic.new_flows},
                     {"forward_packets", traffic.forward_packets},
                     {"forward_bytes", traffic.forward_bytes},

@@ -6,7 +6,6 @@
 
 #include "l4lb/common/address_text.h"
 #include "l4lb/dataplane/packet_parser.h"
-#include "l4lb/maglev/maglev.h"
 
 namespace l4lb::controlplane {
 
@@ -44,8 +43,8 @@ uint16_t IdRegistry::backend_id(const std::string& key) {
   return id;
 }
 
-std::shared_ptr<const std::vector<uint16_t>> MaglevCache::get(
-    const std::string& key, uint32_t table_size, const std::vector<std::pair<std::string, uint32_t>>& backends) {
+MaglevCache::Table MaglevCache::get(const std::string& key, uint32_t table_size,
+                                    const std::vector<std::pair<std::string, uint32_t>>& backends) {
   used_[key] = true;
   if (auto it = tables_.find(key); it != tables_.end()) return it->second;
   std::vector<maglev::Backend> ring;
@@ -56,8 +55,11 @@ std::shared_ptr<const std::vector<uint16_t>> MaglevCache::get(
   for (size_t i = 0; i < table.size(); ++i)
     (*slots)[i] = table[i] == maglev::kNoBackend ? dataplane::kNoBackendSlot : static_cast<uint16_t>(table[i]);
   ++built_;
-  tables_[key] = slots;
-  return slots;
+  // Keyed by ADDR:PORT, as l4lb-maglev computes it: the same number for the
+  // same table whatever the order of the VIP's backends in the config.
+  Table entry{std::move(slots), maglev::table_fingerprint(table, ring)};
+  tables_[key] = entry;
+  return entry;
 }
 
 void MaglevCache::keep_only_used() {
@@ -170,7 +172,9 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
       cache_key += "|" + ring.back().first + "=" + std::to_string(effective);
       vip.backends.push_back(b);
     }
-    vip.maglev = state.maglev.get(cache_key, vc.table_size, ring);
+    const MaglevCache::Table table = state.maglev.get(cache_key, vc.table_size, ring);
+    vip.maglev = table.slots;
+    snap->maglev_fingerprints.push_back(table.fingerprint);
     const auto index = static_cast<uint32_t>(snap->vips.size());
     snap->vip_by_service.insert(dataplane::service_key(vip.ip, vip.port, vip.proto), index);
     snap->addresses.insert(dataplane::address_key(vip.ip), dataplane::kAddressVip);

@@ -5,6 +5,7 @@
 #include "l4lb/maglev/maglev.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -135,6 +136,53 @@ std::vector<uint32_t> build_table(std::span<const Backend> backends, uint32_t ta
       }
     }
   }
+}
+
+// ---------------------------------------------------------------------------
+// The fingerprint (part of the cross-appliance contract, like the hash above:
+// appliances compare it, so it must not change silently; tests/unit/maglev
+// pins a known value).
+//
+//   word(slot) = fnv1a64(key of the slot's backend), the "ADDR:PORT" text, or
+//                fnv1a64("") (= kFnvOffsetBasis) for a slot without a backend
+//   f = kFnvOffsetBasis; for slot = 0 .. M-1: f = fmix64(f ^ word(slot))
+//   fingerprint = f, or kEmptyTableFingerprint (0) when no slot has a backend
+//
+// Both pieces are common/hash.h's. Each step XORs a slot's word into the state
+// and applies fmix64, a bijection, so changing one slot to a backend whose key
+// hashes differently always changes the result (two distinct keys with equal
+// FNV-1a hashes would be needed to hide it). Slots are taken in order: the
+// same backends in other slots, or a table of another size, give another
+// value but for a 2^-64 chance. An empty table is given 0 rather than its
+// fold so that "routes nothing" reads the same at any size; a non-empty
+// table folding to 0 is a 2^-64 chance too.
+// ---------------------------------------------------------------------------
+uint64_t table_fingerprint(std::span<const uint32_t> table, std::span<const Backend> backends) {
+  // One FNV-1a per backend, not per slot: M is up to 16M, backends few.
+  std::vector<uint64_t> words(backends.size());
+  for (size_t i = 0; i < backends.size(); ++i) words[i] = fnv1a64(backends[i].key);
+  const uint64_t no_backend = fnv1a64("");
+  uint64_t f = kFnvOffsetBasis;
+  bool any = false;
+  for (const uint32_t entry : table) {
+    uint64_t word = no_backend;
+    if (entry != kNoBackend) {
+      if (entry >= words.size()) {
+        throw std::out_of_range("maglev: table entry " + std::to_string(entry) + " names no backend (" +
+                                std::to_string(words.size()) + " given)");
+      }
+      word = words[entry];
+      any = true;
+    }
+    f = fmix64(f ^ word);
+  }
+  return any ? f : kEmptyTableFingerprint;
+}
+
+std::string format_fingerprint(uint64_t fingerprint) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(fingerprint));
+  return text;
 }
 
 }  // namespace l4lb::maglev

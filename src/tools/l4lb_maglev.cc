@@ -1,7 +1,9 @@
 // l4lb-maglev: builds a Maglev lookup table offline and prints it with each
-// backend's share (DESIGN §8), so operators can see what a backend set and
-// its weights do before loading them into l4lbd. Uses the same library as the
-// daemon, so the table printed is the table the appliance builds.
+// backend's share and the table's fingerprint (DESIGN §5, §8), so operators
+// can see what a backend set and its weights do before loading them into
+// l4lbd, and check a running appliance's table against it (the `maglev`
+// column of `l4lbctl vips`). Uses the same library as the daemon, so the
+// table printed is the table the appliance builds.
 //
 //   l4lb-maglev [--table-size M] --backend ADDR:PORT[=WEIGHT]... [--json]
 //   l4lb-maglev [--table-size M] --backends-file FILE|- [--json]
@@ -38,7 +40,10 @@ constexpr const char* kUsage =
     "                   [--backends-file FILE] [--json]\n"
     "\n"
     "Builds the Maglev lookup table l4lbd would build for a set of backends and\n"
-    "prints each backend's share, then the backend of every slot.\n"
+    "prints each backend's share, the table's fingerprint (\"fingerprint: HEX\",\n"
+    "16 hex digits, 0000000000000000 when no backend takes slots; l4lbctl vips\n"
+    "shows the same value as maglev for a VIP with these backends up and these\n"
+    "weights), then the backend of every slot.\n"
     "\n"
     "  --table-size M        prime number of slots, 2..16777213 (default 65537)\n"
     "  --backend SPEC        a backend ADDR:PORT[=WEIGHT]; ADDR is a dotted-quad\n"
@@ -48,9 +53,9 @@ constexpr const char* kUsage =
     "                        stdin); blank lines and '#' comments are ignored.\n"
     "                        Repeatable; combines with --backend.\n"
     "  --json                print one JSON object instead of text (the default):\n"
-    "                        {\"table_size\": M, \"backends\": [{\"backend\": \"ADDR:PORT\",\n"
-    "                        \"weight\": W, \"entries\": N}, ...], \"table\":\n"
-    "                        [\"ADDR:PORT\" or null, ...]}\n"
+    "                        {\"table_size\": M, \"fingerprint\": \"HEX\", \"backends\":\n"
+    "                        [{\"backend\": \"ADDR:PORT\", \"weight\": W, \"entries\": N},\n"
+    "                        ...], \"table\": [\"ADDR:PORT\" or null, ...]}\n"
     "  -h, --help            print this help and exit\n"
     "\n"
     "Exit status: 0 success, 2 bad option or value, 1 other failure.\n";
@@ -231,12 +236,13 @@ Options parse_args(int argc, char** argv) {
 void append_number(std::string& out, uint64_t v) { out += std::to_string(v); }
 
 std::string format_json(const Options& opts, const std::vector<uint32_t>& table,
-                        const std::vector<uint64_t>& entries) {
+                        const std::vector<uint64_t>& entries, uint64_t fingerprint) {
   // Keys are validated "a.b.c.d:port", so no JSON escaping is needed.
   std::string out;
   out.reserve(table.size() * 20 + opts.backends.size() * 64);
   out += "{\"table_size\": ";
   append_number(out, opts.table_size);
+  out += ", \"fingerprint\": \"" + l4lb::maglev::format_fingerprint(fingerprint) + "\"";
   out += ", \"backends\": [";
   for (size_t i = 0; i < opts.backends.size(); ++i) {
     if (i) out += ", ";
@@ -260,7 +266,7 @@ std::string format_json(const Options& opts, const std::vector<uint32_t>& table,
 }
 
 std::string format_text(const Options& opts, const std::vector<uint32_t>& table,
-                        const std::vector<uint64_t>& entries) {
+                        const std::vector<uint64_t>& entries, uint64_t fingerprint) {
   std::string out;
   out.reserve(table.size() * 24 + opts.backends.size() * 64);
   char line[128];
@@ -272,6 +278,7 @@ std::string format_text(const Options& opts, const std::vector<uint32_t>& table,
                   100.0 * static_cast<double>(entries[i]) / opts.table_size);
     out += line;
   }
+  out += "\nfingerprint: " + l4lb::maglev::format_fingerprint(fingerprint) + "\n";
   out += "\nslot backend\n";
   for (size_t s = 0; s < table.size(); ++s) {
     append_number(out, s);
@@ -288,7 +295,9 @@ int run(const Options& opts) {
   for (uint32_t b : table) {
     if (b != l4lb::maglev::kNoBackend) ++entries[b];
   }
-  const std::string out = opts.json ? format_json(opts, table, entries) : format_text(opts, table, entries);
+  const uint64_t fingerprint = l4lb::maglev::table_fingerprint(table, opts.backends);
+  const std::string out = opts.json ? format_json(opts, table, entries, fingerprint)
+                                    : format_text(opts, table, entries, fingerprint);
   if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
     std::perror("l4lb-maglev: write");
     return kExitFailure;

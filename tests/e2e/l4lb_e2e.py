@@ -66,6 +66,7 @@ CONFIG_DIR = E2E_DIR / "configs"
 NETCLIENT = E2E_DIR / "netclient.py"
 L4LBD = Path(os.environ.get("L4LBD", REPO / "build" / "src" / "daemon" / "l4lbd"))
 L4LBCTL = Path(os.environ.get("L4LBCTL", REPO / "tools" / "l4lbctl"))
+L4LB_MAGLEV = Path(os.environ.get("L4LB_MAGLEV", REPO / "build" / "src" / "tools" / "l4lb-maglev"))
 STATE_DIR = Path("/run/l4lb-e2e")
 
 LB_ADDR = "10.99.0.1"
@@ -117,6 +118,22 @@ def failures_as_test_failure():
         yield
     except netns.CommandFailed as e:
         raise TestFailure(str(e)) from None
+
+
+def maglev_fingerprint(table_size, weights):
+    """The fingerprint l4lb-maglev --json prints for {"ADDR:PORT": weight}
+    at `table_size` (16 hex digits): what `l4lbctl vips` must show as a VIP's
+    maglev while exactly those backends are in service with those weights."""
+    if not L4LB_MAGLEV.exists():
+        raise TestFailure(f"{L4LB_MAGLEV} not built")
+    p = run([L4LB_MAGLEV, "--table-size", table_size, "--json",
+             *(a for key, w in weights.items() for a in ("--backend", f"{key}={w}"))], check=False)
+    if p.returncode != 0:
+        raise TestFailure(f"l4lb-maglev exited {p.returncode}: {p.stderr.strip()[:300]}")
+    try:
+        return json.loads(p.stdout)["fingerprint"]
+    except (ValueError, KeyError) as e:
+        raise TestFailure(f"l4lb-maglev --json printed no fingerprint: {p.stdout[:200]!r}") from e
 
 
 def old_keys_config(text):
@@ -487,6 +504,14 @@ class Lab(netns.Run):
             return json.loads(p.stdout)
         except ValueError as e:
             raise TestFailure(f"l4lbctl backends --json printed no JSON: {p.stdout[:300]!r}") from e
+
+    def vips(self):
+        """l4lbctl vips --json -> list of row dicts."""
+        p = self.ctl("vips", "--json")
+        try:
+            return json.loads(p.stdout)
+        except ValueError as e:
+            raise TestFailure(f"l4lbctl vips --json printed no JSON: {p.stdout[:300]!r}") from e
 
     def metrics(self, listen="127.0.0.1:9100", timeout=10):
         """GET /metrics from inside the appliance namespace -> text."""

@@ -10,7 +10,12 @@ backend X is read from the answer and checked against `l4lbctl flows
   - none of 100 new connections (curl) goes to X, and none fails.
 `l4lbctl backend enable web X`:
   - X is up with its configured weight again, and new connections reach it;
-  - the long-lived connection still works."""
+  - the long-lived connection still works.
+At each step (all up, X drained, X enabled) the VIP's Maglev fingerprint,
+`l4lbctl vips` column maglev (text and --json), equals what l4lb-maglev
+prints for the same table size and the backends' effective weights
+(DESIGN 5): the same when all are up and after enable, another while X is
+drained (an operator override is per appliance, and shows)."""
 import json
 import sys
 import time
@@ -75,9 +80,38 @@ def flow_backend(lab, local_port):
     return None, None
 
 
+def web_fingerprint(lab, when, problems):
+    """The web VIP's maglev column, checked against l4lb-maglev for the
+    effective weights `l4lbctl backends` shows (read on both sides of the
+    vips row, so a health change in between is seen and read again)."""
+    for _ in range(3):
+        before = {r["backend"]: r["effective_weight"] for r in lab.backends("web")}
+        row = next(r for r in lab.vips() if r["name"] == "web")
+        weights = {r["backend"]: r["effective_weight"] for r in lab.backends("web")}
+        if weights == before:
+            break
+    # Given to l4lb-maglev in the reverse of the config's order: the
+    # fingerprint is of the slots' backends, not of their list positions.
+    given = dict(reversed(list(weights.items())))
+    expected = e2e.maglev_fingerprint(row["table_size"], given)
+    e2e.log(f"{when}: l4lbctl vips: web maglev {row.get('maglev')}; l4lb-maglev --table-size "
+            f"{row['table_size']} for {given}: {expected}")
+    if row.get("maglev") != expected:
+        problems.append(f"{when}: l4lbctl vips shows maglev {row.get('maglev')}, l4lb-maglev prints {expected} "
+                        f"for {weights} at table size {row['table_size']}")
+    return row.get("maglev")
+
+
 def body(lab):
     problems = []
     lab.wait_backends_up("web")
+    all_up = web_fingerprint(lab, "all up", problems)
+    text = lab.ctl("vips").stdout.splitlines()
+    e2e.log("l4lbctl vips:\n  " + "\n  ".join(text))
+    header = text[0].split() if text else []
+    web = next((line.split() for line in text[1:] if line.split()[:1] == ["web"]), [])
+    if "maglev" not in header or len(web) != len(header) or web[header.index("maglev")] != all_up:
+        problems.append(f"l4lbctl vips (text) has no maglev column showing {all_up}")
     session = e2e.LineSession(lab, "http-session", [e2e.PY, "-c", HTTP_SESSION, e2e.VIP, 8080])
     first = session.expect()
     if not first.startswith("connected"):
@@ -111,6 +145,8 @@ def body(lab):
         problems.append(f"after drain {key} is {row['state']} with effective weight {row['effective_weight']}")
     if row["active_flows"] < 1:
         problems.append(f"after drain {key} shows {row['active_flows']} active flows; the long-lived one is open")
+    if web_fingerprint(lab, f"{key} drained", problems) == all_up:
+        problems.append(f"the maglev fingerprint stayed {all_up} with {key} drained")
 
     if get("after the drain") != name:
         problems.append(f"the long-lived connection moved away from {name} after the drain")
@@ -138,6 +174,8 @@ def body(lab):
     if row["state"] != "up" or row["effective_weight"] != row["weight"]:
         problems.append(f"after enable {key} is {row['state']} with effective weight "
                         f"{row['effective_weight']} (configured {row['weight']})")
+    if web_fingerprint(lab, f"{key} enabled", problems) != all_up:
+        problems.append(f"the maglev fingerprint is not back to {all_up} after enable")
     counts, failures = lab.curl_many(N)
     e2e.log(f"{N} curls after enable: {dict(sorted(counts.items()))}, {len(failures)} failed")
     if not counts.get(name):

@@ -13,6 +13,7 @@
 
 #include "l4lb/config/config.h"
 #include "l4lb/dataplane/snapshot.h"
+#include "l4lb/maglev/maglev.h"
 
 namespace l4lb::controlplane {
 
@@ -58,13 +59,22 @@ class IdRegistry {
 // change. Entries not used by the latest build are dropped.
 class MaglevCache {
  public:
-  std::shared_ptr<const std::vector<uint16_t>> get(const std::string& key, uint32_t table_size,
-                                                   const std::vector<std::pair<std::string, uint32_t>>& backends);
+  // A built table: what workers read (slot -> index into `backends` as given
+  // to get(), or kNoBackendSlot), and its maglev::table_fingerprint, computed
+  // once when the table is built (DESIGN §5: l4lbctl vips shows it).
+  struct Table {
+    std::shared_ptr<const std::vector<uint16_t>> slots;
+    uint64_t fingerprint = maglev::kEmptyTableFingerprint;
+  };
+  // `backends` are (ADDR:PORT, effective weight) in the VIP's order; `key`
+  // names these inputs. Throws std::invalid_argument (maglev::build_table).
+  Table get(const std::string& key, uint32_t table_size,
+            const std::vector<std::pair<std::string, uint32_t>>& backends);
   void keep_only_used();
   size_t built() const { return built_; }  // tables computed since start
 
  private:
-  std::map<std::string, std::shared_ptr<const std::vector<uint16_t>>> tables_;
+  std::map<std::string, Table> tables_;
   std::map<std::string, bool> used_;
   size_t built_ = 0;
 };

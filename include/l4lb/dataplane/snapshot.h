@@ -92,6 +92,11 @@ struct Snapshot {
   std::vector<uint8_t> backend_alive;
   // By backend id; removed backends keep their last known next hop.
   std::vector<NextHop> next_hop;
+  // By vips index: the fingerprint of vips[i].maglev (maglev::table_fingerprint,
+  // DESIGN §5), for the management core's reports (l4lbctl vips). Kept with
+  // the generation so a report always names the table in force; workers never
+  // read it.
+  std::vector<uint64_t> maglev_fingerprints;
 
   // kAddress* bits of a wire-order address, 0 for any other.
   uint32_t address_kind(uint32_t ip) const {

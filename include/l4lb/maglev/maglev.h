@@ -41,4 +41,23 @@ inline constexpr uint64_t kPhaseSeed = 0x6d61676c65762d70ULL;   // "maglev-p"
 // Throws std::invalid_argument for a non-prime size or duplicate keys.
 std::vector<uint32_t> build_table(std::span<const Backend> backends, uint32_t table_size);
 
+// The fingerprint of a built table (DESIGN §5, "Agreement across
+// appliances"): 64 bits over the table's slots in order, each slot
+// contributing the KEY of its backend, never its index, so two processes that
+// list the same backends in different orders and build the same table get the
+// same fingerprint, and a table that differs in one slot gets another
+// (defined in maglev.cc). `table` is build_table's result for `backends`
+// (entries are indices into `backends` or kNoBackend). A table with no
+// backend in any slot (nothing takes traffic) has kEmptyTableFingerprint.
+// Throws std::out_of_range for an entry that is not a backend of `backends`.
+// Pure; called by l4lb-maglev and, on the management core, by the snapshot
+// builder's MaglevCache when it builds a VIP's table.
+inline constexpr uint64_t kEmptyTableFingerprint = 0;
+uint64_t table_fingerprint(std::span<const uint32_t> table, std::span<const Backend> backends);
+
+// A fingerprint as operators see it wherever it is printed (l4lb-maglev,
+// l4lbctl vips): 16 lowercase hex digits, "0000000000000000" for an empty
+// table.
+std::string format_fingerprint(uint64_t fingerprint);
+
 }  // namespace l4lb::maglev

@@ -214,6 +214,109 @@ TEST(MaglevTable, OrderIndependent) {
 }
 
 // ---------------------------------------------------------------------------
+// Fingerprint (DESIGN §5, agreement across appliances): over the slots' keys,
+// so it follows the table, not the caller's list order.
+// ---------------------------------------------------------------------------
+TEST(MaglevFingerprint, PinnedValues) {
+  // Computed by an independent Python model of the fold documented in
+  // maglev.cc (f = 0xcbf29ce484222325; per slot f = fmix64(f ^ fnv1a64(key))),
+  // over the golden tables above. A change here changes what every appliance
+  // reports, so it must be deliberate.
+  const std::vector<Backend> abc = {{"10.0.0.1:80", 1}, {"10.0.0.2:80", 1}, {"10.0.0.3:80", 1}};
+  EXPECT_EQ(table_fingerprint(build_table(abc, 13), abc), 0x7c0b387d34973011ULL);
+  const std::vector<Backend> weighted = {{"10.0.0.1:80", 1}, {"10.0.0.2:80", 2}, {"10.0.0.3:80", 3}};
+  EXPECT_EQ(table_fingerprint(build_table(weighted, 13), weighted), 0x358a2138ccc59a31ULL);
+  const std::vector<Backend> one = {{"10.0.0.1:80", 1}};
+  EXPECT_EQ(table_fingerprint(build_table(one, 2), one), 0x1d9861242f437375ULL);
+  EXPECT_EQ(table_fingerprint(build_table(one, 13), one), 0xd2b162fe0be698bbULL);
+  EXPECT_EQ(format_fingerprint(0x7c0b387d34973011ULL), "7c0b387d34973011");
+}
+
+TEST(MaglevFingerprint, FormatIsSixteenLowercaseHexDigits) {
+  EXPECT_EQ(format_fingerprint(0), "0000000000000000");
+  EXPECT_EQ(format_fingerprint(0xABCull), "0000000000000abc");
+  EXPECT_EQ(format_fingerprint(0x0123456789ABCDEFull), "0123456789abcdef");
+  EXPECT_EQ(format_fingerprint(~0ull), "ffffffffffffffff");
+}
+
+TEST(MaglevFingerprint, SameTableFromPermutedInputSameFingerprint) {
+  auto bs = make_backends(1000, [](uint32_t i) { return 1 + i % 4; });
+  const auto reference_table = build_table(bs, kDefaultTableSize);
+  const uint64_t reference = table_fingerprint(reference_table, bs);
+  EXPECT_NE(reference, kEmptyTableFingerprint);
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 3; ++trial) {
+    std::shuffle(bs.begin(), bs.end(), rng);
+    const auto table = build_table(bs, kDefaultTableSize);
+    // The indices differ (they follow the caller's list); the fingerprint may not.
+    ASSERT_NE(table, reference_table) << "trial " << trial;
+    EXPECT_EQ(table_fingerprint(table, bs), reference) << "trial " << trial;
+  }
+  const std::vector<Backend> abc = {{"10.0.0.1:80", 1}, {"10.0.0.2:80", 1}, {"10.0.0.3:80", 1}};
+  const std::vector<Backend> cab = {abc[2], abc[0], abc[1]};
+  EXPECT_EQ(table_fingerprint(build_table(cab, 13), cab), table_fingerprint(build_table(abc, 13), abc));
+}
+
+TEST(MaglevFingerprint, OneWeightChangedOrOneBackendRemovedDiffers) {
+  const auto bs = make_backends(100);
+  const uint64_t reference = table_fingerprint(build_table(bs, 4099), bs);
+
+  auto heavier = bs;
+  heavier[37].weight = 2;
+  EXPECT_NE(table_fingerprint(build_table(heavier, 4099), heavier), reference);
+
+  auto drained = bs;  // weight 0: the backend is still listed but takes no slots
+  drained[37].weight = 0;
+  const uint64_t drained_fp = table_fingerprint(build_table(drained, 4099), drained);
+  EXPECT_NE(drained_fp, reference);
+
+  auto removed = bs;
+  removed.erase(removed.begin() + 37);
+  // Draining and removing build the same table, so they agree.
+  EXPECT_EQ(table_fingerprint(build_table(removed, 4099), removed), drained_fp);
+
+  // Another table size is another table.
+  EXPECT_NE(table_fingerprint(build_table(bs, 4093), bs), reference);
+}
+
+TEST(MaglevFingerprint, AnyOneSlotChangedChangesIt) {
+  const std::vector<Backend> abc = {{"10.0.0.1:80", 1}, {"10.0.0.2:80", 1}, {"10.0.0.3:80", 1}};
+  const auto table = build_table(abc, 13);
+  const uint64_t reference = table_fingerprint(table, abc);
+  for (size_t slot = 0; slot < table.size(); ++slot) {
+    for (uint32_t other = 0; other < abc.size(); ++other) {
+      if (other == table[slot]) continue;
+      auto changed = table;
+      changed[slot] = other;
+      EXPECT_NE(table_fingerprint(changed, abc), reference) << "slot " << slot << " -> " << other;
+    }
+    auto emptied = table;
+    emptied[slot] = kNoBackend;
+    EXPECT_NE(table_fingerprint(emptied, abc), reference) << "slot " << slot << " emptied";
+  }
+  // Two slots swapped: the same keys in another order.
+  auto swapped = table;
+  ASSERT_NE(swapped[0], swapped[2]);
+  std::swap(swapped[0], swapped[2]);
+  EXPECT_NE(table_fingerprint(swapped, abc), reference);
+}
+
+TEST(MaglevFingerprint, EmptyTableIsZero) {
+  // No backend takes traffic: every slot kNoBackend, at any size.
+  const std::vector<Backend> zero = {{"10.0.0.1:80", 0}, {"10.0.0.2:80", 0}};
+  EXPECT_EQ(table_fingerprint(build_table(zero, 13), zero), kEmptyTableFingerprint);
+  EXPECT_EQ(table_fingerprint(build_table(std::vector<Backend>{}, 65537), {}), kEmptyTableFingerprint);
+  EXPECT_EQ(kEmptyTableFingerprint, 0u);
+  EXPECT_EQ(format_fingerprint(kEmptyTableFingerprint), "0000000000000000");
+}
+
+TEST(MaglevFingerprint, RejectsAnEntryThatNamesNoBackend) {
+  const std::vector<Backend> one = {{"10.0.0.1:80", 1}};
+  const std::vector<uint32_t> table = {0, 1, 0};
+  EXPECT_THROW(table_fingerprint(table, one), std::out_of_range);
+}
+
+// ---------------------------------------------------------------------------
 // Properties at scale (N=1000, M=65537, the defaults of DESIGN §5).
 // ---------------------------------------------------------------------------
 TEST(MaglevScale, BalanceN1000) {
