@@ -27,6 +27,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <pthread.h>
+#include <signal.h>
+
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -107,7 +110,32 @@ void check_memory(const l4lb::config::Config& config, const std::string& path, i
   }
 }
 
+// The TAP PMD (net_tap) signals the process for each packet the kernel
+// hands one of its queues: its receive trigger, a real-time signal it picks
+// at start ("Using rt-signal N" in DPDK's debug log), so every packet queues
+// one more. Under a flood on a TAP port that is tens of thousands a second,
+// and a thread that takes them turns its loop many times slower (measured:
+// the management core stopped answering l4lbctl for 5 s under a 50 kpps
+// flood). The threads whose loops matter, the workers and the management
+// core, leave those signals to the EAL's service threads (interrupt,
+// telemetry, multi-process), which rte_eal_init created before and which
+// sleep otherwise; the PMD's handler only bumps a counter, wherever it runs.
+// Called once every TAP port exists (so its signal has its handler): real-
+// time signals with a handler are the PMDs'; l4lbd installs none.
+void leave_driver_signals_to_service_threads() {
+  sigset_t driver_signals;
+  sigemptyset(&driver_signals);
+  for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig) {
+    struct sigaction sa {};
+    if (sigaction(sig, nullptr, &sa) == 0 && sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN)
+      sigaddset(&driver_signals, sig);
+  }
+  sigaddset(&driver_signals, SIGIO);  // older TAP PMDs use SIGIO
+  pthread_sigmask(SIG_BLOCK, &driver_signals, nullptr);
+}
+
 int worker_main(void* arg) {
+  leave_driver_signals_to_service_threads();
   static_cast<l4lb::dataplane::Worker*>(arg)->run(g_workers_stop);
   return 0;
 }
@@ -336,6 +364,7 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
   if (notifier.watchdog_interval_usec())
     spdlog::info("watchdog: WATCHDOG=1 every {} ms from the management loop", notifier.watchdog_interval_usec() / 1000);
 
+  leave_driver_signals_to_service_threads();
   Shutdown shutdown(mgmt, notifier, worker_objs);
   try {
     mgmt.run(g_mgmt_stop, g_reload, [&shutdown] { shutdown.poll(); });
