@@ -190,6 +190,7 @@ def base_config():
         "timeouts": {"tcp_syn_s": 3},
         "logging": {"level": "info"},
         "metrics": {"listen": "127.0.0.1:9100"},
+        "bgp": {"enabled": "false"},
     }
 
 
@@ -206,6 +207,7 @@ MAPPINGS = {
     "timeouts": (("timeouts",), "TIMEOUTS"),
     "logging": (("logging",), "LOGGING"),
     "metrics": (("metrics",), "METRICS"),
+    "bgp": (("bgp",), "BGP"),
 }
 
 
