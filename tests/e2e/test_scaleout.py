@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""e2e (issue 15): two appliances behind an ECMP router that learns the VIPs
+from both through BIRD (tests/e2e/scaleout.py has the lab). Appliance a's
+BGP session runs BFD (3 x 100 ms), b's does not (hold time 3 s).
+
+1. The router learns VIP web (10.97.0.100/32) from both appliances: one
+   kernel route with next hops 10.99.0.1 and 10.99.0.2.
+2. Agreement: both show the same Maglev fingerprint for web.
+3. Spread: 200 curls, each its own connection, all answered; both
+   appliances' flows_created grew.
+4. Health-gated: VIP solo (10.97.0.101, on a only, one backend on b1:8081)
+   is not announced while its backend is down and web is; it is announced
+   (via a only) once the backend listens, and withdrawn again once it stops,
+   within fall x interval (2 x 200 ms) plus BGP's propagation, measured;
+   web keeps both next hops throughout.
+5. `l4lbctl drain 10` on b under a curl loop: b's next hop goes, b's l4lbd
+   exits 0; every request started after the withdrawal succeeds. Requests
+   in flight on b at the withdrawal are counted, not asserted: with FNAT
+   their next packets reach a, which holds no state for them (DESIGN §12).
+6. SIGKILL of an appliance under a curl loop, once with BFD (a) and once
+   without (b, restarted): its next hop goes; the time from the kill to the
+   withdrawal and the requests that failed are printed; every request
+   started a second after the withdrawal succeeds.
+"""
+import signal
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import l4lb_e2e as e2e  # noqa: E402
+import scaleout  # noqa: E402
+from scaleout import APPLIANCES, PORT, SOLO_PORT, VIP, VIP_SOLO  # noqa: E402
+
+URL = f"http://{VIP}:{PORT}/"
+BOTH = sorted(APPLIANCES.values())
+
+
+def curls(lab, n):
+    """n curls from the client, each its own connection -> (answered, failures)."""
+    script = ('for i in $(seq "$1"); do out=$(curl -sS --noproxy "*" --fail -m 3 "$2" 2>&1) '
+              '&& echo ok || echo "ERR $out"; done')
+    p = lab.in_client(["bash", "-c", script, "curls", n, URL], timeout=30 + n * 4)
+    lines = p.stdout.splitlines()
+    return sum(1 for x in lines if x == "ok"), [x for x in lines if x != "ok"]
+
+
+def split_results(results, event_t, settle_s=0.0):
+    """Requests that started before event_t (+settle) and those started after."""
+    before = [r for r in results if r.start < event_t + settle_s]
+    after = [r for r in results if r.start >= event_t + settle_s]
+    return before, after
+
+
+def body(lab, problems, figures):
+    took = lab.wait_next_hops(VIP, BOTH)
+    e2e.log(f"1. router: {VIP} via {', '.join(lab.next_hops(VIP))}, {took:.1f} s after the last appliance started")
+
+    fps = {n: {r["name"]: r["maglev"] for r in lab.ajson(n, "vips")}["web"] for n in APPLIANCES}
+    e2e.log(f"2. Maglev fingerprints of web: {fps}")
+    if len(set(fps.values())) != 1:
+        problems.append(f"appliances disagree on web's Maglev table: {fps}")
+
+    before = {n: lab.flows_created(n) for n in APPLIANCES}
+    answered, failures = curls(lab, 200)
+    created = {n: lab.flows_created(n) - before[n] for n in APPLIANCES}
+    e2e.log(f"3. 200 curls: {answered} answered, flows created per appliance {created}")
+    if answered != 200:
+        problems.append(f"{200 - answered} of 200 curls through ECMP failed: {failures[:2]}")
+    if min(created.values()) == 0:
+        problems.append(f"ECMP sent no connection to one appliance: {created}")
+
+    # 4. health-gated announcement of solo (appliance a only).
+    if lab.next_hops(VIP_SOLO):
+        problems.append(f"{VIP_SOLO} is routed while its only backend is down: {lab.next_hops(VIP_SOLO)}")
+    reason = {r["prefix"]: r["reason"] for r in lab.ajson("a", "routes")}.get(f"{VIP_SOLO}/32")
+    e2e.log(f"4. solo with its backend down: router has no route; l4lbctl routes on a says '{reason}'")
+    if reason != "no backend up":
+        problems.append(f"l4lbctl routes on a gives solo's reason as {reason!r}, expected 'no backend up'")
+    server = lab.start_server("http_server", SOLO_PORT, "b1")
+    t0 = time.monotonic()
+    up = lab.wait_next_hops(VIP_SOLO, [APPLIANCES["a"]], deadline=15)
+    e2e.log(f"4. solo's backend listens: {VIP_SOLO} via a after {up:.2f} s (rise 1 x 200 ms + BGP)")
+    t_kill = time.monotonic()
+    server.kill()
+    server.wait()
+    lab.forget(server)
+    gone = lab.wait_next_hops(VIP_SOLO, [], deadline=15)
+    figures["health_withdraw_s"] = gone
+    e2e.log(f"4. solo's backend stopped: {VIP_SOLO} withdrawn {gone:.2f} s later (fall 2 x interval 200 ms + BGP)")
+    if gone > 3.0:
+        problems.append(f"solo withdrawn only {gone:.2f} s after its backend stopped (fall x interval is 0.4 s)")
+    if lab.next_hops(VIP) != BOTH:
+        problems.append(f"web lost a next hop while solo was withdrawn: {lab.next_hops(VIP)}")
+    del t0, t_kill
+
+    # 5. drain b under load.
+    loop = e2e.CurlLoop(lab, url=URL, connect_timeout=1, max_time=2, label="curl-drain")
+    time.sleep(1.0)
+    t_drain = time.time()
+    p = lab.actl("b", "drain", "10", check=False)
+    if p.returncode != 0:
+        problems.append(f"l4lbctl drain on b: exit {p.returncode}: {p.stderr.strip()}")
+    status = lab.ajson("b", "status")
+    e2e.log(f"5. drain asked: b's status draining={status.get('draining')}, flows left "
+            f"{status.get('drain_flows_left')}, {status.get('drain_seconds_left')} s left")
+    withdrawn = lab.wait_next_hops(VIP, [APPLIANCES["a"]], deadline=10)
+    t_withdrawn = t_drain + withdrawn
+    rc = lab.appliances["b"].daemon.wait(20)
+    exited = time.time() - t_drain
+    time.sleep(1.0)
+    results = loop.stop()
+    lab.forget(lab.appliances["b"].daemon)
+    in_flight, after = split_results(results, t_withdrawn)
+    failed_before = [r for r in in_flight if not r.ok and r.end >= t_drain]
+    failed_after = [r for r in after if not r.ok]
+    figures["drain_withdraw_s"] = withdrawn
+    e2e.log(f"5. b's next hop gone {withdrawn:.2f} s after l4lbctl drain; b's l4lbd exited {rc} after {exited:.1f} s; "
+            f"curls: {len(results)}, failed in flight at the withdrawal {len(failed_before)}"
+            + (f" ({failed_before[0].text[:80]})" if failed_before else "")
+            + f", failed after it {len(failed_after)} of {len(after)}")
+    if rc != 0:
+        problems.append(f"b's l4lbd exited {rc} after its drain, expected 0")
+    if status.get("draining") != 1:
+        problems.append(f"b's status during the drain: draining={status.get('draining')}")
+    if failed_after:
+        problems.append(f"{len(failed_after)} of {len(after)} curls started after b's withdrawal failed: "
+                        f"{failed_after[0].text[:100]}")
+    figures["drain_failed_in_flight"] = len(failed_before)
+
+    # 6. SIGKILL, with BFD (a) and without (b).
+    lab.start_appliance("b", solo=False)
+    lab.wait_next_hops(VIP, BOTH)
+    for victim, survivor, how in (("a", "b", "BFD 3 x 100 ms"), ("b", "a", "hold time 3 s")):
+        if victim == "b":
+            lab.start_appliance("a")
+            lab.wait_next_hops(VIP, BOTH)
+            time.sleep(1.0)  # BFD up on the restarted session
+        loop = e2e.CurlLoop(lab, url=URL, connect_timeout=1, max_time=2, label=f"curl-kill-{victim}")
+        time.sleep(1.0)
+        t_kill = time.time()
+        lab.stop_appliance(victim, sig=signal.SIGKILL)
+        withdrawn = lab.wait_next_hops(VIP, [APPLIANCES[survivor]], deadline=15)
+        time.sleep(1.5)
+        results = loop.stop()
+        window, after = split_results(results, t_kill + withdrawn, settle_s=1.0)
+        failed = [r for r in window if not r.ok and r.end >= t_kill]
+        failed_after = [r for r in after if not r.ok]
+        figures[f"kill_{victim}_withdraw_s"] = withdrawn
+        figures[f"kill_{victim}_failed"] = len(failed)
+        e2e.log(f"6. SIGKILL {victim} ({how}): its next hop gone {withdrawn:.2f} s later; curls failed until then "
+                f"(+1 s) {len(failed)} of {len(window)}, after {len(failed_after)} of {len(after)}")
+        if failed_after:
+            problems.append(f"after {victim}'s withdrawal {len(failed_after)} of {len(after)} curls failed: "
+                            f"{failed_after[0].text[:100]}")
+    lab.start_appliance("b", solo=False)
+
+
+def main():
+    e2e.install_signal_handlers()
+    e2e.require_root()
+    import signal as _s
+    _s.alarm(240)
+    lab, reason, figures = None, None, {}
+    t0 = time.monotonic()
+    try:
+        lab = scaleout.ScaleoutLab(label="scaleout", bfd=("a",))
+        lab.up()
+        lab.start_servers("http_server", PORT)
+        lab.start_appliance("a", solo=True)
+        lab.start_appliance("b", solo=False)
+        problems = []
+        body(lab, problems, figures)
+        for name in APPLIANCES:
+            rc = lab.stop_appliance(name)
+            if rc not in (0, None):
+                problems.append(f"l4lbd {name} exited {rc} after SIGTERM, expected 0")
+        if problems:
+            raise e2e.TestFailure("; ".join(problems))
+    except (e2e.TestFailure, scaleout.netns.CommandFailed) as e:
+        reason = str(e)
+    except e2e.Interrupted as e:
+        reason = f"interrupted ({e})"
+    except Exception as e:  # noqa: BLE001 - a harness bug is a failure too
+        import traceback
+        traceback.print_exc()
+        reason = f"{type(e).__name__}: {e}"
+    _s.alarm(0)
+    if figures:
+        e2e.log("figures: " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                                        for k, v in figures.items()))
+    if lab is not None:
+        if reason:
+            lab.keep_logs = True
+            for a in lab.appliances.values():
+                e2e.log(f"---- tail of l4lbd {a.name} log ----\n" + lab.tail(a.log, 25))
+        problems = lab.down()
+        if problems:
+            reason = (reason + "; " if reason else "") + "teardown: " + "; ".join(problems)
+        if reason:
+            e2e.log(f"logs kept in {lab.workdir}")
+    e2e.log(f"(scaleout: {time.monotonic() - t0:.1f} s)")
+    if reason:
+        e2e.log(f"FAIL scaleout: {reason.splitlines()[0]}")
+        return 1
+    e2e.log("PASS scaleout")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
