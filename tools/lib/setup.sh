@@ -26,8 +26,10 @@ L4LB_PACKAGES=(
     bird2  # route announcement (DESIGN §12): its unit test and the scale-out lab
 )
 
+# A phase's header, with the seconds since the script started, so a slow
+# run shows where its time went.
 l4lb_phase() {
-    printf '\n===== %s =====\n' "$*"
+    printf '\n===== %s (at %d s) =====\n' "$*" "$SECONDS"
 }
 
 l4lb_require_root() {
