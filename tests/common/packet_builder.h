@@ -16,6 +16,7 @@ inline uint32_t ip(const char* dotted) {
   inet_pton(AF_INET, dotted, &a);
   return a.s_addr;  // wire order
 }
+inline uint32_t host_ip(const char* dotted) { return ntohl(ip(dotted)); }
 inline uint16_t port(uint16_t host) { return htons(host); }
 
 // Full recomputation (RFC 1071) over a byte range, big-endian word order.

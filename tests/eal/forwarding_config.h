@@ -16,10 +16,6 @@
 
 namespace l4lb::test {
 
-inline uint32_t host_ip(const char* s) {
-  return ntohl(ip(s));
-}
-
 inline config::Config make_config(config::TcpMissPolicy miss = config::TcpMissPolicy::kForward) {
   config::Config c;
   c.dataplane.flows_per_worker = 1024;

@@ -9,17 +9,14 @@
 #include <map>
 #include <string>
 
+#include "../../common/packet_builder.h"
 #include "l4lb/common/address_text.h"
 #include "l4lb/config/config_loader.h"
 
 namespace l4lb::controlplane {
 namespace {
 
-uint32_t ip(const std::string& text) {
-  uint32_t address = 0;
-  EXPECT_TRUE(config::parse_ipv4(text, address)) << text;
-  return address;
-}
+using test::host_ip;
 
 // web (fnat, two backends) and dns (dnat) on their own addresses; ssh on
 // web's address, with a backend of its own.
@@ -41,7 +38,7 @@ struct Fixture {
   std::map<std::string, uint32_t> weights;
 
   Fixture() {
-    for (const char* b : {"10.0.0.21", "10.0.0.22", "10.0.0.23", "10.0.0.31"}) neighbours[ip(b)] = MacAddress{};
+    for (const char* b : {"10.0.0.21", "10.0.0.22", "10.0.0.23", "10.0.0.31"}) neighbours[host_ip(b)] = MacAddress{};
     for (const char* key : {"web/10.0.0.21:80", "web/10.0.0.22:80", "ssh/10.0.0.23:22"}) health[key] = true;
   }
   SnapshotInputs inputs() const {
@@ -104,9 +101,9 @@ TEST(RouteAnnouncement, AnAddressGoesOnlyWhenNoServiceOnItHasABackendUp) {
 
 TEST(RouteAnnouncement, UnresolvedAndDrainedBackendsAreNotUp) {
   Fixture f;
-  f.neighbours.erase(ip("10.0.0.31"));
+  f.neighbours.erase(host_ip("10.0.0.31"));
   EXPECT_EQ(f.decide().at("10.0.0.101"), "-no backend up");
-  f.neighbours[ip("10.0.0.31")] = MacAddress{};
+  f.neighbours[host_ip("10.0.0.31")] = MacAddress{};
   f.weights["dns/10.0.0.31:53"] = 0;  // l4lbctl backend drain
   EXPECT_EQ(f.decide().at("10.0.0.101"), "-no backend up");
   f.weights.clear();

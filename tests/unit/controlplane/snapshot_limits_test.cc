@@ -11,6 +11,7 @@
 #include <string>
 
 #include "../../common/limit_configs.h"
+#include "../../common/packet_builder.h"
 #include "l4lb/common/limits.h"
 #include "l4lb/config/config_loader.h"
 #include "l4lb/controlplane/snapshot_builder.h"
@@ -18,11 +19,7 @@
 namespace l4lb::controlplane {
 namespace {
 
-uint32_t host_ip(const std::string& text) {
-  uint32_t address = 0;
-  EXPECT_TRUE(config::parse_ipv4(text, address)) << text;
-  return address;
-}
+using test::host_ip;
 
 // l4lbd's first snapshot: fresh registries, no neighbour MACs yet.
 std::unique_ptr<dataplane::Snapshot> build_first(const config::Config& c, BuildState& state) {
@@ -61,7 +58,7 @@ TEST(SnapshotLimits, VipsAtTheLimitBuildAndOneMoreDoesNot) {
   config::Config over = c;
   config::VipConfig extra = c.vips[0];
   extra.name = "one-more";
-  extra.address = host_ip(test::limit_address(1, kMaxVips));
+  extra.address = host_ip(test::limit_address(1, kMaxVips).c_str());
   over.vips.push_back(extra);
   BuildState fresh;
   EXPECT_THROW(build_first(over, fresh), std::runtime_error);
@@ -77,7 +74,7 @@ TEST(SnapshotLimits, BackendsAtTheLimitBuildAndOneMoreDoesNot) {
 
   expect_loader_refuses(test::backends_doc(kMaxBackends + 1));
   config::Config over = c;
-  over.vips[1].backends.push_back({host_ip(test::limit_address(2, kMaxBackends / 2)), 8080, 1, 0});
+  over.vips[1].backends.push_back({host_ip(test::limit_address(2, kMaxBackends / 2).c_str()), 8080, 1, 0});
   BuildState fresh;
   EXPECT_THROW(build_first(over, fresh), std::runtime_error);
 }
@@ -92,7 +89,7 @@ TEST(SnapshotLimits, SnatAddressesAtTheLimitBuildAndOneMoreDoesNot) {
 
   expect_loader_refuses(test::snat_doc(kMaxSnatAddresses + 1));
   config::Config over = c;
-  over.vips[1].snat.push_back(host_ip(test::limit_address(3, kMaxSnatAddresses)));
+  over.vips[1].snat.push_back(host_ip(test::limit_address(3, kMaxSnatAddresses).c_str()));
   BuildState fresh;
   EXPECT_THROW(build_first(over, fresh), std::runtime_error);
 }
