@@ -38,12 +38,19 @@ l4lb_asan_build() {
     (
         cd "$L4LB_ASAN_ROOT" || exit 1
         local b=$L4LB_ASAN_BUILD
+        # b_lundef=false: sanitizer runtimes leave symbols for the loader.
+        # -fno-sanitize-recover: UBSan aborts even without UBSAN_OPTIONS.
+        # -O1 -g1 (line tables: symbolized stacks with file:line), as the
+        # sanitizers' documentation suggests: the same findings as -O2 -g
+        # at half the compile time here (193 s against 359 s for the unit
+        # and EAL suites on 2 CPUs).
+        local options=(-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=plain
+                       "-Dcpp_args=-O1 -g1 -fno-sanitize-recover=undefined")
         if [[ ! -f $b/build.ninja ]]; then
             rm -rf "$b"
-            # b_lundef=false: sanitizer runtimes leave symbols for the loader.
-            # -fno-sanitize-recover: UBSan aborts even without UBSAN_OPTIONS.
-            meson setup "$b" -Db_sanitize=address,undefined -Db_lundef=false \
-                -Dcpp_args=-fno-sanitize-recover=undefined -Dbuildtype=debugoptimized || exit 1
+            meson setup "$b" "${options[@]}" || exit 1
+        else
+            meson configure "$b" "${options[@]}" >/dev/null || exit 1
         fi
         # Only what the unit/EAL suites run (and l4lbd if asked): the
         # benchmarks and the packet generator are not worth the compile
