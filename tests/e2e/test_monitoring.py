@@ -204,5 +204,10 @@ def body(lab):
 
 
 if __name__ == "__main__":
-    e2e.run_test("monitoring", body, config=CONFIG, servers=[("http_server", 8080)], probe=("http", 8080),
-                 timeout=180)
+    # With bgp on (no BIRD: l4lbd retries), so the l4lb_bgp_* families exist.
+    with tempfile.TemporaryDirectory(prefix="l4lb-monitoring-bgp-") as bgp_dir:
+        config = Path(bgp_dir) / CONFIG.name
+        config.write_text(CONFIG.read_text() + f"bgp:\n  enabled: true\n  bird_socket: {bgp_dir}/bird.ctl\n"
+                                               f"  routes_file: {bgp_dir}/routes.conf\n")
+        e2e.run_test("monitoring", body, config=config, servers=[("http_server", 8080)], probe=("http", 8080),
+                     timeout=180)
