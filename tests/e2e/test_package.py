@@ -28,13 +28,21 @@
    again (the old config stays: curl still works); SIGTERM gives STOPPING=1
    and exit 0.
 5. `apt-get purge -y l4lb` leaves none of the package's files behind.
+6. Only with L4LB_PACKAGE_FRESH=1 (it downloads a minimal Debian 12 from the
+   archive, about 40 s): in a fresh `mmdebstrap --variant=minbase bookworm`
+   chroot, `apt-get install ./l4lb_VERSION_amd64.deb` pulls every
+   dependency from the archive, and l4lbd --help, l4lbd --check on the
+   packaged example config, l4lb-maglev, l4lbctl --help and
+   l4lb-pktgen --help run there.
 """
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -312,6 +320,33 @@ def purge(problems):
     e2e.log(f"apt-get purge -y l4lb: exit {p.returncode}, {len(left)} files left")
 
 
+def fresh_install(deb, problems):
+    """Step 6: the package on a minimal Debian 12 it has never seen."""
+    if subprocess.run(["sh", "-c", "command -v mmdebstrap"], capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "install", "-y", "-q", "mmdebstrap"], env=APT_ENV, capture_output=True,
+                       timeout=600)
+    with tempfile.TemporaryDirectory(prefix="l4lb-fresh-") as tmp:
+        root = Path(tmp) / "root"
+        t0 = time.monotonic()
+        p = subprocess.run(["mmdebstrap", "--variant=minbase", "bookworm", root], capture_output=True, text=True,
+                           timeout=1200)
+        if p.returncode != 0:
+            problems.append(f"mmdebstrap: {p.stderr.strip()[-400:]}")
+            return
+        shutil.copy(deb, root / "tmp" / deb.name)
+        script = (f"printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && "
+                  f"apt-get update -q >/dev/null && apt-get install -y -q ./tmp/{deb.name} >/dev/null && "
+                  "l4lbd --help >/dev/null && l4lbd --config /etc/l4lb/l4lb.yaml --check && "
+                  "l4lb-maglev --backend 10.0.0.1:80 --table-size 7 | grep fingerprint && "
+                  "l4lbctl --help >/dev/null && l4lb-pktgen --help >/dev/null")
+        p = subprocess.run(["chroot", root, "sh", "-c", script], env=APT_ENV, capture_output=True, text=True,
+                           timeout=1200)
+        e2e.log(f"fresh Debian 12 (mmdebstrap minbase): install and run: exit {p.returncode} in "
+                f"{time.monotonic() - t0:.0f} s: {' | '.join(p.stdout.strip().splitlines()[-3:])}")
+        if p.returncode != 0:
+            problems.append(f"on a fresh Debian 12: {(p.stdout + p.stderr).strip()[-600:]}")
+
+
 def body(lab):
     problems = []
     t0 = time.monotonic()
@@ -332,6 +367,8 @@ def body(lab):
         run_unit(lab, problems)
     finally:
         purge(problems)
+    if os.environ.get("L4LB_PACKAGE_FRESH") == "1":
+        fresh_install(deb, problems)
     if problems:
         raise e2e.TestFailure("; ".join(problems))
 
