@@ -305,6 +305,16 @@ class ConfigReader {
         bgp.peers.push_back(peer);
       }
     }
+    if (auto f = m.get("appliances")) {
+      for (const Field& a : reader_.one_or_list(*f)) {
+        const uint32_t appliance = reader_.unicast_ipv4(a);
+        checks_.not_own_address(a, appliance);
+        for (const VipConfig& vip : config_.vips)
+          if (vip.address == appliance)
+            reader_.fail(a, "is the address of VIP '" + vip.name + "', not an appliance's own");
+        bgp.appliances.push_back(appliance);
+      }
+    }
     if (auto f = m.get("announce_snat")) bgp.announce_snat = reader_.boolean(*f);
     if (auto f = m.get("when_no_backend")) bgp.when_no_backend = choice_of<NoBackendPolicy>(reader_, *f);
     if (auto f = m.get("withdraw_wait_ms")) bgp.withdraw_wait_ms = reader_.u32(*f);

@@ -126,7 +126,8 @@ const Key kBgpKeys[] = {
     {"enabled", K::kChoice, false, 0, 0, kBooleans, "false"},
     {"bird_socket", K::kAbsolutePath, false, 0, kMaxSocketPath, {}, "/run/bird/bird.ctl"},
     {"routes_file", K::kAbsolutePath, false, 0, kMaxFilePath, {}, "/run/l4lb/bird-routes.conf"},
-    {"peers", K::kIpv4List},  // absent: none
+    {"peers", K::kIpv4List},       // absent: none
+    {"appliances", K::kIpv4List},  // absent: none
     {"announce_snat", K::kChoice, false, 0, 0, kBooleans, "true"},
     {"when_no_backend", K::kChoice, false, 0, 0, kNoBackendPolicies, "withdraw"},
     {"withdraw_wait_ms", K::kInteger, false, 0, 60000, {}, "1000"},

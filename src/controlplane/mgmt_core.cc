@@ -132,8 +132,10 @@ void ManagementCore::attach_workers(std::vector<const dataplane::Worker*> worker
 }
 
 SnapshotInputs ManagementCore::inputs() {
-  return SnapshotInputs{&config_,  &neighbours_.map(), port_mac_,      rte_get_tsc_hz(),
-                        generation_, &health_up_,      &admin_weights_};
+  SnapshotInputs in{&config_,    &neighbours_.map(), port_mac_,      rte_get_tsc_hz(),
+                    generation_, &health_up_,        &admin_weights_};
+  in.draining = draining_;
+  return in;
 }
 
 void ManagementCore::publish_snapshot() {
@@ -373,6 +375,9 @@ void ManagementCore::run(const std::atomic<bool>& stop, std::atomic<bool>& reloa
       std::vector<uint32_t> hops;
       for (const auto& v : config_.vips)
         for (const auto& b : v.backends) hops.push_back(next_hop_for(config_, b.address));
+      // Resolved before a drain needs them (DESIGN §12).
+      for (const uint32_t appliance : config_.bgp.appliances) hops.push_back(next_hop_for(config_, appliance));
+      if (!config_.bgp.appliances.empty() && config_.ports[0].gateway) hops.push_back(*config_.ports[0].gateway);
       if (neighbours_.refresh(hops, now)) rebuild_due_ = true;
       control_.exception_to_kernel = exception_->to_kernel();
       control_.exception_from_kernel = exception_->from_kernel();

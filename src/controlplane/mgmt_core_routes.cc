@@ -29,7 +29,7 @@ void ManagementCore::announce_routes(uint64_t now) {
   ApplianceState state;
   state.not_ready = readiness();
   if (state.not_ready.empty() && !port_up_) state.not_ready = "port " + std::to_string(port_id_) + " link down";
-  state.draining = draining_;
+  state.draining = vips_withdrawn_;
   std::vector<RouteDecision> decisions = decide_routes(inputs(), state);
   // Logged when a route's verdict changes, not every 20 ms.
   for (const RouteDecision& d : decisions) {
@@ -88,11 +88,25 @@ void ManagementCore::withdraw_all_routes(uint64_t timeout_ms) {
                  timeout_ms, bird_->status().last_error);
 }
 
-void ManagementCore::set_draining(bool draining) {
-  if (draining == draining_) return;
-  draining_ = draining;
-  control_.draining = draining;
-  next_announce_ms_ = 0;  // withdraw at once
+void ManagementCore::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  control_.draining = 1;
+  publish_snapshot();  // with the other appliances' MACs, if any is resolved
+  if (redirecting())
+    spdlog::info("drain: new flows go to {} other appliance(s) (bgp.appliances); the VIPs stay announced "
+                 "until this appliance's flows have ended",
+                 publisher_.current()->redirect_macs.size());
+  else
+    withdraw_vips();
+}
+
+bool ManagementCore::redirecting() const { return draining_ && !publisher_.current()->redirect_macs.empty(); }
+
+void ManagementCore::withdraw_vips() {
+  if (vips_withdrawn_) return;
+  vips_withdrawn_ = true;
+  next_announce_ms_ = 0;  // at once
 }
 
 void ManagementCore::set_drain_progress(uint64_t flows_left, uint64_t seconds_left) {

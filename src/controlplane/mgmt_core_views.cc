@@ -224,6 +224,10 @@ std::string ManagementCore::render_metrics() const {
   for (const auto& wk : stats.workers)
     w.sample("l4lb_closed_port_rejects_total", {{"worker", std::to_string(wk.index)}},
              wk.counters.closed_port_rejects);
+  w.family("l4lb_redirected_packets_total", "counter",
+           "Packets passed to another appliance (bgp.appliances) while this one drains");
+  for (const auto& wk : stats.workers)
+    w.sample("l4lb_redirected_packets_total", {{"worker", std::to_string(wk.index)}}, wk.counters.redirected_packets);
   w.family("l4lb_snat_pools", "gauge", "FNAT source port pools (one per backend reached) per SNAT address, all workers");
   w.family("l4lb_snat_ports_in_use", "gauge", "FNAT source ports held by flows, per SNAT address");
   w.family("l4lb_snat_ports_capacity", "gauge", "FNAT source ports in the SNAT address's pools (all workers)");

@@ -120,6 +120,15 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
   }
   // BGP sessions to the routers (DESIGN §12) must survive a flood.
   for (const uint32_t peer : cfg.bgp.peers) snap->control_sources.insert(htonl(peer), 1);
+  for (const uint32_t appliance : cfg.bgp.appliances)
+    if (auto mac = in.neighbours->find(next_hop_for(cfg, appliance)); mac != in.neighbours->end())
+      snap->appliance_macs.push_back(mac->second);
+  if (const auto& gateway = cfg.ports.at(0).gateway)
+    if (auto mac = in.neighbours->find(*gateway); mac != in.neighbours->end()) {
+      snap->gateway_mac = mac->second;
+      snap->has_gateway_mac = true;
+    }
+  if (in.draining && snap->has_gateway_mac) snap->redirect_macs = snap->appliance_macs;
 
   std::vector<uint16_t> alive_ids;
   for (const auto& vc : cfg.vips) {

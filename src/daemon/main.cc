@@ -157,11 +157,14 @@ uint64_t flows_in_use(const std::vector<std::unique_ptr<l4lb::dataplane::Worker>
 }
 
 // Decides, once per management loop, when l4lbd stops after SIGTERM/SIGINT
-// or `l4lbctl drain` (DESIGN §12): the VIP routes are withdrawn first (with
-// bgp: until BIRD confirms, then bgp.withdraw_wait_ms so the routers stop
-// sending), then flows drain until none carries data or the drain's time
-// (dataplane.shutdown_drain_s, or the time l4lbctl gave) is up; a second
-// signal stops at once. Without bgp and without a drain time it stops at once.
+// or `l4lbctl drain` (DESIGN §12). With bgp.appliances resolved, the
+// workers first pass new flows to those appliances while the VIPs stay
+// announced, until this appliance's own flows have ended or the drain's
+// time is up; then (at once without them) the VIP routes are withdrawn:
+// with bgp, until BIRD confirms, then bgp.withdraw_wait_ms so the routers
+// stop sending; then the flows left drain until none carries data or the
+// time (dataplane.shutdown_drain_s, or the time l4lbctl gave) is up. A
+// second signal stops at once. Without bgp and a drain time it stops at once.
 class Shutdown {
  public:
   // How long BIRD may take to confirm the withdrawal before l4lbd goes on.
@@ -181,7 +184,18 @@ class Shutdown {
       stop("stopping: second signal, drain cut short with " + std::to_string(flows_in_use(workers_)) + " flows");
       return;
     }
-    if (!withdrawn_usec_ && (mgmt_.vip_routes_withdrawn() || now >= started_usec_ + kWithdrawConfirmUsec)) {
+    if (!withdraw_usec_) {
+      // Passing new flows on: the VIPs stay until our own flows are gone.
+      const uint64_t own = flows_in_use(workers_);
+      mgmt_.set_drain_progress(own, now >= deadline_usec_ ? 0 : (deadline_usec_ - now + 999999) / 1000000);
+      if (mgmt_.redirecting() && own > 0 && now < deadline_usec_) return;
+      if (mgmt_.redirecting())
+        spdlog::info("drain: {}; withdrawing the VIPs", own ? std::to_string(own) + " flows left, time is up"
+                                                           : std::string("no flow of ours left"));
+      mgmt_.withdraw_vips();
+      withdraw_usec_ = now;
+    }
+    if (!withdrawn_usec_ && (mgmt_.vip_routes_withdrawn() || now >= withdraw_usec_ + kWithdrawConfirmUsec)) {
       withdrawn_usec_ = now;
       if (mgmt_.config().bgp.enabled)
         spdlog::info("stopping: VIP routes withdrawn{}; forwarding on for at least {} ms (bgp.withdraw_wait_ms)",
@@ -207,11 +221,10 @@ class Shutdown {
  private:
   void begin(uint64_t now, uint32_t requested_s) {
     started_ = true;
-    started_usec_ = now;
     drain_s_ = requested_s ? requested_s : mgmt_.config().dataplane.shutdown_drain_s;
     deadline_usec_ = now + uint64_t{drain_s_} * 1000000;
     next_report_usec_ = now + 1000000;
-    mgmt_.set_draining(true);
+    mgmt_.begin_drain();
     const uint64_t flows = flows_in_use(workers_);
     if (drain_s_ > 0) {
       spdlog::info("{}: draining {} flows for up to {} s ({}); a second SIGTERM or SIGINT stops at once",
@@ -232,7 +245,7 @@ class Shutdown {
   const std::vector<std::unique_ptr<l4lb::dataplane::Worker>>& workers_;
   bool started_ = false;
   uint32_t drain_s_ = 0;
-  uint64_t started_usec_ = 0;
+  uint64_t withdraw_usec_ = 0;  // when the VIPs' withdrawal was asked
   uint64_t withdrawn_usec_ = 0;
   uint64_t deadline_usec_ = 0;
   uint64_t next_report_usec_ = 0;

@@ -3,10 +3,12 @@
 // unconfirmed flow, then both keys into the table (DESIGN §3). Also the
 // prediction that warms a burst's reverse buckets before the inserts.
 #include <rte_byteorder.h>
+#include <rte_ether.h>
 #include <rte_mbuf.h>
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 
 #include "l4lb/dataplane/flow_key.h"
 #include "l4lb/dataplane/worker.h"
@@ -108,8 +110,29 @@ bool Worker::take_snat_port(const SnapshotVip& vip, const SnapshotBackend& backe
   return snat_.take(pool, now_, port);
 }
 
+// The appliance drains (DESIGN §12): what would open a flow here goes, as
+// it is, to another appliance, which sees it as if the router had sent it
+// there; flows this appliance already holds stay. A packet one of them
+// passed here is taken (both draining: neither sends it back). False: take
+// it here.
+bool Worker::redirect_to_appliance(rte_mbuf* m, const ParsedPacket& p) {
+  const Snapshot& snap = *snapshot_;
+  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  for (const MacAddress& mac : snap.appliance_macs)
+    if (std::memcmp(eth->src_addr.addr_bytes, mac.bytes, sizeof mac.bytes) == 0) return false;
+  // The same appliance for every packet of a connection.
+  const uint64_t hash = maglev_flow_hash(p.src_ip, p.src_port, p.dst_ip, p.dst_port, p.proto);
+  const MacAddress& to = snap.redirect_macs[hash % snap.redirect_macs.size()];
+  std::memcpy(eth->dst_addr.addr_bytes, to.bytes, sizeof to.bytes);
+  std::memcpy(eth->src_addr.addr_bytes, snap.port_mac.bytes, sizeof snap.port_mac.bytes);
+  counters_.redirected_packets.add();
+  to_tx(m);
+  return true;
+}
+
 void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index) {
   const Snapshot& snap = *snapshot_;
+  if (!snap.redirect_macs.empty() && redirect_to_appliance(m, p)) return;
   const SnapshotVip& vip = snap.vips[vip_index];
   FlowState state = FlowState::kUdpUnreplied;
   if (p.proto == kProtoTcp) {
@@ -170,6 +193,9 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
   }
   e.last_seen = now_;
   std::memcpy(e.client_mac.bytes, rte_pktmbuf_mtod_offset(m, const uint8_t*, 6), 6);
+  if (!snap.appliance_macs.empty() && snap.has_gateway_mac &&
+      std::find(snap.appliance_macs.begin(), snap.appliance_macs.end(), e.client_mac) != snap.appliance_macs.end())
+    e.client_mac = snap.gateway_mac;  // passed here by a draining appliance
   e.proto = p.proto;
   e.state = FlowState::kFree;  // set_state below, once the flow is in the table
   e.flags = static_cast<uint8_t>((vip.mode == NatMode::kDnat ? kFlowDnat : 0) |

@@ -60,12 +60,12 @@ class LineSession:
 
 
 
-def tcp_session(lab, label="tcp-session", port=7):
+def tcp_session(lab, label="tcp-session", port=7, to=None):
     """A LineSession on one long-lived TCP connection from the client to
-    VIP:port (`netclient.py tcp-session`, usually to the tcp_echo servers):
-    its first line is "connected LOCALPORT" or why not; ask("send TEXT")
-    answers "ok ..." while the connection works."""
-    return LineSession(lab, label, [PY, NETCLIENT, "tcp-session", "--to", f"{VIP}:{port}"])
+    VIP:port, or to `to` (ADDR:PORT) (`netclient.py tcp-session`, usually to
+    the tcp_echo servers): its first line is "connected LOCALPORT" or why
+    not; ask("send TEXT") answers "ok ..." while the connection works."""
+    return LineSession(lab, label, [PY, NETCLIENT, "tcp-session", "--to", to or f"{VIP}:{port}"])
 
 
 WrkResult = collections.namedtuple("WrkResult", "rc requests rps errors non2xx")

@@ -41,6 +41,7 @@ VIP = "10.97.0.100"
 VIP_SOLO = "10.97.0.101"   # only appliance a serves it (the health-gating test)
 PORT = 8080
 SOLO_PORT = 8081
+ECHO_PORT = 7   # VIP echo (tcp_echo on b1-b3): long-lived connections
 BIRD = "/usr/sbin/bird"
 
 ROUTER_BIRD = """log stderr all;
@@ -82,8 +83,10 @@ def appliance_bird(address, routes, bfd):
 
 
 def appliance_config(name, address, workdir, solo=True, extra_dataplane=""):
-    """l4lbd's config for one appliance: VIP web on both, VIP solo (a backend
-    on b1 port 8081 only) on appliance a when `solo`."""
+    """l4lbd's config for one appliance: VIPs web and echo (same address) on
+    both, VIP solo (a backend on b1 port 8081 only) on appliance a when
+    `solo`; bgp.appliances names the other appliance."""
+    others = ", ".join(a for n, a in APPLIANCES.items() if n != name)
     solo_vip = f"""  - name: solo
     address: {VIP_SOLO}
     port: {SOLO_PORT}
@@ -106,6 +109,15 @@ vips:
       - {{address: 10.99.0.21, port: {PORT}}}
       - {{address: 10.99.0.22, port: {PORT}}}
       - {{address: 10.99.0.23, port: {PORT}}}
+  - name: echo
+    address: {VIP}
+    port: {ECHO_PORT}
+    snat: [{address}]
+    health: {{type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 2}}
+    backends:
+      - {{address: 10.99.0.21, port: {ECHO_PORT}}}
+      - {{address: 10.99.0.22, port: {ECHO_PORT}}}
+      - {{address: 10.99.0.23, port: {ECHO_PORT}}}
 {solo_vip}timeouts: {{tcp_syn_s: 3, tcp_established_s: 300, tcp_fin_wait_s: 3, tcp_time_wait_s: 3}}
 logging: {{level: info}}
 bgp:
@@ -113,6 +125,7 @@ bgp:
   bird_socket: {workdir}/bird-{name}.ctl
   routes_file: {workdir}/routes-{name}.conf
   peers: [{ROUTER_ADDR}]
+  appliances: [{others}]
   withdraw_wait_ms: 500
 """
 

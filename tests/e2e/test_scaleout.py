@@ -13,10 +13,12 @@ BGP session runs BFD (3 x 100 ms), b's does not (hold time 3 s).
    (via a only) once the backend listens, and withdrawn again once it stops,
    within fall x interval (2 x 200 ms) plus BGP's propagation, measured;
    web keeps both next hops throughout.
-5. `l4lbctl drain 10` on b under a curl loop: b's next hop goes, b's l4lbd
-   exits 0; every request started after the withdrawal succeeds. Requests
-   in flight on b at the withdrawal are counted, not asserted: with FNAT
-   their next packets reach a, which holds no state for them (DESIGN §12).
+5. `l4lbctl drain 20` on b under a curl loop, with 8 long-lived echo
+   connections open through the VIP (ECMP puts some on each appliance):
+   b passes new flows to a (bgp.appliances; redirected_packets grows) and
+   keeps its next hop while its connections last; every echo works during
+   the drain; once they close, b's next hop goes and b's l4lbd exits 0; no
+   curl fails.
 6. SIGKILL of an appliance under a curl loop, once with BFD (a) and once
    without (b, restarted): its next hop goes; the time from the kill to the
    withdrawal and the requests that failed are printed; every request
@@ -30,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import l4lb_e2e as e2e  # noqa: E402
 import scaleout  # noqa: E402
-from scaleout import APPLIANCES, PORT, SOLO_PORT, VIP, VIP_SOLO  # noqa: E402
+from scaleout import APPLIANCES, ECHO_PORT, PORT, SOLO_PORT, VIP, VIP_SOLO  # noqa: E402
 
 URL = f"http://{VIP}:{PORT}/"
 BOTH = sorted(APPLIANCES.values())
@@ -94,39 +96,62 @@ def body(lab, problems, figures):
         problems.append(f"web lost a next hop while solo was withdrawn: {lab.next_hops(VIP)}")
     del t0, t_kill
 
-    # 5. drain b under load.
+    # 5. drain b under load, with long-lived connections open through both.
+    sessions = [e2e.tcp_session(lab, label=f"echo-{i}", to=f"{VIP}:{ECHO_PORT}") for i in range(8)]
+    for s in sessions:
+        line = s.expect()
+        if not line.startswith("connected"):
+            raise e2e.TestFailure(f"{s.label}: {line}")
+    for s in sessions:
+        if not s.ask("send before").startswith("ok"):
+            problems.append(f"{s.label}: echo failed before the drain")
+    on_b = len([f for w in lab.ajson("b", "flows", "--list")["workers"] for f in w.get("flows", [])
+                if f"{VIP}:{ECHO_PORT} " in f + " "])
     loop = e2e.CurlLoop(lab, url=URL, connect_timeout=1, max_time=2, label="curl-drain")
     time.sleep(1.0)
     t_drain = time.time()
-    p = lab.actl("b", "drain", "10", check=False)
+    p = lab.actl("b", "drain", "20", check=False)
     if p.returncode != 0:
         problems.append(f"l4lbctl drain on b: exit {p.returncode}: {p.stderr.strip()}")
+    # b passes new flows to a and keeps its VIPs while its connections last.
+    time.sleep(2.0)
     status = lab.ajson("b", "status")
-    e2e.log(f"5. drain asked: b's status draining={status.get('draining')}, flows left "
-            f"{status.get('drain_flows_left')}, {status.get('drain_seconds_left')} s left")
-    withdrawn = lab.wait_next_hops(VIP, [APPLIANCES["a"]], deadline=10)
-    t_withdrawn = t_drain + withdrawn
+    redirected = lab.ajson("b", "stats")["total"].get("redirected_packets", 0)
+    hops_while = lab.next_hops(VIP)
+    e2e.log(f"5. drain asked on b ({on_b} echo connections on it): 2 s later next hops {hops_while}, "
+            f"draining={status.get('draining')}, flows left {status.get('drain_flows_left')}, "
+            f"packets passed to a {redirected}")
+    if hops_while != BOTH:
+        problems.append(f"b withdrew while its connections were open: next hops {hops_while}")
+    if status.get("draining") != 1:
+        problems.append(f"b's status during the drain: draining={status.get('draining')}")
+    if redirected == 0:
+        problems.append("b passed no packet to a during its drain (redirected_packets 0)")
+    echo_failed = [s.label for s in sessions if not s.ask("send during").startswith("ok")]
+    for s in sessions:
+        s.close()
+    t_closed = time.time()
+    withdrawn = lab.wait_next_hops(VIP, [APPLIANCES["a"]], deadline=15)
+    t_withdrawn = t_closed + withdrawn
     rc = lab.appliances["b"].daemon.wait(20)
     exited = time.time() - t_drain
     time.sleep(1.0)
     results = loop.stop()
     lab.forget(lab.appliances["b"].daemon)
-    in_flight, after = split_results(results, t_withdrawn)
-    failed_before = [r for r in in_flight if not r.ok and r.end >= t_drain]
-    failed_after = [r for r in after if not r.ok]
-    figures["drain_withdraw_s"] = withdrawn
-    e2e.log(f"5. b's next hop gone {withdrawn:.2f} s after l4lbctl drain; b's l4lbd exited {rc} after {exited:.1f} s; "
-            f"curls: {len(results)}, failed in flight at the withdrawal {len(failed_before)}"
-            + (f" ({failed_before[0].text[:80]})" if failed_before else "")
-            + f", failed after it {len(failed_after)} of {len(after)}")
+    during, after = split_results(results, t_withdrawn)
+    failed = [r for r in results if not r.ok and r.end >= t_drain]
+    figures["drain_withdraw_after_close_s"] = withdrawn
+    figures["drain_failed"] = len(failed)
+    e2e.log(f"5. echo connections during the drain: {len(sessions) - len(echo_failed)} of {len(sessions)} "
+            f"worked; closed, then b's next hop gone {withdrawn:.2f} s later; b's l4lbd exited {rc} "
+            f"{exited:.1f} s after l4lbctl drain; curls: {len(results)}, failed {len(failed)} "
+            f"({len(during)} before the withdrawal, {len(after)} after)")
+    if echo_failed:
+        problems.append(f"echo connections broken by b's drain: {echo_failed}")
     if rc != 0:
         problems.append(f"b's l4lbd exited {rc} after its drain, expected 0")
-    if status.get("draining") != 1:
-        problems.append(f"b's status during the drain: draining={status.get('draining')}")
-    if failed_after:
-        problems.append(f"{len(failed_after)} of {len(after)} curls started after b's withdrawal failed: "
-                        f"{failed_after[0].text[:100]}")
-    figures["drain_failed_in_flight"] = len(failed_before)
+    if failed:
+        problems.append(f"{len(failed)} of {len(results)} curls failed during b's drain: {failed[0].text[:100]}")
 
     # 6. SIGKILL, with BFD (a) and without (b).
     lab.start_appliance("b", solo=False)
@@ -167,6 +192,7 @@ def main():
         lab = scaleout.ScaleoutLab(label="scaleout", bfd=("a",))
         lab.up()
         lab.start_servers("http_server", PORT)
+        lab.start_servers("tcp_echo", ECHO_PORT)
         lab.start_appliance("a", solo=True)
         lab.start_appliance("b", solo=False)
         problems = []

@@ -154,6 +154,10 @@ struct BgpConfig {
   std::string bird_socket = "/run/bird/bird.ctl";
   std::string routes_file = "/run/l4lb/bird-routes.conf";
   std::vector<uint32_t> peers;  // host byte order; their packets to us are control traffic
+  // The other appliances announcing the same VIPs (host byte order): a
+  // draining appliance passes them the packets it holds no flow for, and
+  // withdraws its VIPs once its own flows have ended (DESIGN §12).
+  std::vector<uint32_t> appliances;
   bool announce_snat = true;    // this appliance's SNAT addresses, while it runs
   NoBackendPolicy when_no_backend = NoBackendPolicy::kWithdraw;
   // After BIRD confirmed the withdrawal of the VIPs at a stop, l4lbd keeps

@@ -74,10 +74,14 @@ class ManagementCore {
   // The config in force (changes at a reload). Management core only.
   const config::Config& config() const { return config_; }
 
-  // The appliance's drain (DESIGN §12): while draining, no VIP route is
-  // announced; SNAT routes stay. main()'s shutdown logic sets it when a
-  // stop or an `l4lbctl drain` begins, and reports the drain's progress.
-  void set_draining(bool draining);
+  // The appliance's drain (DESIGN §12). main()'s shutdown logic starts it
+  // when a stop or an `l4lbctl drain` begins: with bgp.appliances resolved,
+  // the workers pass new flows to them and the VIPs stay announced until
+  // withdraw_vips(); without, the VIPs are withdrawn at once. SNAT routes
+  // stay either way. It also reports the drain's progress.
+  void begin_drain();
+  bool redirecting() const;
+  void withdraw_vips();
   void set_drain_progress(uint64_t flows_left, uint64_t seconds_left);
   // Seconds an `l4lbctl drain` asked the drain to last at most; 0 until asked.
   uint32_t drain_requested_s() const { return drain_requested_s_; }
@@ -156,6 +160,7 @@ class ManagementCore {
   uint64_t next_announce_ms_ = 0;
   bool port_up_ = true;
   bool draining_ = false;
+  bool vips_withdrawn_ = false;
   uint32_t drain_requested_s_ = 0;
 };
 

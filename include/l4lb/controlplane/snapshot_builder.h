@@ -107,6 +107,8 @@ struct SnapshotInputs {
   const std::map<std::string, bool>* health = nullptr;
   // backend_key -> weight set by the operator (drain = 0), overriding config.
   const std::map<std::string, uint32_t>* admin_weights = nullptr;
+  // The appliance drains: new flows go to bgp.appliances (those resolved).
+  bool draining = false;
 };
 
 // What the inputs say about one backend, and so how it is shown and weighted.

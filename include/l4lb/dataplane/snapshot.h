@@ -71,6 +71,17 @@ struct Snapshot {
   uint64_t generation = 0;
   MacAddress port_mac{};
   std::vector<SnapshotVip> vips;
+  // The other appliances' MACs (bgp.appliances, those resolved). A packet
+  // one of them passed here (its drain, DESIGN §12) came from the routers:
+  // its flow answers the client through the gateway (gateway_mac), not
+  // back through that appliance.
+  std::vector<MacAddress> appliance_macs;
+  MacAddress gateway_mac{};
+  bool has_gateway_mac = false;
+  // While this appliance drains: appliance_macs. A packet that would open
+  // a flow here goes to one of them instead, unless it came from one of
+  // them. Empty: no redirect.
+  std::vector<MacAddress> redirect_macs;
   // Classification (Worker::classify, DESIGN §3), all wire order:
   LookupTable vip_by_service;          // service_key(vip ip, port, proto) -> vips index
   LookupTable dnat_vip_by_backend;     // service_key(backend ip, port, proto) -> vips index; kept

@@ -407,6 +407,7 @@ const std::vector<ErrorCase> kOtherCases = in(
          "expected an absolute path"},
         {"BgpPeerOwnAddress", "bgp:\n  peers: [10.0.0.254, 10.0.0.1]\n", "bgp.peers[1]", 4, "own address"},
         {"BgpPeerMulticast", "bgp:\n  peers: 224.0.0.5\n", "bgp.peers", 4, "unicast"},
+        {"BgpApplianceOwnAddress", "bgp:\n  appliances: 10.0.0.1\n", "bgp.appliances", 4, "own address"},
         {"BgpNoBackendPolicy", "bgp: {when_no_backend: keep}\n", "bgp.when_no_backend", 3,
          "expected one of withdraw|announce"},
         {"BgpWithdrawWaitTooLong", "bgp:\n  withdraw_wait_ms: 60001\n", "bgp.withdraw_wait_ms", 4,

@@ -128,3 +128,44 @@ TEST(RouteAnnouncement, SnatAddressesOnlyWithAnnounceSnat) {
 
 }  // namespace
 }  // namespace l4lb::controlplane
+
+namespace l4lb::controlplane {
+namespace {
+
+// The snapshot's side of a drain (DESIGN §12): the other appliances' MACs
+// always (to answer what they pass here through the gateway), and as the
+// redirect targets only while draining, and only with the gateway resolved.
+TEST(DrainRedirect, SnapshotNamesTheOtherAppliancesWhileDraining) {
+  const config::Config c = config::parse_config(
+      "ports: [{name: p0, address: 10.0.0.1/24, gateway: 10.0.0.254}]\n"
+      "vips: [{name: web, address: 10.0.0.100, port: 80, snat: 10.0.0.1,"
+      " backends: [{address: 10.0.0.21, port: 80}]}]\n"
+      "bgp: {enabled: true, appliances: [10.0.0.2, 10.0.0.3]}\n",
+      "test.yaml");
+  NeighbourMap neighbours;
+  const MacAddress a2{{2, 0, 0, 0, 0, 2}}, gw{{2, 0, 0, 0, 0, 0xfe}};
+  neighbours[host_ip("10.0.0.2")] = a2;  // 10.0.0.3 unresolved
+  neighbours[host_ip("10.0.0.21")] = MacAddress{{2, 0, 0, 0, 0, 0x21}};
+  SnapshotInputs in;
+  in.config = &c;
+  in.neighbours = &neighbours;
+  in.tsc_hz = 1000000000;
+  BuildState state;
+  auto snap = build_snapshot(in, state);
+  EXPECT_EQ(snap->appliance_macs, std::vector<MacAddress>{a2});
+  EXPECT_FALSE(snap->has_gateway_mac);
+  EXPECT_TRUE(snap->redirect_macs.empty());
+  in.draining = true;
+  snap = build_snapshot(in, state);
+  EXPECT_TRUE(snap->redirect_macs.empty()) << "no redirect without the gateway's MAC to answer through";
+  neighbours[host_ip("10.0.0.254")] = gw;
+  snap = build_snapshot(in, state);
+  EXPECT_TRUE(snap->has_gateway_mac);
+  EXPECT_EQ(snap->gateway_mac, gw);
+  EXPECT_EQ(snap->redirect_macs, std::vector<MacAddress>{a2});
+  in.draining = false;
+  EXPECT_TRUE(build_snapshot(in, state)->redirect_macs.empty());
+}
+
+}  // namespace
+}  // namespace l4lb::controlplane
