@@ -296,25 +296,20 @@ class ConfigReader {
     if (auto f = m.get("enabled")) bgp.enabled = reader_.boolean(*f);
     if (auto f = m.get("bird_socket")) bgp.bird_socket = reader_.absolute_path(*f);
     if (auto f = m.get("routes_file")) bgp.routes_file = reader_.absolute_path(*f);
-    if (auto f = m.get("peers")) {
+    // Other hosts' addresses: unicast, neither ours nor a VIP's.
+    const auto others = [&](const char* key, const char* what, std::vector<uint32_t>& out) {
+      const std::optional<Field> f = m.get(key);
+      if (!f) return;
       for (const Field& a : reader_.one_or_list(*f)) {
-        const uint32_t peer = reader_.unicast_ipv4(a);
-        checks_.not_own_address(a, peer);
+        const uint32_t address = reader_.unicast_ipv4(a);
+        checks_.not_own_address(a, address);
         for (const VipConfig& vip : config_.vips)
-          if (vip.address == peer) reader_.fail(a, "is the address of VIP '" + vip.name + "', not a BGP peer");
-        bgp.peers.push_back(peer);
+          if (vip.address == address) reader_.fail(a, "is the address of VIP '" + vip.name + "', not " + what);
+        out.push_back(address);
       }
-    }
-    if (auto f = m.get("appliances")) {
-      for (const Field& a : reader_.one_or_list(*f)) {
-        const uint32_t appliance = reader_.unicast_ipv4(a);
-        checks_.not_own_address(a, appliance);
-        for (const VipConfig& vip : config_.vips)
-          if (vip.address == appliance)
-            reader_.fail(a, "is the address of VIP '" + vip.name + "', not an appliance's own");
-        bgp.appliances.push_back(appliance);
-      }
-    }
+    };
+    others("peers", "a BGP peer", bgp.peers);
+    others("appliances", "an appliance's own", bgp.appliances);
     if (auto f = m.get("announce_snat")) bgp.announce_snat = reader_.boolean(*f);
     if (auto f = m.get("when_no_backend")) bgp.when_no_backend = choice_of<NoBackendPolicy>(reader_, *f);
     if (auto f = m.get("withdraw_wait_ms")) bgp.withdraw_wait_ms = reader_.u32(*f);

@@ -323,21 +323,18 @@ int backend_cb(const char*, const char* params, rte_tel_data* d) {
 
 // /l4lb/vips[,START]
 // A table the management core answers a page at a time, its rows made by
-// `Rows` from the hooks: /l4lb/vips, /l4lb/routes. Parameters: [START].
-template <ControlRowPage (*Rows)(const ControlHooks&, size_t, size_t)>
+// the hook `Rows`: /l4lb/vips, /l4lb/routes. Parameters: [START].
+template <std::function<ControlRowPage(size_t, size_t)> ControlHooks::*Rows>
 int table_cb(const char*, const char* params, rte_tel_data* d) {
   const ControlState* s = g_state.load(std::memory_order_acquire);
   if (!s) return -1;
   size_t start = 0;
   if (!parse_start(params ? params : "", start)) return -EINVAL;
   auto page = std::make_shared<ControlRowPage>();
-  const ControlHooks hooks = s->hooks;
-  if (!on_mgmt(s, [hooks, page, start] { *page = Rows(hooks, start, kMaxRowsPerPage); })) return -ETIMEDOUT;
+  const auto rows = s->hooks.*Rows;
+  if (!on_mgmt(s, [rows, page, start] { *page = rows(start, kMaxRowsPerPage); })) return -ETIMEDOUT;
   return write_row_page(d, *page, start);
 }
-
-ControlRowPage vip_rows(const ControlHooks& h, size_t start, size_t max) { return h.vips(start, max); }
-ControlRowPage route_rows(const ControlHooks& h, size_t start, size_t max) { return h.routes(start, max); }
 
 
 // /l4lb/drain[,SECONDS]
@@ -417,9 +414,9 @@ void install_control_api(const ControlState* state) {
   rte_telemetry_register_cmd("/l4lb/reload", counted<reload_cb>, "Re-read the config file. Returns ok and error");
   rte_telemetry_register_cmd("/l4lb/backend", counted<backend_cb>,
                              "Operator override. Parameters: set-weight|drain|enable,VIP,ADDR:PORT[,WEIGHT]");
-  rte_telemetry_register_cmd("/l4lb/vips", counted<table_cb<vip_rows>>, "VIPs with their counters, paged. Parameters: [START]");
+  rte_telemetry_register_cmd("/l4lb/vips", counted<table_cb<&ControlHooks::vips>>, "VIPs with their counters, paged. Parameters: [START]");
   rte_telemetry_register_cmd("/l4lb/backends", counted<backends_cb>, "Backends, paged. Parameters: [VIP][,START]");
-  rte_telemetry_register_cmd("/l4lb/routes", counted<table_cb<route_rows>>,
+  rte_telemetry_register_cmd("/l4lb/routes", counted<table_cb<&ControlHooks::routes>>,
                              "Routes announced through BIRD, and why others are not, paged. Parameters: [START]");
   rte_telemetry_register_cmd("/l4lb/drain", counted<drain_cb>,
                              "Withdraw the VIP routes, drain the flows, then exit. Parameters: [SECONDS]");

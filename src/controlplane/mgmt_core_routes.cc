@@ -68,11 +68,8 @@ bool ManagementCore::vip_routes_withdrawn() const {
 void ManagementCore::withdraw_all_routes(uint64_t timeout_ms) {
   if (!bird_) return;
   bird_->set_routes({});
-  const auto clock = [] {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count());
-  };
+  // The management core's one clock (service_notify.h), as in run().
+  const auto clock = [] { return monotonic_usec() / 1000; };
   const uint64_t end = clock() + timeout_ms;
   do {
     bird_->poll(clock());

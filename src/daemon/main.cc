@@ -180,18 +180,19 @@ class Shutdown {
     if ((signals == 0 && requested_s == 0) || g_mgmt_stop.load()) return;
     const uint64_t now = l4lb::controlplane::monotonic_usec();
     if (!started_) begin(now, requested_s);
+    const uint64_t flows = flows_in_use(workers_);
     if (signals >= 2) {
-      stop("stopping: second signal, drain cut short with " + std::to_string(flows_in_use(workers_)) + " flows");
+      stop("stopping: second signal, drain cut short with " + std::to_string(flows) + " flows");
       return;
     }
+    const uint64_t seconds_left = now >= deadline_usec_ ? 0 : (deadline_usec_ - now + 999999) / 1000000;
+    mgmt_.set_drain_progress(flows, seconds_left);
     if (!withdraw_usec_) {
       // Passing new flows on: the VIPs stay until our own flows are gone.
-      const uint64_t own = flows_in_use(workers_);
-      mgmt_.set_drain_progress(own, now >= deadline_usec_ ? 0 : (deadline_usec_ - now + 999999) / 1000000);
-      if (mgmt_.redirecting() && own > 0 && now < deadline_usec_) return;
+      if (mgmt_.redirecting() && flows > 0 && now < deadline_usec_) return;
       if (mgmt_.redirecting())
-        spdlog::info("drain: {}; withdrawing the VIPs", own ? std::to_string(own) + " flows left, time is up"
-                                                           : std::string("no flow of ours left"));
+        spdlog::info("drain: {}; withdrawing the VIPs", flows ? std::to_string(flows) + " flows left, time is up"
+                                                             : std::string("no flow of ours left"));
       mgmt_.withdraw_vips();
       withdraw_usec_ = now;
     }
@@ -204,8 +205,6 @@ class Shutdown {
     }
     const uint64_t wait_usec = mgmt_.config().bgp.enabled ? uint64_t{mgmt_.config().bgp.withdraw_wait_ms} * 1000 : 0;
     const bool routes_done = withdrawn_usec_ && now >= withdrawn_usec_ + wait_usec;
-    const uint64_t flows = flows_in_use(workers_);
-    mgmt_.set_drain_progress(flows, now >= deadline_usec_ ? 0 : (deadline_usec_ - now + 999999) / 1000000);
     if (!routes_done) return;
     if (flows == 0) {
       stop(drain_s_ == 0 ? "stopping" : "stopping: drained, no flows left");
@@ -213,8 +212,7 @@ class Shutdown {
       stop(drain_s_ == 0 ? "stopping" : "stopping: drain time is up, " + std::to_string(flows) + " flows left");
     } else if (now >= next_report_usec_) {
       next_report_usec_ = now + 1000000;
-      notifier_.status("draining " + std::to_string(flows) + " flows, " +
-                       std::to_string((deadline_usec_ - now + 999999) / 1000000) + " s left");
+      notifier_.status("draining " + std::to_string(flows) + " flows, " + std::to_string(seconds_left) + " s left");
     }
   }
 

@@ -112,14 +112,10 @@ bool Worker::take_snat_port(const SnapshotVip& vip, const SnapshotBackend& backe
 
 // The appliance drains (DESIGN §12): what would open a flow here goes, as
 // it is, to another appliance, which sees it as if the router had sent it
-// there; flows this appliance already holds stay. A packet one of them
-// passed here is taken (both draining: neither sends it back). False: take
-// it here.
-bool Worker::redirect_to_appliance(rte_mbuf* m, const ParsedPacket& p) {
+// there; flows this appliance already holds stay.
+void Worker::redirect_to_appliance(rte_mbuf* m, const ParsedPacket& p) {
   const Snapshot& snap = *snapshot_;
   auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-  for (const MacAddress& mac : snap.appliance_macs)
-    if (std::memcmp(eth->src_addr.addr_bytes, mac.bytes, sizeof mac.bytes) == 0) return false;
   // The same appliance for every packet of a connection.
   const uint64_t hash = maglev_flow_hash(p.src_ip, p.src_port, p.dst_ip, p.dst_port, p.proto);
   const MacAddress& to = snap.redirect_macs[hash % snap.redirect_macs.size()];
@@ -127,12 +123,17 @@ bool Worker::redirect_to_appliance(rte_mbuf* m, const ParsedPacket& p) {
   std::memcpy(eth->src_addr.addr_bytes, snap.port_mac.bytes, sizeof snap.port_mac.bytes);
   counters_.redirected_packets.add();
   to_tx(m);
-  return true;
 }
 
 void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index) {
   const Snapshot& snap = *snapshot_;
-  if (!snap.redirect_macs.empty() && redirect_to_appliance(m, p)) return;
+  // Passed here by another appliance's drain: taken, never sent back (two
+  // draining appliances would bounce it), and answered through the gateway.
+  const MacAddress& from = *rte_pktmbuf_mtod_offset(m, const MacAddress*, 6);
+  const bool from_appliance = !snap.appliance_macs.empty() &&
+                              std::find(snap.appliance_macs.begin(), snap.appliance_macs.end(), from) !=
+                                  snap.appliance_macs.end();
+  if (!snap.redirect_macs.empty() && !from_appliance) return redirect_to_appliance(m, p);
   const SnapshotVip& vip = snap.vips[vip_index];
   FlowState state = FlowState::kUdpUnreplied;
   if (p.proto == kProtoTcp) {
@@ -192,10 +193,7 @@ void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_in
     e.snat_port = p.src_port;
   }
   e.last_seen = now_;
-  std::memcpy(e.client_mac.bytes, rte_pktmbuf_mtod_offset(m, const uint8_t*, 6), 6);
-  if (!snap.appliance_macs.empty() && snap.has_gateway_mac &&
-      std::find(snap.appliance_macs.begin(), snap.appliance_macs.end(), e.client_mac) != snap.appliance_macs.end())
-    e.client_mac = snap.gateway_mac;  // passed here by a draining appliance
+  e.client_mac = from_appliance && snap.has_gateway_mac ? snap.gateway_mac : from;
   e.proto = p.proto;
   e.state = FlowState::kFree;  // set_state below, once the flow is in the table
   e.flags = static_cast<uint8_t>((vip.mode == NatMode::kDnat ? kFlowDnat : 0) |
