@@ -69,9 +69,11 @@ class Hping:
         return e2e.Lab.tail(self.logfile, n)
 
 
-def window(results, t_from, t_to):
-    """Curl results that started in [t_from, t_to): (all, failed, by backend)."""
-    part = [r for r in results if t_from <= r.start < t_to]
+def window(results, t_from, t_to, in_flight=False):
+    """Curl results that started in [t_from, t_to): (all, failed, by backend).
+    With in_flight, also those started earlier but still running at t_from:
+    a request connecting when a server died meets the dead server."""
+    part = [r for r in results if (r.end if in_flight else r.start) >= t_from and r.start < t_to]
     by = {}
     for r in part:
         if r.ok:

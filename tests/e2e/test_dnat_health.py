@@ -112,8 +112,10 @@ def body(lab):
         problems.append(f"a killed backend did not stay down: {down_checks}")
 
     for vip, name in VICTIM.items():
-        base = hostile.window(results[vip], 0, t_kill)
-        gap = hostile.window(results[vip], t_kill, t_down.get(vip, t_stop))
+        # The baseline is the requests that finished before the kill; one in
+        # flight at the kill belongs to the gap.
+        base = hostile.window([r for r in results[vip] if r.end < t_kill], 0, t_kill)
+        gap = hostile.window(results[vip], t_kill, t_down.get(vip, t_stop), in_flight=True)
         after = hostile.window(results[vip], t_down.get(vip, t_stop), t_stop)
         e2e.log(hostile.describe(f"{vip}: before the kill", *base))
         e2e.log(hostile.describe(f"{vip}: between the kill and detection", *gap))

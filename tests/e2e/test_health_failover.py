@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import hostile  # noqa: E402
 import l4lb_e2e as e2e  # noqa: E402
 
 CONFIG = e2e.CONFIG_DIR / "health.yaml"
@@ -77,17 +78,6 @@ def log_event(lab, key, state, after):
     return None, None
 
 
-def summarize(results, t_from, t_to, by_end_from=False):
-    """Requests started in [t_from, t_to) (or, with by_end_from, still running
-    at t_from: in flight when the event happened)."""
-    part = [r for r in results if (r.end if by_end_from else r.start) >= t_from and r.start < t_to]
-    ok = [r for r in part if r.ok]
-    by = {}
-    for r in ok:
-        by[r.backend] = by.get(r.backend, 0) + 1
-    return part, [r for r in part if not r.ok], dict(sorted(by.items()))
-
-
 def body(lab):
     h = health_timings()
     interval, timeout, rise, fall = (h["interval_ms"] / 1000, h["timeout_ms"] / 1000, h["rise"], h["fall"])
@@ -130,12 +120,12 @@ def body(lab):
         results = loop.stop()
     t_end = time.time() + 1
 
-    base, base_fail, base_by = summarize([r for r in results if r.end < t_kill], 0, t_kill)
-    gap, gap_fail, gap_by = summarize(results, t_kill, t_down, by_end_from=True)
-    down, down_fail, down_by = summarize(results, t_down, t_listen)
+    base, base_fail, base_by = hostile.window([r for r in results if r.end < t_kill], 0, t_kill)
+    gap, gap_fail, gap_by = hostile.window(results, t_kill, t_down, in_flight=True)
+    down, down_fail, down_by = hostile.window(results, t_down, t_listen)
     # b2 listens again but is not yet seen up: new flows may or may not reach it.
-    rising, rising_fail, rising_by = summarize(results, t_listen, t_up)
-    after, after_fail, after_by = summarize(results, t_up, t_end)
+    rising, rising_fail, rising_by = hostile.window(results, t_listen, t_up)
+    after, after_fail, after_by = hostile.window(results, t_up, t_end)
     e2e.log(f"requests done before the kill: {len(base)}, failed {len(base_fail)}, answered by {base_by}")
     e2e.log(f"requests in flight at the kill or started before detection ({t_down - t_kill:.3f} s): {len(gap)}, "
             f"failed {len(gap_fail)}, answered by {gap_by}")
