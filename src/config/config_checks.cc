@@ -135,6 +135,27 @@ void ConfigChecks::tcp_only(const Field& field, const VipConfig& vip) const {
   if (vip.protocol != Protocol::kTcp) reader_.fail(field, "only applies to protocol tcp");
 }
 
+void ConfigChecks::dnat_only(const Field& field, const VipConfig& vip) const {
+  if (vip.mode != NatMode::kDnat) reader_.fail(field, "only applies to mode dnat");
+}
+
+void ConfigChecks::stateless_reverse_unambiguous(const Field& backends, const VipConfig& vip,
+                                                 const std::vector<VipConfig>& earlier) const {
+  if (vip.mode != NatMode::kDnat) return;
+  for (const VipConfig& other : earlier) {
+    if (other.mode != NatMode::kDnat || other.protocol != vip.protocol) continue;
+    if (vip.dnat_reverse != DnatReverse::kStateless && other.dnat_reverse != DnatReverse::kStateless) continue;
+    for (const BackendConfig& b : vip.backends)
+      for (const BackendConfig& o : other.backends)
+        if (b.address == o.address && b.port == o.port)
+          reader_.fail(backends, "backend " + format_ipv4(b.address) + ":" + std::to_string(b.port) +
+                                     " also serves dnat vip '" + other.name + "' (line " +
+                                     std::to_string(other.line) +
+                                     "): with dnat_reverse: stateless a reply without a flow must name "
+                                     "one vip by its backend");
+  }
+}
+
 void ConfigChecks::http_only(const Field& field, const HealthConfig& health) const {
   if (health.type != HealthType::kHttp) reader_.fail(field, "only applies to type http");
 }

@@ -196,6 +196,10 @@ class ConfigReader {
         checks_.tcp_only(*f, vip);
         vip.tcp_miss = choice_of<TcpMissPolicy>(reader_, *f);
       }
+      if (auto f = m.get("dnat_reverse")) {
+        checks_.dnat_only(*f, vip);
+        vip.dnat_reverse = choice_of<DnatReverse>(reader_, *f);
+      }
       if (auto f = m.get("max_embryonic")) {
         checks_.tcp_only(*f, vip);
         vip.max_embryonic = reader_.u32(*f);
@@ -205,6 +209,7 @@ class ConfigReader {
 
       const Field backends = m.require("backends");
       read_backends(backends, section, vip);
+      checks_.stateless_reverse_unambiguous(backends, vip, config_.vips);
       checks_.table_fits_backends(table_size ? *table_size : backends, vip);
       checks_.add_snat_pools(backends, vip, config_.dataplane.snat_pools_per_worker);
       config_.vips.push_back(std::move(vip));

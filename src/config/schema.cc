@@ -25,6 +25,7 @@ constexpr std::array<std::string_view, 2> kClosedVipPorts = {"drop", "reject"};
 constexpr std::array<std::string_view, 2> kProtocols = {"tcp", "udp"};
 constexpr std::array<std::string_view, 2> kModes = {"fnat", "dnat"};
 constexpr std::array<std::string_view, 2> kTcpMiss = {"forward", "drop"};
+constexpr std::array<std::string_view, 2> kDnatReverse = {"flow", "stateless"};
 constexpr std::array<std::string_view, 2> kDownPolicies = {"keep", "reset"};
 constexpr std::array<std::string_view, 3> kHealthTypes = {"none", "tcp", "http"};
 constexpr std::array<std::string_view, 2> kBooleans = {"false", "true"};
@@ -80,6 +81,7 @@ const Key kVipKeys[] = {
     {"snat", K::kIpv4List},  // required for mode fnat, refused for dnat (config_checks)
     {"table_size", K::kInteger, false, kMinTableSize, kMaxTableSize, {}, "65537"},
     {"tcp_miss", K::kChoice, false, 0, 0, kTcpMiss, "forward"},
+    {"dnat_reverse", K::kChoice, false, 0, 0, kDnatReverse, "flow"},  // mode dnat only
     {"down_policy", K::kChoice, false, 0, 0, kDownPolicies, "keep"},
     {"max_embryonic", K::kInteger, false, 0, 67108864, {}, "0"},
     {"health", K::kSection, false, 0, 0, {}, {}, &kHealth},

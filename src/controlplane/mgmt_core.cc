@@ -377,7 +377,13 @@ void ManagementCore::run(const std::atomic<bool>& stop, std::atomic<bool>& reloa
         for (const auto& b : v.backends) hops.push_back(next_hop_for(config_, b.address));
       // Resolved before a drain needs them (DESIGN §12).
       for (const uint32_t appliance : config_.bgp.appliances) hops.push_back(next_hop_for(config_, appliance));
-      if (!config_.bgp.appliances.empty() && config_.ports[0].gateway) hops.push_back(*config_.ports[0].gateway);
+      // The gateway's MAC: where a drain's passed flows and stateless DNAT
+      // replies answer the client.
+      const bool stateless_reverse = std::any_of(config_.vips.begin(), config_.vips.end(), [](const auto& v) {
+        return v.dnat_reverse == config::DnatReverse::kStateless;
+      });
+      if ((!config_.bgp.appliances.empty() || stateless_reverse) && config_.ports[0].gateway)
+        hops.push_back(*config_.ports[0].gateway);
       if (neighbours_.refresh(hops, now)) rebuild_due_ = true;
       control_.exception_to_kernel = exception_->to_kernel();
       control_.exception_from_kernel = exception_->from_kernel();

@@ -228,6 +228,11 @@ std::string ManagementCore::render_metrics() const {
            "Packets passed to another appliance (bgp.appliances) while this one drains");
   for (const auto& wk : stats.workers)
     w.sample("l4lb_redirected_packets_total", {{"worker", std::to_string(wk.index)}}, wk.counters.redirected_packets);
+  w.family("l4lb_stateless_reverse_packets_total", "counter",
+           "DNAT replies translated without a flow on this appliance (dnat_reverse: stateless)");
+  for (const auto& wk : stats.workers)
+    w.sample("l4lb_stateless_reverse_packets_total", {{"worker", std::to_string(wk.index)}},
+             wk.counters.stateless_reverse_packets);
   w.family("l4lb_snat_pools", "gauge", "FNAT source port pools (one per backend reached) per SNAT address, all workers");
   w.family("l4lb_snat_ports_in_use", "gauge", "FNAT source ports held by flows, per SNAT address");
   w.family("l4lb_snat_ports_capacity", "gauge", "FNAT source ports in the SNAT address's pools (all workers)");

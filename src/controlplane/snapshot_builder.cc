@@ -188,7 +188,11 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
     snap->vip_by_service.insert(dataplane::service_key(vip.ip, vip.port, vip.proto), index);
     snap->addresses.insert(dataplane::address_key(vip.ip), dataplane::kAddressVip);
     if (vip.mode == dataplane::NatMode::kDnat)
-      for (const auto& b : vip.backends) state.dnat_backends[dataplane::service_key(b.ip, b.port, vip.proto)] = index;
+      for (const auto& b : vip.backends) {
+        const uint64_t key = dataplane::service_key(b.ip, b.port, vip.proto);
+        state.dnat_backends[key] = index;
+        if (vc.dnat_reverse == config::DnatReverse::kStateless) snap->stateless_reverse_vip.insert(key, index);
+      }
     snap->vips.push_back(std::move(vip));
   }
   state.maglev.keep_only_used();

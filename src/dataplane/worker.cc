@@ -269,7 +269,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
       else if (vip_of[k] != LookupTable::kNotFound)
         handle_new_flow(m, p, vip_of[k]);
       else
-        drop(m, DropReason::kReverseNoFlow);
+        reverse_without_flow(m, p);
     }
   }
   flush();

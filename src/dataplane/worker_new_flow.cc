@@ -125,6 +125,28 @@ void Worker::redirect_to_appliance(rte_mbuf* m, const ParsedPacket& p) {
   to_tx(m);
 }
 
+// A reply with no flow here (DESIGN §3, rule 6). With several appliances
+// behind ECMP, a DNAT backend's reply may come back through one that did not
+// see the connection open; for a VIP with dnat_reverse: stateless it is
+// translated from the config alone (the backend serves one VIP) and sent to
+// the gateway, the way the client's packets came in.
+void Worker::reverse_without_flow(rte_mbuf* m, const ParsedPacket& p) {
+  const Snapshot& snap = *snapshot_;
+  const uint32_t vip_index = snap.stateless_reverse_vip.find(service_key(p.src_ip, p.src_port, p.proto));
+  if (vip_index == LookupTable::kNotFound) return drop(m, DropReason::kReverseNoFlow);
+  if (!snap.has_gateway_mac) return drop(m, DropReason::kNeighbourUnresolved);
+  const SnapshotVip& vip = snap.vips[vip_index];
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  rewrite_ipv4_tuple(frame, p, Ipv4Tuple{vip.ip, p.dst_ip, vip.port, p.dst_port});
+  set_ethernet_addresses(frame, snap.gateway_mac, snap.port_mac);
+  counters_.stateless_reverse_packets.add();
+  counters_.reverse_packets.add();
+  VipCounters& vc = counters_.vips[vip.id];
+  vc.reverse_packets.add();
+  vc.reverse_bytes.add(rte_pktmbuf_pkt_len(m));
+  to_tx(m);
+}
+
 void Worker::handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index) {
   const Snapshot& snap = *snapshot_;
   // Passed here by another appliance's drain: taken, never sent back (two

@@ -1,7 +1,7 @@
 """The scale-out lab (DESIGN §12): two l4lbd appliances behind a router that
 learns the VIPs from both by BGP and spreads connections over them by ECMP.
 
-    client 10.98.0.10 --- router (BIRD, ECMP, fib_multipath_hash_policy=1)
+    client 10.98.0.10 --- router (BIRD, ECMP on the 5-tuple)
                             | 10.99.0.254 on bridge "lan"
         +-------------------+------------------+------------+
     appliance a           appliance b        b1, b2, b3 (10.99.0.21-23)
@@ -15,6 +15,12 @@ over a BGP session to the router (AS 65001 -> AS 65000) that runs through
 l4lbd's exception path. The router's BIRD merges equal routes into one
 multipath kernel route. VIPs live in 10.97.0.0/24, which nothing but BGP
 routes: without an announcement they are unreachable.
+
+DNAT (VIP 10.97.0.102, dnat_reverse: stateless): each appliance's BIRD
+also announces a default route (config/bird.example.conf's dnat_return),
+which the router keeps in table 100 only; a rule sends what the backends
+send from the LAN through it, so their replies return through either
+appliance, whichever the router's hash picks, and are translated there.
 
 As a module: ScaleoutLab (an e2e.Lab: same record, teardown and helpers).
 As a program: `scaleout.py [--keep]` builds the lab, prints how to use it
@@ -39,6 +45,9 @@ CLIENT_NET_GW = "10.98.0.1"
 APPLIANCES = {"a": "10.99.0.1", "b": "10.99.0.2"}
 VIP = "10.97.0.100"
 VIP_SOLO = "10.97.0.101"   # only appliance a serves it (the health-gating test)
+VIP_DNAT = "10.97.0.102"   # DNAT web and echo, dnat_reverse: stateless
+RETURN_TABLE = 100         # the router's table for the backends' replies
+BACKEND_NET = "10.99.0.20/30"  # b1-b3 (10.99.0.21-23)
 PORT = 8080
 SOLO_PORT = 8081
 ECHO_PORT = 7   # VIP echo (tcp_echo on b1-b3): long-lived connections
@@ -48,8 +57,20 @@ ROUTER_BIRD = """log stderr all;
 router id {router};
 protocol device {{ scan time 1; }}
 # One kernel route per prefix with a next hop per appliance announcing it.
+# The appliances' default route is the backends' return path (DNAT): kept
+# out of the main table, in table 100 that the backends' replies use.
+ipv4 table dnat_return;
 protocol kernel {{
-  ipv4 {{ import none; export all; }};
+  ipv4 {{ import none; export where net != 0.0.0.0/0; }};
+  merge paths on;
+}}
+protocol pipe {{
+  table master4; peer table dnat_return;
+  import none; export where net = 0.0.0.0/0;
+}}
+protocol kernel {{
+  ipv4 {{ table dnat_return; import none; export all; }};
+  kernel table {return_table};
   merge paths on;
 }}
 template bgp appliance {{
@@ -78,6 +99,11 @@ def appliance_bird(address, routes, bfd):
         if old not in text:
             raise e2e.TestFailure(f"{EXAMPLE_BIRD} no longer holds '{old}', which the lab replaces")
         text = text.replace(old, new)
+    # The lab runs DNAT behind both appliances: the return route is on.
+    block = re.search(r"^#protocol static dnat_return \{\n(?:#.*\n)*?#\}\n", text, re.M)
+    if not block:
+        raise e2e.TestFailure(f"{EXAMPLE_BIRD} no longer holds the commented dnat_return protocol")
+    text = text.replace(block.group(0), re.sub(r"^#", "", block.group(0), flags=re.M))
     return text
 
 
@@ -113,6 +139,26 @@ vips:
     address: {VIP}
     port: {ECHO_PORT}
     snat: [{address}]
+    health: {{type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 2}}
+    backends:
+      - {{address: 10.99.0.21, port: {ECHO_PORT}}}
+      - {{address: 10.99.0.22, port: {ECHO_PORT}}}
+      - {{address: 10.99.0.23, port: {ECHO_PORT}}}
+  - name: dnat-web
+    address: {VIP_DNAT}
+    port: {PORT}
+    mode: dnat
+    dnat_reverse: stateless
+    health: {{type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 2}}
+    backends:
+      - {{address: 10.99.0.21, port: {PORT}}}
+      - {{address: 10.99.0.22, port: {PORT}}}
+      - {{address: 10.99.0.23, port: {PORT}}}
+  - name: dnat-echo
+    address: {VIP_DNAT}
+    port: {ECHO_PORT}
+    mode: dnat
+    dnat_reverse: stateless
     health: {{type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 2}}
     backends:
       - {{address: 10.99.0.21, port: {ECHO_PORT}}}
@@ -167,7 +213,13 @@ class ScaleoutLab(e2e.Lab):
                        *(a.ns for a in self.appliances.values())]:
                 super(e2e.Lab, self).add_namespace(ns)
             r = self.ns_router
-            netns.sysctl(r, "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1")
+            # ECMP on the packet's 5-tuple, as a router on the wire hashes.
+            # Not policy 1: for a packet that already carries a socket's
+            # hash (the client's and backends' packets arrive by veth with
+            # theirs) it takes that, and TCP draws a new one at every
+            # retransmission timeout, so a connection would change paths.
+            netns.sysctl(r, "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=3",
+                         "net.ipv4.fib_multipath_hash_fields=0x0037")
             # The router's LAN: a bridge with an address (ARP on: it owns 10.99.0.254).
             netns.run(["ip", "-n", r, "link", "add", "lan", "type", "bridge", "stp_state", "0", "forward_delay", "0"])
             netns.run(["ip", "-n", r, "addr", "add", f"{ROUTER_ADDR}/24", "dev", "lan"])
@@ -178,6 +230,10 @@ class ScaleoutLab(e2e.Lab):
             for name, addr in e2e.BACKENDS:
                 netns.add_veth(r, f"v{name}", self.ns_backend[name], "eth0", bridge="lan")
                 netns.address(self.ns_backend[name], "eth0", f"{addr}/24", ROUTER_ADDR)
+            # DNAT: the backends' replies to clients go back through the
+            # appliances (the return table BIRD fills), not straight out.
+            netns.run(["ip", "-n", r, "rule", "add", "iif", "lan", "from", BACKEND_NET,
+                       "lookup", str(RETURN_TABLE), "pref", "100"])
             for a in self.appliances.values():
                 # dp0 (l4lbd's TAP) joins br0, which the uplink joins too.
                 netns.add_bridge(a.ns, "br0")
@@ -187,7 +243,8 @@ class ScaleoutLab(e2e.Lab):
                           f"bfd {'on' if n in self.bfd else 'off'}; }}"
                           for n, a in APPLIANCES.items())
         conf = self.workdir / "bird-router.conf"
-        conf.write_text(ROUTER_BIRD.format(router=ROUTER_ADDR, router_as=ROUTER_AS, peers=peers))
+        conf.write_text(ROUTER_BIRD.format(router=ROUTER_ADDR, router_as=ROUTER_AS, peers=peers,
+                                           return_table=RETURN_TABLE))
         self.router_bird = self.spawn("bird-router", self.ns_router,
                                       [BIRD, "-f", "-c", conf, "-s", self.workdir / "bird-router.ctl",
                                        "-P", self.workdir / "bird-router.pid"])
@@ -242,7 +299,10 @@ class ScaleoutLab(e2e.Lab):
     # -- what the router and the appliances say
     def next_hops(self, prefix):
         """The router's kernel next hops for prefix (a sorted list, [] if no route)."""
-        p = netns.run(["ip", "-n", self.ns_router, "-j", "route", "show", prefix], check=False)
+        return self.next_hops_in([prefix])
+
+    def next_hops_in(self, selector):
+        p = netns.run(["ip", "-n", self.ns_router, "-j", "route", "show", *selector], check=False)
         if p.returncode != 0 or not p.stdout.strip():
             return []
         hops = []
@@ -253,13 +313,18 @@ class ScaleoutLab(e2e.Lab):
                 hops.append(nh["gateway"])
         return sorted(hops)
 
+    def return_hops(self):
+        """The router's next hops for the backends' replies (its return table)."""
+        return self.next_hops_in(["table", str(RETURN_TABLE)])
+
     def wait_next_hops(self, prefix, want, deadline=30):
-        """Wait until the router's next hops for prefix are exactly `want`;
-        returns the seconds it took, or raises."""
+        """Wait until the router's next hops for prefix (RETURN_TABLE: its
+        return table) are exactly `want`; returns the seconds it took, or
+        raises."""
         t0 = time.monotonic()
         want = sorted(want)
         while True:
-            hops = self.next_hops(prefix)
+            hops = self.return_hops() if prefix == RETURN_TABLE else self.next_hops(prefix)
             if hops == want:
                 return time.monotonic() - t0
             if time.monotonic() - t0 > deadline:

@@ -8,6 +8,10 @@ BGP session runs BFD (3 x 100 ms), b's does not (hold time 3 s).
 2. Agreement: both show the same Maglev fingerprint for web.
 3. Spread: 200 curls, each its own connection, all answered; both
    appliances' flows_created grew.
+3b. DNAT (VIP 10.97.0.102, dnat_reverse: stateless; the router sends the
+   backends' replies back through either appliance): 100 curls, all
+   answered; both appliances opened flows and both translated replies of
+   flows the other held.
 4. Health-gated: VIP solo (10.97.0.101, on a only, one backend on b1:8081)
    is not announced while its backend is down and web is; it is announced
    (via a only) once the backend listens, and withdrawn again once it stops,
@@ -22,7 +26,8 @@ BGP session runs BFD (3 x 100 ms), b's does not (hold time 3 s).
 6. SIGKILL of an appliance under a curl loop, once with BFD (a) and once
    without (b, restarted): its next hop goes; the time from the kill to the
    withdrawal and the requests that failed are printed; every request
-   started a second after the withdrawal succeeds.
+   started a second after the withdrawal succeeds. With a killed, 6 DNAT
+   echo connections opened before the kill all still work afterwards.
 """
 import signal
 import sys
@@ -32,17 +37,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import l4lb_e2e as e2e  # noqa: E402
 import scaleout  # noqa: E402
-from scaleout import APPLIANCES, ECHO_PORT, PORT, SOLO_PORT, VIP, VIP_SOLO  # noqa: E402
+from scaleout import APPLIANCES, ECHO_PORT, PORT, RETURN_TABLE, SOLO_PORT, VIP, VIP_DNAT, VIP_SOLO  # noqa: E402
 
 URL = f"http://{VIP}:{PORT}/"
+DNAT_URL = f"http://{VIP_DNAT}:{PORT}/"
 BOTH = sorted(APPLIANCES.values())
 
 
-def curls(lab, n):
+def curls(lab, n, url=URL):
     """n curls from the client, each its own connection -> (answered, failures)."""
     script = ('for i in $(seq "$1"); do out=$(curl -sS --noproxy "*" --fail -m 3 "$2" 2>&1) '
               '&& echo ok || echo "ERR $out"; done')
-    p = lab.in_client(["bash", "-c", script, "curls", n, URL], timeout=30 + n * 4)
+    p = lab.in_client(["bash", "-c", script, "curls", n, url], timeout=30 + n * 4)
     lines = p.stdout.splitlines()
     return sum(1 for x in lines if x == "ok"), [x for x in lines if x != "ok"]
 
@@ -71,6 +77,25 @@ def body(lab, problems, figures):
         problems.append(f"{200 - answered} of 200 curls through ECMP failed: {failures[:2]}")
     if min(created.values()) == 0:
         problems.append(f"ECMP sent no connection to one appliance: {created}")
+
+    # 3b. DNAT: the backends' replies come back through either appliance.
+    lab.wait_next_hops(VIP_DNAT, BOTH)
+    lab.wait_next_hops(RETURN_TABLE, BOTH)
+    stateless = {n: lab.ajson(n, "stats")["total"]["stateless_reverse_packets"] for n in APPLIANCES}
+    before = {n: lab.flows_created(n) for n in APPLIANCES}
+    answered, failures = curls(lab, 100, DNAT_URL)
+    created = {n: lab.flows_created(n) - before[n] for n in APPLIANCES}
+    stateless = {n: lab.ajson(n, "stats")["total"]["stateless_reverse_packets"] - stateless[n]
+                 for n in APPLIANCES}
+    figures["dnat_stateless_reverse"] = sum(stateless.values())
+    e2e.log(f"3b. DNAT: 100 curls to {DNAT_URL}: {answered} answered; flows created per appliance {created}; "
+            f"replies translated without a flow (the other appliance held it) {stateless}; "
+            f"router's return table via {lab.return_hops()}")
+    if answered != 100:
+        problems.append(f"{100 - answered} of 100 DNAT curls through ECMP failed: {failures[:2]}")
+    if min(created.values()) == 0 or min(stateless.values()) == 0:
+        problems.append(f"DNAT replies did not return through both appliances: flows created {created}, "
+                        f"translated without a flow {stateless}")
 
     # 4. health-gated announcement of solo (appliance a only).
     if lab.next_hops(VIP_SOLO):
@@ -162,10 +187,29 @@ def body(lab, problems, figures):
             lab.wait_next_hops(VIP, BOTH)
             time.sleep(1.0)  # BFD up on the restarted session
         loop = e2e.CurlLoop(lab, url=URL, connect_timeout=1, max_time=2, label=f"curl-kill-{victim}")
+        # DNAT connections open through both appliances: they survive the
+        # kill (same Maglev choice on the survivor, tcp_miss: forward, and
+        # replies translated there without a flow).
+        dnat = [] if victim == "b" else [
+            e2e.tcp_session(lab, label=f"dnat-echo-{i}", to=f"{VIP_DNAT}:{ECHO_PORT}") for i in range(6)]
+        for s in dnat:
+            line = s.expect()
+            if not line.startswith("connected") or not s.ask("send before").startswith("ok"):
+                problems.append(f"{s.label}: DNAT echo failed before the kill: {line}")
         time.sleep(1.0)
         t_kill = time.time()
         lab.stop_appliance(victim, sig=signal.SIGKILL)
         withdrawn = lab.wait_next_hops(VIP, [APPLIANCES[survivor]], deadline=15)
+        if dnat:
+            lab.wait_next_hops(RETURN_TABLE, [APPLIANCES[survivor]], deadline=15)
+            survived = [s.label for s in dnat if s.ask("send after", timeout=15).startswith("ok")]
+            for s in dnat:
+                s.close()
+            figures["kill_a_dnat_survived"] = f"{len(survived)}/{len(dnat)}"
+            e2e.log(f"6. SIGKILL {victim}: DNAT echo connections working afterwards: {len(survived)} of {len(dnat)}")
+            if len(survived) != len(dnat):
+                problems.append(f"DNAT connections broken by {victim}'s loss: "
+                                f"{sorted(set(s.label for s in dnat) - set(survived))}")
         time.sleep(1.5)
         results = loop.stop()
         window, after = split_results(results, t_kill + withdrawn, settle_s=1.0)

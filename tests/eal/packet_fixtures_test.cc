@@ -813,6 +813,43 @@ void add_classification(std::vector<Fixture>& t) {
        {client(0, kTcpSyn).to("api") >> forwarded("10.99.0.31"), backend(0, kTcpSyn | kTcpAck) >> to_client(),
         client(0, kTcpAck).data("GET /") >> forwarded()},
        {created(1)}});
+  // A DNAT reply that comes back through an appliance that did not see the
+  // connection open (several appliances behind ECMP, DESIGN §12).
+  const PacketSpec stray_reply = from_to("10.99.0.31", 9090, "198.51.100.7", 45000, kProtoTcp, kTcpAck);
+  const auto stateless = [](config::Config& c) { c.vips[2].dnat_reverse = config::DnatReverse::kStateless; };
+  const Count translated = count("stateless_reverse_packets", &WorkerCounters::stateless_reverse_packets, 1);
+  const Count not_translated = count("stateless_reverse_packets", &WorkerCounters::stateless_reverse_packets, 0);
+  t.push_back({"a dnat reply with no flow is dropped",
+               no_tweak,
+               {raw(stray_reply) >> dropped(DropReason::kReverseNoFlow)},
+               {not_translated, created(0), drops(DropReason::kReverseNoFlow, 1)}});
+  t.push_back({"dnat_reverse stateless: a reply with no flow leaves from its vip towards the gateway",
+               stateless,
+               {Step{"translated by the config alone, no flow made",
+                     [stray_reply](Rig& r) {
+                       const Rig::Out out = r.send(build_packet(stray_reply));
+                       ASSERT_EQ(out.tx.size(), 1u);
+                       PacketSpec want = stray_reply;
+                       want.src_ip = ip("10.99.0.101");
+                       want.src_port = port(9090);
+                       const uint8_t gateway_mac[6] = {0x02, 0, 0, 0, 0, 254};
+                       std::memcpy(want.dst_mac, gateway_mac, 6);
+                       std::memcpy(want.src_mac, kPortMac.bytes, 6);
+                       expect_frame(out.tx[0], build_packet(want));
+                     }}},
+               {translated, created(0)}});
+  t.push_back({"dnat_reverse stateless: a reply whose flow is here goes by the flow",
+               stateless,
+               handshake(0, "10.99.0.31", "api") +
+                   std::vector<Step>{backend(0, kTcpAck).data("hi") >> to_client()},
+               {not_translated, created(1)}});
+  t.push_back({"dnat_reverse stateless: without the gateway's MAC a reply with no flow is dropped",
+               [stateless](config::Config& c) {
+                 stateless(c);
+                 c.ports[0].gateway.reset();
+               },
+               {raw(stray_reply) >> dropped(DropReason::kNeighbourUnresolved)},
+               {not_translated, drops(DropReason::kNeighbourUnresolved, 1)}});
   t.push_back(
       {"dnat backend answering the appliance probe goes to control",
        no_tweak,

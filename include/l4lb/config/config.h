@@ -21,6 +21,11 @@ enum class Protocol : uint8_t { kTcp, kUdp };
 enum class NatMode : uint8_t { kFnat, kDnat };
 enum class HealthType : uint8_t { kNone, kTcp, kHttp };
 enum class TcpMissPolicy : uint8_t { kForward, kDrop };
+// A DNAT backend's reply that finds no flow on this worker: drop it
+// (reverse_no_flow), or translate it from the config alone (the VIP the
+// backend serves) because replies may come back through an appliance that
+// does not hold the flow (several appliances behind ECMP, DESIGN §12).
+enum class DnatReverse : uint8_t { kFlow, kStateless };
 // What happens to established flows of a backend that goes down or is
 // removed: keep them until they end or time out (Maglev, Katran), or reset
 // them (the client gets a TCP RST at its next packet; UDP flows end).
@@ -103,6 +108,7 @@ struct VipConfig {
   std::vector<uint32_t> snat;  // fnat source addresses, host byte order
   uint32_t table_size = 65537;
   TcpMissPolicy tcp_miss = TcpMissPolicy::kForward;
+  DnatReverse dnat_reverse = DnatReverse::kFlow;
   DownPolicy down_policy = DownPolicy::kKeep;
   // SYN-flood guard: at most this many unconfirmed flows (see
   // TableFullPolicy) for the VIP, split evenly between workers; further new

@@ -54,6 +54,12 @@ class ConfigChecks {
   // Maglev's permutation walk needs a prime table size (paper §3.4).
   void table_size_prime(const Field& field, uint32_t table_size) const;
   void tcp_only(const Field& field, const VipConfig& vip) const;
+  void dnat_only(const Field& field, const VipConfig& vip) const;
+  // A reply translated without a flow (dnat_reverse: stateless) is matched
+  // to its VIP by the backend's address:port alone, so no other DNAT VIP of
+  // the protocol may share one with it.
+  void stateless_reverse_unambiguous(const Field& backends, const VipConfig& vip,
+                                     const std::vector<VipConfig>& earlier) const;
   void http_only(const Field& field, const HealthConfig& health) const;
   // Overlapping probes to one backend would make rise/fall counting ambiguous.
   void timeout_below_interval(const Field& blame, const HealthConfig& health) const;

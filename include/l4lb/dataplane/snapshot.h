@@ -86,6 +86,9 @@ struct Snapshot {
   LookupTable vip_by_service;          // service_key(vip ip, port, proto) -> vips index
   LookupTable dnat_vip_by_backend;     // service_key(backend ip, port, proto) -> vips index; kept
                                        // for removed DNAT backends so their flows drain
+  LookupTable stateless_reverse_vip;   // service_key(backend ip, port, proto) -> vips index, for
+                                       // the DNAT VIPs with dnat_reverse: stateless (a reply with
+                                       // no flow here is translated to that VIP)
   LookupTable addresses;               // address_key(own or VIP address) -> kAddress* bits
   LookupTable control_sources;         // address_key(backend or gateway) -> 1: what they send the
                                        // appliance (probe answers) is control traffic

@@ -139,6 +139,7 @@ class Worker {
   void prefetch_reverse_buckets(uint64_t misses, const FlowKey* keys, const uint32_t* vip_of);
   void handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index);
   void redirect_to_appliance(rte_mbuf* m, const ParsedPacket& p);
+  void reverse_without_flow(rte_mbuf* m, const ParsedPacket& p);
   // An SNAT port towards `backend` for a flow whose Maglev hash is `hash`:
   // the first SNAT address of the VIP with a port ready, else the oldest
   // unconfirmed flow of the first address's pool gives up its port.

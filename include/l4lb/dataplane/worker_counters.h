@@ -59,6 +59,7 @@ struct alignas(64) WorkerCounters {
   Counter flows_by_state[static_cast<size_t>(FlowState::kCount)];  // gauges ([0] unused)
   Counter closed_port_rejects;           // RSTs / ICMP unreachables sent for closed VIP ports
   Counter redirected_packets;            // passed to another appliance while draining (DESIGN §12)
+  Counter stateless_reverse_packets;     // DNAT replies translated without a flow (dnat_reverse)
   Counter snat_in_use[kMaxSnatAddresses];  // gauge: ports held, by SNAT slot
   Counter snat_pools[kMaxSnatAddresses];   // gauge: pools (one per backend) by SNAT slot
   VipCounters vips[kMaxVips];            // by stable VIP id

@@ -204,6 +204,7 @@ const std::vector<ErrorCase> kVipCases = in(
         {"DownPolicyUnknown", "    down_policy: drain\n", "down_policy", 8, "expected one of keep|reset"},
         {"TcpMissOnUdp", "    protocol: udp\n    tcp_miss: drop\n", "tcp_miss", 9,
          "only applies to protocol tcp"},
+        {"DnatReverseOnFnat", "    dnat_reverse: stateless\n", "dnat_reverse", 8, "only applies to mode dnat"},
     });
 // "vips:" on line 3, "  - name: web" on 4, the case's lines from 5 (no backends appended).
 const std::vector<ErrorCase> kVipFieldCases =
@@ -252,6 +253,16 @@ const std::vector<ErrorCase> kVipListCases = in(
              "      - {address: 10.0.0.21, port: 5}\n      - {address: 10.0.0.21, port: 6}\n"
              "      - {address: 10.0.0.21, port: 7}\n      - {address: 10.0.0.21, port: 8}\n",
          "vips[0].table_size", 8, "smaller than the 8 backends"},
+        {"DnatReverseUnknown",
+         kPorts + "vips:\n  - name: api\n    address: 10.0.0.100\n    port: 80\n    mode: dnat\n"
+                  "    dnat_reverse: any\n" + kBackends,
+         "vips[0].dnat_reverse", 8, "expected one of flow|stateless"},
+        {"DnatReverseStatelessSharedBackend",
+         kPorts + "vips:\n"
+                  "  - {name: a, address: 10.0.0.100, port: 80, mode: dnat, backends: [{address: 10.0.0.21, port: 80}]}\n"
+                  "  - {name: b, address: 10.0.0.101, port: 80, mode: dnat, dnat_reverse: stateless,\n"
+                  "     backends: [{address: 10.0.0.21, port: 80}]}\n",
+         "vips[1].backends", 6, "10.0.0.21:80 also serves dnat vip 'a' (line 4)"},
     });
 INSTANTIATE_TEST_SUITE_P(Vips, ConfigErrorTest,
                          testing::ValuesIn(join({kVipCases, kVipFieldCases, kSnatCases, kVipListCases})),

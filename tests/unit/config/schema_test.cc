@@ -141,6 +141,12 @@ TEST(ConfigSchema, LoaderRefusesEveryOtherKeyWithTheSchemasList) {
   }
 }
 
+// kBase's VIP made DNAT, for the keys only a DNAT VIP takes.
+void make_vip_dnat(YAML::Node& doc) {
+  doc["vips"][0]["mode"] = "dnat";
+  doc["vips"][0].remove("snat");  // mode dnat refuses an snat list
+}
+
 // Each default, written into the file, is a value the loader accepts.
 TEST(ConfigSchema, DefaultsAreValidValues) {
   for (const std::string& path : schema::all_key_paths()) {
@@ -148,6 +154,7 @@ TEST(ConfigSchema, DefaultsAreValidValues) {
     const schema::Key& key = key_of(path);
     if (key.default_value.empty() || key.default_value.find('<') != std::string::npos) continue;
     node_at(doc, path) = YAML::Load(std::string(key.default_value));
+    if (path == "vips[].dnat_reverse") make_vip_dnat(doc);
     EXPECT_EQ(error_of(doc), "") << path << ": " << key.default_value;
   }
 }
@@ -201,7 +208,7 @@ TEST(ConfigSchema, DefaultsAreConfigHs) {
   EXPECT_EQ(c.ports.at(0).kernel_iface, "l4lbk0");
   // A choice's default is its enum's value 0 (config.h's default).
   for (const char* path : {"dataplane.table_full", "dataplane.closed_vip_ports", "vips[].protocol",
-                           "vips[].mode", "vips[].tcp_miss", "vips[].down_policy", "vips[].health.type",
+                           "vips[].mode", "vips[].tcp_miss", "vips[].dnat_reverse", "vips[].down_policy", "vips[].health.type",
                            "bgp.when_no_backend"}) {
     const schema::Key& key = key_of(path);
     ASSERT_FALSE(key.choices.empty()) << path;
@@ -212,6 +219,7 @@ TEST(ConfigSchema, DefaultsAreConfigHs) {
   EXPECT_EQ(vip.protocol, Protocol{});
   EXPECT_EQ(vip.mode, NatMode{});
   EXPECT_EQ(vip.tcp_miss, TcpMissPolicy{});
+  EXPECT_EQ(vip.dnat_reverse, DnatReverse{});
   EXPECT_EQ(vip.down_policy, DownPolicy{});
   EXPECT_EQ(vip.health.type, HealthType{});
   EXPECT_EQ(c.bgp.when_no_backend, NoBackendPolicy{});
@@ -242,6 +250,9 @@ TEST(ConfigSchema, ChoicesMapOntoTheirEnums) {
       {"vips[].tcp_miss",
        {{"forward", int(TcpMissPolicy::kForward)}, {"drop", int(TcpMissPolicy::kDrop)}},
        [](const Config& c) { return int(c.vips[0].tcp_miss); }},
+      {"vips[].dnat_reverse",
+       {{"flow", int(DnatReverse::kFlow)}, {"stateless", int(DnatReverse::kStateless)}},
+       [](const Config& c) { return int(c.vips[0].dnat_reverse); }},
       {"vips[].down_policy",
        {{"keep", int(DownPolicy::kKeep)}, {"reset", int(DownPolicy::kReset)}},
        [](const Config& c) { return int(c.vips[0].down_policy); }},
@@ -262,8 +273,7 @@ TEST(ConfigSchema, ChoicesMapOntoTheirEnums) {
           << k.path << ": " << text;
       YAML::Node doc = YAML::Load(kBase);
       node_at(doc, k.path) = text;
-      // mode dnat refuses an snat list.
-      if (text == "dnat") doc["vips"][0].remove("snat");
+      if (text == "dnat" || k.path == "vips[].dnat_reverse") make_vip_dnat(doc);
       const Config c = parse_config(YAML::Dump(doc));
       EXPECT_EQ(k.value(c), expected) << k.path << ": " << text;
     }
