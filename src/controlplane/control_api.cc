@@ -57,6 +57,7 @@ void write_counters(TelemetryAnswer& a, rte_tel_data* d, const CounterSums& c, s
   a.u64("closed_port_rejects", c.closed_port_rejects, d);
   a.u64("redirected_packets", c.redirected_packets, d);
   a.u64("stateless_reverse_packets", c.stateless_reverse_packets, d);
+  a.u64("icmp_errors_translated", c.icmp_errors_translated, d);
   a.u64("handoffs_in", c.handoffs_in, d);
   uint64_t out = 0;
   for (size_t w = 0; w < workers; ++w) out += c.handoffs_out[w];

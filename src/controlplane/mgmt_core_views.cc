@@ -233,6 +233,11 @@ std::string ManagementCore::render_metrics() const {
   for (const auto& wk : stats.workers)
     w.sample("l4lb_stateless_reverse_packets_total", {{"worker", std::to_string(wk.index)}},
              wk.counters.stateless_reverse_packets);
+  w.family("l4lb_icmp_errors_translated_total", "counter",
+           "ICMP errors about a flow (fragmentation needed, time exceeded, ...) translated to its other side");
+  for (const auto& wk : stats.workers)
+    w.sample("l4lb_icmp_errors_translated_total", {{"worker", std::to_string(wk.index)}},
+             wk.counters.icmp_errors_translated);
   w.family("l4lb_snat_pools", "gauge", "FNAT source port pools (one per backend reached) per SNAT address, all workers");
   w.family("l4lb_snat_ports_in_use", "gauge", "FNAT source ports held by flows, per SNAT address");
   w.family("l4lb_snat_ports_capacity", "gauge", "FNAT source ports in the SNAT address's pools (all workers)");

@@ -21,6 +21,7 @@ void CounterSums::add(const dataplane::WorkerCounters& c) {
   closed_port_rejects += c.closed_port_rejects.get();
   redirected_packets += c.redirected_packets.get();
   stateless_reverse_packets += c.stateless_reverse_packets.get();
+  icmp_errors_translated += c.icmp_errors_translated.get();
   handoffs_in += c.handoffs_in.get();
   for (size_t st = 1; st < flows_by_state.size(); ++st) flows_by_state[st] += c.flows_by_state[st].get();
   for (size_t w = 0; w < handoffs_out.size(); ++w) handoffs_out[w] += c.handoffs_out[w].get();

@@ -19,6 +19,7 @@
 #include "l4lb/dataplane/classify.h"
 #include "l4lb/dataplane/flow_key.h"
 #include "l4lb/dataplane/icmp_unreachable.h"
+#include "l4lb/dataplane/icmp_error.h"
 #include "l4lb/dataplane/nat_rewrite.h"
 #include "l4lb/dataplane/tcp_reset.h"
 
@@ -213,6 +214,9 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
     rte_mbuf* m = pkts[i];
     const ParsedPacket& p = parsed[i].p =
         parse_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
+    if (p.proto == kProtoIcmp && is_icmp_error(p.icmp_type)) [[unlikely]] {
+      if (handle_icmp_error(m, p, handed_off)) continue;
+    }
     const Classification c = classify(snap, p, partition_, setup_.worker_count);
     switch (c.verdict) {
       case Verdict::kDrop:

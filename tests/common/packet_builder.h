@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -114,6 +115,32 @@ inline std::vector<uint8_t> build_packet(const PacketSpec& s) {
     l4[2] = static_cast<uint8_t>(sum >> 8);
     l4[3] = static_cast<uint8_t>(sum);
   }
+  return f;
+}
+
+// An ICMP error from `src` to `dst` (type, code; `rest`, host order, the
+// header's last 4 bytes, e.g. the next-hop MTU of "fragmentation needed")
+// quoting the first `quote_len` bytes of the IPv4 packet in the Ethernet
+// frame `quoted`, with the given MACs.
+inline std::vector<uint8_t> build_icmp_error(uint32_t src, uint32_t dst, uint8_t type, uint8_t code, uint32_t rest,
+                                             const std::vector<uint8_t>& quoted, size_t quote_len,
+                                             const uint8_t* dst_mac, const uint8_t* src_mac) {
+  PacketSpec s;
+  std::memcpy(s.dst_mac, dst_mac, 6);
+  std::memcpy(s.src_mac, src_mac, 6);
+  s.proto = 1;
+  s.src_ip = src;
+  s.dst_ip = dst;
+  s.payload.assign(quoted.begin() + 14, quoted.begin() + 14 + static_cast<std::ptrdiff_t>(quote_len));
+  std::vector<uint8_t> f = build_packet(s);
+  uint8_t* icmp = f.data() + 14 + 20;
+  icmp[0] = type;
+  icmp[1] = code;
+  for (int i = 0; i < 4; ++i) icmp[4 + i] = static_cast<uint8_t>(rest >> (24 - 8 * i));
+  icmp[2] = icmp[3] = 0;
+  const uint16_t sum = full_checksum(icmp, f.size() - 14 - 20);
+  icmp[2] = static_cast<uint8_t>(sum >> 8);
+  icmp[3] = static_cast<uint8_t>(sum);
   return f;
 }
 

@@ -1295,6 +1295,92 @@ void add_reloads(std::vector<Fixture>& t) {
        {created(2)}});
 }
 
+// ------------------------------------------------------------ ICMP errors
+
+// An ICMP error about one of flow 0's packets, sent from `router` to the
+// packet's source: `toward_backend` quotes the packet l4lbd sent to the
+// backend, otherwise the reply it sent to the client. The worker must send
+// the error on to the other side, as that side's packet would have been:
+// the test builds the frame it expects and compares every byte.
+Step icmp_error_step(const char* what, bool toward_backend, const char* router) {
+  return Step{what, [toward_backend, router](Rig& r) {
+                const FlowRec& f = r.flows.at(0);
+                const bool dnat = f.vip_ip == ip("10.99.0.101");
+                PacketSpec sent;  // as it left l4lbd
+                sent.tcp_flags = kTcpAck;
+                sent.payload = "0123456789";
+                PacketSpec origin = sent;  // as its sender sent it
+                if (toward_backend) {
+                  sent.src_ip = f.snat_ip, sent.src_port = f.snat_port;
+                  sent.dst_ip = f.backend_ip, sent.dst_port = f.backend_port;
+                  origin.src_ip = f.client_ip, origin.src_port = f.client_port;
+                  origin.dst_ip = f.vip_ip, origin.dst_port = f.vip_port;
+                } else {
+                  sent.src_ip = f.vip_ip, sent.src_port = f.vip_port;
+                  sent.dst_ip = f.client_ip, sent.dst_port = f.client_port;
+                  origin.src_ip = f.backend_ip, origin.src_port = f.backend_port;
+                  origin.dst_ip = f.snat_ip, origin.dst_port = f.snat_port;
+                }
+                const size_t quote = 20 + 20 + 4;  // as a router quotes: the header and 24 bytes
+                const uint8_t from_router[6] = {0x02, 0, 0, 0, 0, 0xfe};
+                const auto in = test::build_icmp_error(ip(router), sent.src_ip, 3, 4, 1280, build_packet(sent),
+                                                       quote, kPortMac.bytes, from_router);
+                const Rig::Out out = r.send(in);
+                ASSERT_EQ(out.tx.size(), 1u) << "the error is sent on";
+                std::vector<uint8_t> want;
+                if (toward_backend) {
+                  want = test::build_icmp_error(f.vip_ip, f.client_ip, 3, 4, 1280, build_packet(origin), quote,
+                                                kClientMac, kPortMac.bytes);
+                } else {
+                  const MacAddress& backend_mac = r.neighbours.at(ntohl(f.backend_ip));
+                  want = test::build_icmp_error(dnat ? ip(router) : f.snat_ip, f.backend_ip, 3, 4, 1280,
+                                                build_packet(origin), quote, backend_mac.bytes, kPortMac.bytes);
+                }
+                expect_frame(out.tx[0], want);
+              }};
+}
+
+void add_icmp_errors(std::vector<Fixture>& t) {
+  const Count translated = count("icmp_errors_translated", &WorkerCounters::icmp_errors_translated, 1);
+  t.push_back({"fnat: an icmp error about a packet to the backend reaches the client, from the vip",
+               no_tweak,
+               handshake(0) + std::vector<Step>{icmp_error_step("fragmentation needed", true, "10.99.0.254")},
+               {created(1), translated}});
+  t.push_back({"fnat: an icmp error about a reply to the client reaches the backend, from the snat address",
+               no_tweak,
+               handshake(0) + std::vector<Step>{icmp_error_step("fragmentation needed", false, "198.51.100.1")},
+               {created(1), translated}});
+  t.push_back({"dnat: an icmp error about a packet to the backend reaches the client, from the vip",
+               no_tweak,
+               handshake(0, "10.99.0.31", "api") +
+                   std::vector<Step>{icmp_error_step("fragmentation needed", true, "10.99.0.254")},
+               {created(1), translated}});
+  t.push_back({"dnat: an icmp error about a reply to the client reaches the backend, from the router",
+               no_tweak,
+               handshake(0, "10.99.0.31", "api") +
+                   std::vector<Step>{icmp_error_step("fragmentation needed", false, "198.51.100.1")},
+               {created(1), translated}});
+  // The same errors with no flow to match, and one about the appliance's
+  // own traffic (a probe from 10.99.0.1:45000, outside the SNAT range).
+  const uint8_t router_mac[6] = {0x02, 0, 0, 0, 0, 0xfe};
+  const auto error_about = [router_mac](const PacketSpec& sent) {
+    return test::build_icmp_error(ip("10.99.0.254"), sent.src_ip, 3, 4, 1280, build_packet(sent), 44,
+                                  kPortMac.bytes, router_mac);
+  };
+  t.push_back({"an icmp error about a flow the appliance does not hold is dropped",
+               no_tweak,
+               {raw_bytes(error_about(from_to("10.99.0.1", 10300, "10.99.0.21", 80, kProtoTcp, kTcpAck))) >>
+                    dropped(DropReason::kIcmpErrorNoFlow),
+                raw_bytes(error_about(from_to("10.99.0.100", 8080, "10.99.0.10", 40000, kProtoTcp, kTcpAck))) >>
+                    dropped(DropReason::kIcmpErrorNoFlow)},
+               {drops(DropReason::kIcmpErrorNoFlow, 2)}});
+  t.push_back({"an icmp error about the appliance's own traffic goes to the kernel",
+               no_tweak,
+               {raw_bytes(error_about(from_to("10.99.0.1", 45000, "10.99.0.31", 9090, kProtoTcp, kTcpSyn))) >>
+                    to_control()},
+               {control(1)}});
+}
+
 std::vector<Fixture> fixtures() {
   std::vector<Fixture> t;
   add_classification(t);
@@ -1304,6 +1390,7 @@ std::vector<Fixture> fixtures() {
   add_snat_pools(t);
   add_port_hold(t);
   add_reloads(t);
+  add_icmp_errors(t);
   return t;
 }
 

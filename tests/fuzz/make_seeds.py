@@ -74,6 +74,16 @@ def frame(proto="tcp", src="10.99.0.10", dst="10.99.0.100", sport=40000, dport=8
     return eth + hdr + l4 + b"\0" * pad
 
 
+def icmp_error(src, dst, quoted, quote_len=48, icmp_type=3, code=4, mtu=1280):
+    """An ICMP error from src to dst quoting the IPv4 packet of the frame
+    `quoted` (its first quote_len bytes), as a router sends it."""
+    body = struct.pack("!BBHHH", icmp_type, code, 0, 0, mtu) + quoted[14:14 + quote_len]
+    body = body[:2] + struct.pack("!H", csum(body)) + body[4:]
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 0x1234, 0, 64, 1, 0, ip4(src), ip4(dst))
+    hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+    return bytes.fromhex("020000000001020000000010" + "0800") + hdr + body
+
+
 def control(src="10.99.0.1", dst="10.99.0.21", sport=10240, dport=8080, workers=1, index=0, preset=0,
             keep_udp_zero=False, mac=b"\x11\x22\x33", steps=False):
     b12 = (workers - 1) | (index << 2) | (preset << 4) | (0x40 if keep_udp_zero else 0) | (0x80 if steps else 0)
@@ -131,6 +141,17 @@ def packet_seeds():
                                                flags=0x12),
         "udp-reply-fnat": c + frame("udp", src="10.99.0.21", dst="10.99.0.2", sport=53, dport=10300),
         "tcp-reply-dnat": c4 + frame(src="10.99.0.31", dst="10.98.0.10", sport=80, dport=40000, flags=0x12),
+        # ICMP errors about a flow's packets (DESIGN §3 step 0): to the SNAT
+        # address about one to a backend, to a VIP about a reply, to a DNAT
+        # client about one to its backend, and about a probe (the kernel's).
+        "icmp-frag-needed-fnat": c + icmp_error("10.99.0.254", "10.99.0.1", frame(
+            src="10.99.0.1", dst="10.99.0.21", sport=10240, dport=8080, flags=0x10, payload=b"x" * 40)),
+        "icmp-frag-needed-reply": c + icmp_error("198.51.100.1", "10.99.0.100", frame(
+            src="10.99.0.100", dst="10.99.0.10", sport=8080, dport=40000, flags=0x10, payload=b"x" * 40)),
+        "icmp-frag-needed-dnat": c4 + icmp_error("10.99.0.254", "10.98.0.10", frame(
+            src="10.98.0.10", dst="10.99.0.31", sport=40000, dport=80, flags=0x10, payload=b"x" * 40)),
+        "icmp-time-exceeded-probe": c + icmp_error("10.99.0.254", "10.99.0.1", frame(
+            src="10.99.0.1", dst="10.99.0.31", sport=45000, dport=80), quote_len=28, icmp_type=11, code=0),
         # Slow path and not for us.
         "tcp-to-own-address": c + frame(dst="10.99.0.1", dport=22),
         "icmp-echo-vip": c + frame("icmp", dst="10.99.0.100", payload=b"abcdefgh"),

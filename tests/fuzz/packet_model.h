@@ -19,6 +19,7 @@
 #include "l4lb/dataplane/drop_reason.h"
 #include "l4lb/dataplane/flow_owner.h"
 #include "l4lb/dataplane/flow_state.h"
+#include "l4lb/dataplane/icmp_error.h"
 #include "l4lb/dataplane/lookup_table.h"
 #include "l4lb/dataplane/packet_parser.h"
 
@@ -29,7 +30,10 @@ using dataplane::FlowState;
 using dataplane::ParsedPacket;
 
 // Where a packet goes (DESIGN §3 step 3).
-enum class Route : uint8_t { kDrop, kControl, kSlowPath, kForward, kReverse, kClosedPort };
+// kIcmpError: an ICMP error about a flow's packet (DESIGN §3, step 0),
+// decided before classify's list: translated, or dropped for want of the
+// flow or its next hop, by `owner`.
+enum class Route : uint8_t { kDrop, kControl, kSlowPath, kForward, kReverse, kClosedPort, kIcmpError };
 
 struct Expected {
   Route route = Route::kDrop;
@@ -176,6 +180,40 @@ inline Expected model_classify(const ModelView& m, const dataplane::SnatPartitio
     return drop(DropReason::kClosedVipPort);
   }
   return drop(DropReason::kNotForUs);  // 3.8
+}
+
+// DESIGN §3 step 0, ahead of model_classify: an ICMP error from a valid
+// source, addressed to the source of the TCP/UDP packet it quotes, when
+// that packet is one l4lbd sends for a flow: from an SNAT address and
+// port, from a VIP service, or to a DNAT backend from a non-own address.
+// Its owner follows the flow's (FNAT's from a VIP: the receiving worker).
+inline bool model_icmp_error(const ModelView& m, const dataplane::SnatPartition& partition, uint32_t workers,
+                             uint32_t self, bool handed_off, const ParsedPacket& p, const uint8_t* frame,
+                             Expected& e) {
+  if (p.kind != dataplane::PacketKind::kIpv4 || p.proto != dataplane::kProtoIcmp ||
+      !dataplane::is_icmp_error(p.icmp_type))
+    return false;
+  const uint8_t first = static_cast<uint8_t>(ntohl(p.src_ip) >> 24);
+  if (first == 0 || first == 127 || first >= 224 || m.own(p.src_ip) || m.vip_address(p.src_ip)) return false;
+  dataplane::IcmpQuote q;
+  if (!dataplane::parse_icmp_quote(frame, p, q) || p.dst_ip != q.src_ip) return false;
+  uint32_t owner = self;
+  const uint16_t sport = ntohs(q.src_port);
+  const uint32_t vip = m.vip_service(q.src_ip, q.src_port, q.proto);
+  if (partition.contains(sport) && m.snat_address(q.src_ip)) {
+    owner = partition.owner(sport);
+  } else if (vip != dataplane::LookupTable::kNotFound) {
+    if (m.config().vips[vip].mode == config::NatMode::kDnat) owner = dataplane::dnat_owner(q.dst_ip, q.dst_port, workers);
+  } else if (!m.own(q.src_ip) && !m.vip_address(q.src_ip) && m.dnat_backend(q.dst_ip, q.dst_port, q.proto)) {
+    owner = dataplane::dnat_owner(q.src_ip, q.src_port, workers);
+  } else {
+    return false;
+  }
+  e = Expected{};
+  e.route = Route::kIcmpError;
+  e.owner = owner;
+  e.hand_off = owner != self && !handed_off;
+  return true;
 }
 
 // IPv4 TCP/UDP to a VIP address on a port/protocol no VIP serves.

@@ -152,6 +152,16 @@ inline uint32_t sequence_space(const uint8_t* frame, const ParsedPacket& p) {
          ((p.tcp_flags & kTcpFin) ? 1 : 0);
 }
 
+// A translated ICMP error is still one, and its ICMP checksum (computed
+// afresh) checks out. The IPv4 checksums are updated incrementally, so they
+// stay as right or wrong as the fuzzer made them.
+inline bool icmp_checksums_valid(const std::vector<uint8_t>& f) {
+  const ParsedPacket p = parse_packet(f.data(), static_cast<uint32_t>(f.size()));
+  if (p.kind != PacketKind::kIpv4 || p.proto != kProtoIcmp) return false;
+  const size_t end = p.l3_offset + size_t{p.ip_total_length};
+  return static_cast<uint16_t>(~l4lb::csum_fold(l4lb::csum_partial(f.data() + p.l4_offset, end - p.l4_offset))) == 0;
+}
+
 inline std::vector<std::vector<uint8_t>> drain(rte_ring* ring) {
   std::vector<std::vector<uint8_t>> frames;
   void* p;
@@ -470,7 +480,8 @@ class Scenario {
 
   struct Counts {
     std::array<uint64_t, static_cast<size_t>(DropReason::kCount)> drops;
-    uint64_t created, closed, expired, evicted, evicted_for_port, reset, rejects, control, slow, handoffs;
+    uint64_t created, closed, expired, evicted, evicted_for_port, reset, rejects, control, slow, handoffs,
+        icmp_translated;
   };
   Counts counts() const {
     const WorkerCounters& c = worker_->counters();
@@ -483,6 +494,7 @@ class Scenario {
     k.evicted_for_port = c.flows_evicted_for_port.get();
     k.reset = c.flows_reset.get();
     k.rejects = c.closed_port_rejects.get();
+    k.icmp_translated = c.icmp_errors_translated.get();
     k.control = c.control_packets.get();
     k.slow = c.slow_path_packets.get();
     for (uint32_t w = 0; w < kMaxWorkers; ++w) k.handoffs += c.handoffs_out[w].get();
@@ -497,8 +509,9 @@ class Scenario {
     L4LB_FUZZ_CHECK(worker_->acked_generation() == snap.generation);
     const auto len = static_cast<uint32_t>(frame.size());
     const ParsedPacket p = parse_packet(frame.data(), len);
-    const Expected ex = model_classify(view_, partition_, workers_, self_, false, p);
-    check_oracle(snap, p, ex);
+    Expected ex = model_classify(view_, partition_, workers_, self_, false, p);
+    check_oracle(snap, p, ex);  // classify() is the list after step 0
+    model_icmp_error(view_, partition_, workers_, self_, false, p, frame.data(), ex);
 
     const std::vector<FlowEntry> before = entries();
     const Counts b = counts();
@@ -570,6 +583,16 @@ class Scenario {
             L4LB_FUZZ_CHECK(snap.reject_closed_ports && a.rejects - b.rejects == 1);
             check_reject(frame, p, tx[0]);
           }
+          break;
+        case Route::kIcmpError:
+          // Translated (a valid ICMP checksum) or dropped
+          // for want of the flow or its next hop.
+          L4LB_FUZZ_CHECK(slow.empty() && control.empty() && handed_total == 0);
+          if (tx.empty())
+            L4LB_FUZZ_CHECK(drop_of(DropReason::kIcmpErrorNoFlow) == 1 ||
+                            drop_of(DropReason::kNeighbourUnresolved) == 1);
+          else
+            L4LB_FUZZ_CHECK(a.icmp_translated - b.icmp_translated == 1 && icmp_checksums_valid(tx[0]));
           break;
         case Route::kForward:
         case Route::kReverse:

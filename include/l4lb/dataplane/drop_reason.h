@@ -35,6 +35,7 @@ enum class DropReason : uint8_t {
   kClosedVipPort,   // a VIP address on a port/protocol no VIP serves (or past the reject rate)
   kRstOutOfWindow,  // a RST far from its sender's tracked sequence: spoofed or stale
   kSnatPoolsFull,   // no SNAT pool left for a new (SNAT address, backend) pair
+  kIcmpErrorNoFlow,  // an ICMP error quoting a packet of a flow this appliance does not hold
   // queues
   kSlowPathFull,
   kSlowPathLimit,   // best-effort packets for the kernel past the worker's rate limit
@@ -51,7 +52,7 @@ inline constexpr const char* kDropReasonNames[] = {
     "bad_source_address", "spoofed_source",  "land",
     "not_for_us",         "reverse_no_flow", "tcp_miss_policy",   "flow_table_full",
     "snat_exhausted",     "no_backend",      "neighbour_unresolved", "backend_down",         "syn_limit",
-    "closed_vip_port",    "rst_out_of_window", "snat_pools_full",
+    "closed_vip_port",    "rst_out_of_window", "snat_pools_full",   "icmp_error_no_flow",
     "slow_path_full",     "slow_path_limit",   "control_path_full",
     "handoff_full",       "tx_full",
 };

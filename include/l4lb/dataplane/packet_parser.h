@@ -45,6 +45,8 @@ struct ParsedPacket {
   uint16_t l3_offset = 0;
   uint16_t l4_offset = 0;
   uint16_t ip_total_length = 0;  // host order
+  uint8_t icmp_type = 0;          // ICMP only
+  uint8_t icmp_code = 0;
   uint32_t src_ip = 0;
   uint32_t dst_ip = 0;
   uint16_t src_port = 0;
@@ -140,6 +142,8 @@ inline ParsedPacket parse_packet(const uint8_t* frame, uint32_t len) {
     std::memcpy(&p.dst_port, h + 2, 2);
   } else if (p.proto == kProtoIcmp) {
     if (l4_len < 8) return drop(DropReason::kTruncatedL4);
+    p.icmp_type = h[0];
+    p.icmp_code = h[1];
   }
   return p;
 }

@@ -140,6 +140,10 @@ class Worker {
   void handle_new_flow(rte_mbuf* m, const ParsedPacket& p, uint32_t vip_index);
   void redirect_to_appliance(rte_mbuf* m, const ParsedPacket& p);
   void reverse_without_flow(rte_mbuf* m, const ParsedPacket& p);
+  // An ICMP error quoting a packet of a flow: translated and sent on, or
+  // handed to the flow's owner, or dropped (no such flow); false when it
+  // quotes nothing l4lbd translated (the normal path has it).
+  bool handle_icmp_error(rte_mbuf* m, const ParsedPacket& p, bool handed_off);
   // An SNAT port towards `backend` for a flow whose Maglev hash is `hash`:
   // the first SNAT address of the VIP with a port ready, else the oldest
   // unconfirmed flow of the first address's pool gives up its port.

@@ -60,6 +60,7 @@ struct alignas(64) WorkerCounters {
   Counter closed_port_rejects;           // RSTs / ICMP unreachables sent for closed VIP ports
   Counter redirected_packets;            // passed to another appliance while draining (DESIGN §12)
   Counter stateless_reverse_packets;     // DNAT replies translated without a flow (dnat_reverse)
+  Counter icmp_errors_translated;        // ICMP errors about a flow, sent on to its other side
   Counter snat_in_use[kMaxSnatAddresses];  // gauge: ports held, by SNAT slot
   Counter snat_pools[kMaxSnatAddresses];   // gauge: pools (one per backend) by SNAT slot
   VipCounters vips[kMaxVips];            // by stable VIP id
