@@ -94,6 +94,7 @@ class ConfigReader {
     if (auto f = m.get("idle_sleep_us")) dp.idle_sleep_us = reader_.u32(*f);
     if (auto f = m.get("table_full")) dp.table_full = choice_of<TableFullPolicy>(reader_, *f);
     if (auto f = m.get("closed_vip_ports")) dp.closed_vip_ports = choice_of<ClosedVipPortPolicy>(reader_, *f);
+    if (auto f = m.get("icmp_errors")) dp.icmp_errors = choice_of<IcmpErrorPolicy>(reader_, *f);
     if (auto f = m.get("snat_pools_per_worker")) dp.snat_pools_per_worker = reader_.u32(*f);
     if (auto f = m.get("shutdown_drain_s")) dp.shutdown_drain_s = reader_.u32(*f);
     const std::optional<Field> range = m.get("snat_port_range");

@@ -22,6 +22,7 @@ constexpr uint64_t kMaxSnatPoolsPerWorker = 65535;  // a pool's index is 16 bits
 // The order of each list is that of the enum in config.h it maps to.
 constexpr std::array<std::string_view, 2> kTableFull = {"evict_embryonic", "refuse"};
 constexpr std::array<std::string_view, 2> kClosedVipPorts = {"drop", "reject"};
+constexpr std::array<std::string_view, 2> kIcmpErrors = {"translate", "ignore"};
 constexpr std::array<std::string_view, 2> kProtocols = {"tcp", "udp"};
 constexpr std::array<std::string_view, 2> kModes = {"fnat", "dnat"};
 constexpr std::array<std::string_view, 2> kTcpMiss = {"forward", "drop"};
@@ -41,6 +42,7 @@ const Key kDataplaneKeys[] = {
     {"idle_sleep_us", K::kInteger, false, 0, 10000, {}, "0"},
     {"table_full", K::kChoice, false, 0, 0, kTableFull, "evict_embryonic"},
     {"closed_vip_ports", K::kChoice, false, 0, 0, kClosedVipPorts, "drop"},
+    {"icmp_errors", K::kChoice, false, 0, 0, kIcmpErrors, "translate"},
     {"snat_pools_per_worker", K::kInteger, false, 1, kMaxSnatPoolsPerWorker, {}, "1024"},
     {"shutdown_drain_s", K::kInteger, false, 0, 3600, {}, "0"},
 };

@@ -113,6 +113,7 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
   snap->snat_port_max = cfg.dataplane.snat_port_max;
 
   snap->reject_closed_ports = cfg.dataplane.closed_vip_ports == config::ClosedVipPortPolicy::kReject;
+  snap->translate_icmp_errors = cfg.dataplane.icmp_errors == config::IcmpErrorPolicy::kTranslate;
   snap->vip_by_service.reserve(cfg.vips.size());
   for (const auto& port : cfg.ports) {
     for (const auto& cidr : port.addresses) snap->addresses.insert(dataplane::address_key(htonl(cidr.address)), dataplane::kAddressOwn);

@@ -14,7 +14,7 @@ namespace l4lb::dataplane {
 bool Worker::handle_icmp_error(rte_mbuf* m, const ParsedPacket& p, bool handed_off) {
   const Snapshot& snap = *snapshot_;
   // Errors from sources no router has are the normal path's to drop.
-  if (!is_valid_source(p.src_ip) || snap.address_kind(p.src_ip)) return false;
+  if (!snap.translate_icmp_errors || !is_valid_source(p.src_ip) || snap.address_kind(p.src_ip)) return false;
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   IcmpQuote q;
   // A router addresses the error to the quoted packet's source.

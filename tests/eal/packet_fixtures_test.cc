@@ -1360,6 +1360,21 @@ void add_icmp_errors(std::vector<Fixture>& t) {
                handshake(0, "10.99.0.31", "api") +
                    std::vector<Step>{icmp_error_step("fragmentation needed", false, "198.51.100.1")},
                {created(1), translated}});
+  t.push_back({"with icmp_errors: ignore, an icmp error about a flow goes where any icmp would",
+               [](config::Config& c) { c.dataplane.icmp_errors = config::IcmpErrorPolicy::kIgnore; },
+               handshake(0) + std::vector<Step>{Step{"to the kernel, untranslated", [](Rig& r) {
+                 const FlowRec& f = r.flows.at(0);
+                 PacketSpec sent;
+                 sent.src_ip = f.snat_ip, sent.src_port = f.snat_port;
+                 sent.dst_ip = f.backend_ip, sent.dst_port = f.backend_port;
+                 const uint8_t router_mac[6] = {0x02, 0, 0, 0, 0, 0xfe};
+                 const auto in = test::build_icmp_error(ip("10.99.0.254"), f.snat_ip, 3, 4, 1280, build_packet(sent),
+                                                        44, kPortMac.bytes, router_mac);
+                 const Rig::Out out = r.send(in);
+                 ASSERT_EQ(out.control.size(), 1u);
+                 EXPECT_EQ(out.control[0], in);
+               }}},
+               {created(1), control(1)}});
   // The same errors with no flow to match, and one about the appliance's
   // own traffic (a probe from 10.99.0.1:45000, outside the SNAT range).
   const uint8_t router_mac[6] = {0x02, 0, 0, 0, 0, 0xfe};

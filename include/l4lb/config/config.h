@@ -21,6 +21,10 @@ enum class Protocol : uint8_t { kTcp, kUdp };
 enum class NatMode : uint8_t { kFnat, kDnat };
 enum class HealthType : uint8_t { kNone, kTcp, kHttp };
 enum class TcpMissPolicy : uint8_t { kForward, kDrop };
+// ICMP errors about a flow's packets (DESIGN §3 step 0): translate them to
+// the flow's other side, or ignore them (the kernel gets those addressed to
+// the appliance, the rest is dropped, as for any ICMP).
+enum class IcmpErrorPolicy : uint8_t { kTranslate, kIgnore };
 // A DNAT backend's reply that finds no flow on this worker: drop it
 // (reverse_no_flow), or translate it from the config alone (the VIP the
 // backend serves) because replies may come back through an appliance that
@@ -57,6 +61,7 @@ struct DataplaneConfig {
   uint32_t idle_sleep_us = 0;
   TableFullPolicy table_full = TableFullPolicy::kEvictEmbryonic;
   ClosedVipPortPolicy closed_vip_ports = ClosedVipPortPolicy::kDrop;
+  IcmpErrorPolicy icmp_errors = IcmpErrorPolicy::kTranslate;
   // FNAT source ports are unique per (SNAT address, backend address:port):
   // each worker keeps one pool per such pair, made when a flow first needs
   // it, out of this many preallocated (see dataplane/snat_pool.h for the

@@ -98,6 +98,7 @@ struct Snapshot {
   uint16_t snat_port_min = 0;          // host order, inclusive
   uint16_t snat_port_max = 0;
   bool reject_closed_ports = false;    // dataplane.closed_vip_ports: reject
+  bool translate_icmp_errors = true;   // dataplane.icmp_errors: translate
   // Idle timeouts by state and the SNAT port hold, in flow_clock() ticks.
   std::array<uint32_t, static_cast<size_t>(FlowState::kCount)> timeout_ticks{};
   uint32_t snat_hold_ticks = 0;

@@ -207,7 +207,7 @@ TEST(ConfigSchema, DefaultsAreConfigHs) {
   EXPECT_EQ(key_of("ports[].kernel_iface").default_value, "l4lbk<index>");
   EXPECT_EQ(c.ports.at(0).kernel_iface, "l4lbk0");
   // A choice's default is its enum's value 0 (config.h's default).
-  for (const char* path : {"dataplane.table_full", "dataplane.closed_vip_ports", "vips[].protocol",
+  for (const char* path : {"dataplane.table_full", "dataplane.closed_vip_ports", "dataplane.icmp_errors", "vips[].protocol",
                            "vips[].mode", "vips[].tcp_miss", "vips[].dnat_reverse", "vips[].down_policy", "vips[].health.type",
                            "bgp.when_no_backend"}) {
     const schema::Key& key = key_of(path);
@@ -216,6 +216,7 @@ TEST(ConfigSchema, DefaultsAreConfigHs) {
   }
   EXPECT_EQ(c.dataplane.table_full, TableFullPolicy{});
   EXPECT_EQ(c.dataplane.closed_vip_ports, ClosedVipPortPolicy{});
+  EXPECT_EQ(c.dataplane.icmp_errors, IcmpErrorPolicy{});
   EXPECT_EQ(vip.protocol, Protocol{});
   EXPECT_EQ(vip.mode, NatMode{});
   EXPECT_EQ(vip.tcp_miss, TcpMissPolicy{});
@@ -238,6 +239,9 @@ TEST(ConfigSchema, ChoicesMapOntoTheirEnums) {
        {{"evict_embryonic", int(TableFullPolicy::kEvictEmbryonic)},
         {"refuse", int(TableFullPolicy::kRefuse)}},
        [](const Config& c) { return int(c.dataplane.table_full); }},
+      {"dataplane.icmp_errors",
+       {{"translate", int(IcmpErrorPolicy::kTranslate)}, {"ignore", int(IcmpErrorPolicy::kIgnore)}},
+       [](const Config& c) { return int(c.dataplane.icmp_errors); }},
       {"dataplane.closed_vip_ports",
        {{"drop", int(ClosedVipPortPolicy::kDrop)}, {"reject", int(ClosedVipPortPolicy::kReject)}},
        [](const Config& c) { return int(c.dataplane.closed_vip_ports); }},
