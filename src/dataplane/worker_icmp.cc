@@ -60,13 +60,15 @@ bool Worker::handle_icmp_error(rte_mbuf* m, const ParsedPacket& p, bool handed_o
     set_ethernet_addresses(frame, e.client_mac, snap.port_mac);
   } else {
     // About a reply to the client: the backend sent it, to the SNAT side
-    // (for DNAT that is the client itself).
+    // (for DNAT that is the client itself). From the SNAT address, or for
+    // DNAT the VIP: the router's own address would come back to it as a
+    // source it owns when it is also the way to the backend.
     const NextHop& hop = snap.next_hop[e.backend_id];
     if (!hop.known) {
       drop(m, DropReason::kNeighbourUnresolved);
       return true;
     }
-    t = {e.dnat() ? p.src_ip : e.snat_ip, e.backend_ip, e.backend_ip, e.snat_ip, e.backend_port, e.snat_port};
+    t = {e.dnat() ? e.vip_ip : e.snat_ip, e.backend_ip, e.backend_ip, e.snat_ip, e.backend_port, e.snat_port};
     rewrite_icmp_error(frame, p, q, t);
     set_ethernet_addresses(frame, hop.mac, snap.port_mac);
   }

@@ -1333,7 +1333,7 @@ Step icmp_error_step(const char* what, bool toward_backend, const char* router) 
                                                 kClientMac, kPortMac.bytes);
                 } else {
                   const MacAddress& backend_mac = r.neighbours.at(ntohl(f.backend_ip));
-                  want = test::build_icmp_error(dnat ? ip(router) : f.snat_ip, f.backend_ip, 3, 4, 1280,
+                  want = test::build_icmp_error(dnat ? f.vip_ip : f.snat_ip, f.backend_ip, 3, 4, 1280,
                                                 build_packet(origin), quote, backend_mac.bytes, kPortMac.bytes);
                 }
                 expect_frame(out.tx[0], want);
@@ -1355,7 +1355,7 @@ void add_icmp_errors(std::vector<Fixture>& t) {
                handshake(0, "10.99.0.31", "api") +
                    std::vector<Step>{icmp_error_step("fragmentation needed", true, "10.99.0.254")},
                {created(1), translated}});
-  t.push_back({"dnat: an icmp error about a reply to the client reaches the backend, from the router",
+  t.push_back({"dnat: an icmp error about a reply to the client reaches the backend, from the vip",
                no_tweak,
                handshake(0, "10.99.0.31", "api") +
                    std::vector<Step>{icmp_error_step("fragmentation needed", false, "198.51.100.1")},
