@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -120,7 +121,7 @@ inline std::vector<uint8_t> build_packet(const PacketSpec& s) {
 
 // An ICMP error from `src` to `dst` (type, code; `rest`, host order, the
 // header's last 4 bytes, e.g. the next-hop MTU of "fragmentation needed")
-// quoting the first `quote_len` bytes of the IPv4 packet in the Ethernet
+// quoting the first `quote_len` bytes (at most all) of the IPv4 packet in the Ethernet
 // frame `quoted`, with the given MACs.
 inline std::vector<uint8_t> build_icmp_error(uint32_t src, uint32_t dst, uint8_t type, uint8_t code, uint32_t rest,
                                              const std::vector<uint8_t>& quoted, size_t quote_len,
@@ -131,6 +132,7 @@ inline std::vector<uint8_t> build_icmp_error(uint32_t src, uint32_t dst, uint8_t
   s.proto = 1;
   s.src_ip = src;
   s.dst_ip = dst;
+  quote_len = std::min(quote_len, quoted.size() - 14);  // a router quotes at most the whole packet
   s.payload.assign(quoted.begin() + 14, quoted.begin() + 14 + static_cast<std::ptrdiff_t>(quote_len));
   std::vector<uint8_t> f = build_packet(s);
   uint8_t* icmp = f.data() + 14 + 20;
