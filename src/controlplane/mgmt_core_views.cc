@@ -205,39 +205,33 @@ std::string ManagementCore::render_metrics() const {
   w.sample("l4lb_port_packets_total", {{"kind", "rx_nombuf"}}, control_.port_rx_nombuf.load());
   w.sample("l4lb_port_packets_total", {{"kind", "rx_errors"}}, control_.port_rx_errors.load());
   w.sample("l4lb_port_packets_total", {{"kind", "tx_errors"}}, control_.port_tx_errors.load());
-  w.family("l4lb_flows_embryonic", "gauge",
-           "Unconfirmed flows per worker: handshake not complete in both directions (any state)");
-  for (const auto& wk : stats.workers)
-    w.sample("l4lb_flows_embryonic", {{"worker", std::to_string(wk.index)}}, wk.counters.flows_embryonic);
+  // A family with one sample per worker, of one of its counters.
+  const auto per_worker = [&](const char* name, const char* type, const char* help, uint64_t CounterSums::*value) {
+    w.family(name, type, help);
+    for (const auto& wk : stats.workers) w.sample(name, {{"worker", std::to_string(wk.index)}}, wk.counters.*value);
+  };
+  per_worker("l4lb_flows_embryonic", "gauge",
+             "Unconfirmed flows per worker: handshake not complete in both directions (any state)",
+             &CounterSums::flows_embryonic);
   w.family("l4lb_flows", "gauge", "Flows per worker and state");
   for (const auto& wk : stats.workers)
     for (size_t st = 1; st < wk.counters.flows_by_state.size(); ++st)
       w.sample("l4lb_flows",
                {{"worker", std::to_string(wk.index)}, {"state", dataplane::kFlowStateNames[st]}},
                wk.counters.flows_by_state[st]);
-  w.family("l4lb_flows_evicted_for_port_total", "counter",
-           "Unconfirmed flows evicted so a new flow could have their SNAT port");
-  for (const auto& wk : stats.workers)
-    w.sample("l4lb_flows_evicted_for_port_total", {{"worker", std::to_string(wk.index)}},
-             wk.counters.flows_evicted_for_port);
-  w.family("l4lb_closed_port_rejects_total", "counter", "RSTs and ICMP port unreachables sent for closed VIP ports");
-  for (const auto& wk : stats.workers)
-    w.sample("l4lb_closed_port_rejects_total", {{"worker", std::to_string(wk.index)}},
-             wk.counters.closed_port_rejects);
-  w.family("l4lb_redirected_packets_total", "counter",
-           "Packets passed to another appliance (bgp.appliances) while this one drains");
-  for (const auto& wk : stats.workers)
-    w.sample("l4lb_redirected_packets_total", {{"worker", std::to_string(wk.index)}}, wk.counters.redirected_packets);
-  w.family("l4lb_stateless_reverse_packets_total", "counter",
-           "DNAT replies translated without a flow on this appliance (dnat_reverse: stateless)");
-  for (const auto& wk : stats.workers)
-    w.sample("l4lb_stateless_reverse_packets_total", {{"worker", std::to_string(wk.index)}},
-             wk.counters.stateless_reverse_packets);
-  w.family("l4lb_icmp_errors_translated_total", "counter",
-           "ICMP errors about a flow (fragmentation needed, time exceeded, ...) translated to its other side");
-  for (const auto& wk : stats.workers)
-    w.sample("l4lb_icmp_errors_translated_total", {{"worker", std::to_string(wk.index)}},
-             wk.counters.icmp_errors_translated);
+  per_worker("l4lb_flows_evicted_for_port_total", "counter",
+             "Unconfirmed flows evicted so a new flow could have their SNAT port", &CounterSums::flows_evicted_for_port);
+  per_worker("l4lb_closed_port_rejects_total", "counter", "RSTs and ICMP port unreachables sent for closed VIP ports",
+             &CounterSums::closed_port_rejects);
+  per_worker("l4lb_redirected_packets_total", "counter",
+             "Packets passed to another appliance (bgp.appliances) while this one drains",
+             &CounterSums::redirected_packets);
+  per_worker("l4lb_stateless_reverse_packets_total", "counter",
+             "DNAT replies translated without a flow on this appliance (dnat_reverse: stateless)",
+             &CounterSums::stateless_reverse_packets);
+  per_worker("l4lb_icmp_errors_translated_total", "counter",
+             "ICMP errors about a flow (fragmentation needed, time exceeded, ...) translated to its other side",
+             &CounterSums::icmp_errors_translated);
   w.family("l4lb_snat_pools", "gauge", "FNAT source port pools (one per backend reached) per SNAT address, all workers");
   w.family("l4lb_snat_ports_in_use", "gauge", "FNAT source ports held by flows, per SNAT address");
   w.family("l4lb_snat_ports_capacity", "gauge", "FNAT source ports in the SNAT address's pools (all workers)");

@@ -260,13 +260,14 @@ def require_root():
 
 
 def run_test(name, body, *, config=None, servers=(), probe=None, timeout=240, topology=True,
-             dnat=False, lcores=None):
+             dnat=False, lcores=None, make_lab=None):
     """Build the topology, start servers [(kind, port)], l4lbd with config and
     wait for probe=(kind, port) to answer; run body(lab); stop l4lbd and
     require exit code 0; tear down. With topology=False, just run body(None).
     dnat=True builds the routed DNAT layout (Lab(dnat=True)); lcores is passed
     to start_daemon (e.g. "0@0,1@1,2@1" for two workers on 2 CPUs).
-    Prints PASS/FAIL as the last line and exits 0/1."""
+    make_lab: a topology of the test's own (a Lab subclass; its up() builds
+    it). Prints PASS/FAIL as the last line and exits 0/1."""
     install_signal_handlers()
     signal.alarm(timeout)
     lab, reason = None, None
@@ -274,7 +275,7 @@ def run_test(name, body, *, config=None, servers=(), probe=None, timeout=240, to
     try:
         if topology:
             require_root()
-            lab = Lab(kind="test", label=name, dnat=dnat)
+            lab = make_lab() if make_lab else Lab(kind="test", label=name, dnat=dnat)
             lab.up()
             for kind, port in servers:
                 lab.start_servers(kind, port)
@@ -300,10 +301,7 @@ def run_test(name, body, *, config=None, servers=(), probe=None, timeout=240, to
     if lab is not None:
         if reason is not None:
             lab.keep_logs = True
-            if lab.daemon is not None:
-                log(f"---- tail of l4lbd log ({lab.daemon_log}) ----")
-                log(lab.tail(lab.daemon_log, 40))
-                log("---- end of l4lbd log ----")
+            lab.log_failure()
         problems = lab.down()
         if problems:
             reason = (reason + "; " if reason else "") + "teardown: " + "; ".join(problems)

@@ -181,6 +181,13 @@ class Lab(netns.Run):
         log(f"l4lbd: exited with {p.returncode}")
         return p.returncode
 
+    def log_failure(self):
+        """After a failed test, before teardown: the tail of l4lbd's log."""
+        if self.daemon_log.exists():
+            log(f"---- tail of l4lbd log ({self.daemon_log}) ----")
+            log(self.tail(self.daemon_log, 40))
+            log("---- end of l4lbd log ----")
+
     def down(self):
         """Tear everything down; returns a list of problems (leftovers)."""
         for p in self.children:

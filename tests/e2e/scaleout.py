@@ -108,63 +108,32 @@ def appliance_bird(address, routes, bfd):
 
 
 
+def vip_yaml(name, address, port, nat, backends=("10.99.0.21", "10.99.0.22", "10.99.0.23")):
+    """One VIP of the lab, health-checked every 200 ms: `nat` is "snat: [A]"
+    (FNAT from the appliance's address) or DNAT's keys."""
+    lines = [f"  - name: {name}", f"    address: {address}", f"    port: {port}", f"    {nat}",
+             "    health: {type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 2}", "    backends:"]
+    lines += [f"      - {{address: {b}, port: {port}}}" for b in backends]
+    return "\n".join(lines) + "\n"
+
+
 def appliance_config(name, address, workdir, solo=True, extra_dataplane=""):
-    """l4lbd's config for one appliance: VIPs web and echo (same address) on
-    both, VIP solo (a backend on b1 port 8081 only) on appliance a when
-    `solo`; bgp.appliances names the other appliance."""
+    """l4lbd's config for one appliance: VIPs web and echo (FNAT) and
+    dnat-web and dnat-echo (DNAT, dnat_reverse: stateless) on both, VIP solo
+    (a backend on b1 port 8081 only) on appliance a when `solo`;
+    bgp.appliances names the other appliance."""
     others = ", ".join(a for n, a in APPLIANCES.items() if n != name)
-    solo_vip = f"""  - name: solo
-    address: {VIP_SOLO}
-    port: {SOLO_PORT}
-    snat: [{address}]
-    health: {{type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 2}}
-    backends:
-      - {{address: 10.99.0.21, port: {SOLO_PORT}}}
-""" if solo else ""
+    fnat = f"snat: [{address}]"
+    dnat = "mode: dnat\n    dnat_reverse: stateless"
+    vips = (vip_yaml("web", VIP, PORT, fnat) + vip_yaml("echo", VIP, ECHO_PORT, fnat)
+            + vip_yaml("dnat-web", VIP_DNAT, PORT, dnat) + vip_yaml("dnat-echo", VIP_DNAT, ECHO_PORT, dnat)
+            + (vip_yaml("solo", VIP_SOLO, SOLO_PORT, fnat, backends=("10.99.0.21",)) if solo else ""))
     return f"""# scale-out lab, appliance {name}
 dataplane: {{workers: 1, flows_per_worker: 65536, mbufs: 8192, idle_sleep_us: 100{extra_dataplane}}}
 ports:
   - {{name: net_tap0, address: {address}/24, gateway: {ROUTER_ADDR}, kernel_iface: l4lbk0}}
 vips:
-  - name: web
-    address: {VIP}
-    port: {PORT}
-    snat: [{address}]
-    health: {{type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 2}}
-    backends:
-      - {{address: 10.99.0.21, port: {PORT}}}
-      - {{address: 10.99.0.22, port: {PORT}}}
-      - {{address: 10.99.0.23, port: {PORT}}}
-  - name: echo
-    address: {VIP}
-    port: {ECHO_PORT}
-    snat: [{address}]
-    health: {{type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 2}}
-    backends:
-      - {{address: 10.99.0.21, port: {ECHO_PORT}}}
-      - {{address: 10.99.0.22, port: {ECHO_PORT}}}
-      - {{address: 10.99.0.23, port: {ECHO_PORT}}}
-  - name: dnat-web
-    address: {VIP_DNAT}
-    port: {PORT}
-    mode: dnat
-    dnat_reverse: stateless
-    health: {{type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 2}}
-    backends:
-      - {{address: 10.99.0.21, port: {PORT}}}
-      - {{address: 10.99.0.22, port: {PORT}}}
-      - {{address: 10.99.0.23, port: {PORT}}}
-  - name: dnat-echo
-    address: {VIP_DNAT}
-    port: {ECHO_PORT}
-    mode: dnat
-    dnat_reverse: stateless
-    health: {{type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 2}}
-    backends:
-      - {{address: 10.99.0.21, port: {ECHO_PORT}}}
-      - {{address: 10.99.0.22, port: {ECHO_PORT}}}
-      - {{address: 10.99.0.23, port: {ECHO_PORT}}}
-{solo_vip}timeouts: {{tcp_syn_s: 3, tcp_established_s: 300, tcp_fin_wait_s: 3, tcp_time_wait_s: 3}}
+{vips}timeouts: {{tcp_syn_s: 3, tcp_established_s: 300, tcp_fin_wait_s: 3, tcp_time_wait_s: 3}}
 logging: {{level: info}}
 bgp:
   enabled: true
@@ -349,6 +318,10 @@ class ScaleoutLab(e2e.Lab):
     def birdc(self, sock, command):
         p = netns.run(["birdc", "-s", sock, *command.split()], check=False, timeout=10)
         return p.stdout
+
+    def log_failure(self):
+        for a in self.appliances.values():
+            e2e.log(f"---- tail of l4lbd {a.name} log ----\n" + self.tail(a.log, 25))
 
     def down(self):
         for a in self.appliances.values():

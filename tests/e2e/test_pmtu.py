@@ -160,51 +160,18 @@ def run_phase(lab, policy, problems):
     rc = lab.stop_daemon()
     if rc != 0:
         problems.append(f"l4lbd ({policy}) exited {rc} after SIGTERM")
-    lab.daemon = None
+    lab.daemon = None  # stopped and checked here, not again by run_test
 
 
-def main():
-    e2e.install_signal_handlers()
-    e2e.require_root()
-    import signal
-    signal.alarm(150)
-    lab, reason = None, None
-    t0 = time.monotonic()
-    try:
-        lab = PmtuLab()
-        lab.up()
-        problems = []
-        # Ignore first: once an endpoint has learnt the path's MTU it keeps
-        # it for minutes, and the second phase would not need the errors.
-        run_phase(lab, "ignore", problems)
-        run_phase(lab, "translate", problems)
-        if problems:
-            raise e2e.TestFailure("; ".join(problems))
-    except (e2e.TestFailure, netns.CommandFailed) as e:
-        reason = str(e)
-    except e2e.Interrupted as e:
-        reason = f"interrupted ({e})"
-    except Exception as e:  # noqa: BLE001 - a harness bug is a failure too
-        import traceback
-        traceback.print_exc()
-        reason = f"{type(e).__name__}: {e}"
-    signal.alarm(0)
-    if lab is not None:
-        if reason:
-            lab.keep_logs = True
-            e2e.log("---- tail of l4lbd log ----\n" + lab.tail(lab.daemon_log, 25))
-        problems = lab.down()
-        if problems:
-            reason = (reason + "; " if reason else "") + "teardown: " + "; ".join(problems)
-        if reason:
-            e2e.log(f"logs kept in {lab.workdir}")
-    e2e.log(f"(pmtu: {time.monotonic() - t0:.1f} s)")
-    if reason:
-        e2e.log(f"FAIL pmtu: {reason.splitlines()[0]}")
-        return 1
-    e2e.log("PASS pmtu")
-    return 0
+def run(lab):
+    problems = []
+    # Ignore first: once an endpoint has learnt the path's MTU it keeps it
+    # for minutes, and the second phase would not need the errors.
+    run_phase(lab, "ignore", problems)
+    run_phase(lab, "translate", problems)
+    if problems:
+        raise e2e.TestFailure("; ".join(problems))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    e2e.run_test("pmtu", run, make_lab=PmtuLab, timeout=150)

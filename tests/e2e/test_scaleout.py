@@ -225,57 +225,25 @@ def body(lab, problems, figures):
     lab.start_appliance("b", solo=False)
 
 
-def main():
-    e2e.install_signal_handlers()
-    e2e.require_root()
-    import signal as _s
-    _s.alarm(240)
-    lab, reason, figures = None, None, {}
-    t0 = time.monotonic()
+def run(lab):
+    lab.start_servers("http_server", PORT)
+    lab.start_servers("tcp_echo", ECHO_PORT)
+    lab.start_appliance("a", solo=True)
+    lab.start_appliance("b", solo=False)
+    problems, figures = [], {}
     try:
-        lab = scaleout.ScaleoutLab(label="scaleout", bfd=("a",))
-        lab.up()
-        lab.start_servers("http_server", PORT)
-        lab.start_servers("tcp_echo", ECHO_PORT)
-        lab.start_appliance("a", solo=True)
-        lab.start_appliance("b", solo=False)
-        problems = []
         body(lab, problems, figures)
-        for name in APPLIANCES:
-            rc = lab.stop_appliance(name)
-            if rc not in (0, None):
-                problems.append(f"l4lbd {name} exited {rc} after SIGTERM, expected 0")
-        if problems:
-            raise e2e.TestFailure("; ".join(problems))
-    except (e2e.TestFailure, scaleout.netns.CommandFailed) as e:
-        reason = str(e)
-    except e2e.Interrupted as e:
-        reason = f"interrupted ({e})"
-    except Exception as e:  # noqa: BLE001 - a harness bug is a failure too
-        import traceback
-        traceback.print_exc()
-        reason = f"{type(e).__name__}: {e}"
-    _s.alarm(0)
-    if figures:
-        e2e.log("figures: " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
-                                        for k, v in figures.items()))
-    if lab is not None:
-        if reason:
-            lab.keep_logs = True
-            for a in lab.appliances.values():
-                e2e.log(f"---- tail of l4lbd {a.name} log ----\n" + lab.tail(a.log, 25))
-        problems = lab.down()
-        if problems:
-            reason = (reason + "; " if reason else "") + "teardown: " + "; ".join(problems)
-        if reason:
-            e2e.log(f"logs kept in {lab.workdir}")
-    e2e.log(f"(scaleout: {time.monotonic() - t0:.1f} s)")
-    if reason:
-        e2e.log(f"FAIL scaleout: {reason.splitlines()[0]}")
-        return 1
-    e2e.log("PASS scaleout")
-    return 0
+    finally:
+        if figures:
+            e2e.log("figures: " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                                            for k, v in figures.items()))
+    for name in APPLIANCES:
+        rc = lab.stop_appliance(name)
+        if rc not in (0, None):
+            problems.append(f"l4lbd {name} exited {rc} after SIGTERM, expected 0")
+    if problems:
+        raise e2e.TestFailure("; ".join(problems))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    e2e.run_test("scaleout", run, make_lab=lambda: scaleout.ScaleoutLab(label="scaleout", bfd=("a",)))

@@ -1299,44 +1299,52 @@ void add_reloads(std::vector<Fixture>& t) {
 
 // An ICMP error about one of flow 0's packets, sent from `router` to the
 // packet's source: `toward_backend` quotes the packet l4lbd sent to the
-// backend, otherwise the reply it sent to the client. The worker must send
-// the error on to the other side, as that side's packet would have been:
-// the test builds the frame it expects and compares every byte.
+// backend, otherwise the reply it sent to the client. `in` is the error as
+// it arrives; `want` the error the other side's own packet would have met,
+// which is what the worker must send on.
+struct IcmpErrorCase {
+  std::vector<uint8_t> in, want;
+};
+IcmpErrorCase icmp_error_about_flow(const Rig& r, bool toward_backend, const char* router) {
+  const FlowRec& f = r.flows.at(0);
+  const bool dnat = f.vip_ip == ip("10.99.0.101");
+  PacketSpec sent;  // as it left l4lbd
+  sent.tcp_flags = kTcpAck;
+  sent.payload = "0123456789";
+  PacketSpec origin = sent;  // as its sender sent it
+  if (toward_backend) {
+    sent.src_ip = f.snat_ip, sent.src_port = f.snat_port;
+    sent.dst_ip = f.backend_ip, sent.dst_port = f.backend_port;
+    origin.src_ip = f.client_ip, origin.src_port = f.client_port;
+    origin.dst_ip = f.vip_ip, origin.dst_port = f.vip_port;
+  } else {
+    sent.src_ip = f.vip_ip, sent.src_port = f.vip_port;
+    sent.dst_ip = f.client_ip, sent.dst_port = f.client_port;
+    origin.src_ip = f.backend_ip, origin.src_port = f.backend_port;
+    origin.dst_ip = f.snat_ip, origin.dst_port = f.snat_port;
+  }
+  const size_t quote = 20 + 20 + 4;  // as a router quotes: the header and 24 bytes
+  const uint8_t from_router[6] = {0x02, 0, 0, 0, 0, 0xfe};
+  IcmpErrorCase c;
+  c.in = test::build_icmp_error(ip(router), sent.src_ip, 3, 4, 1280, build_packet(sent), quote, kPortMac.bytes,
+                                from_router);
+  if (toward_backend) {
+    c.want = test::build_icmp_error(f.vip_ip, f.client_ip, 3, 4, 1280, build_packet(origin), quote, kClientMac,
+                                    kPortMac.bytes);
+  } else {
+    const MacAddress& backend_mac = r.neighbours.at(ntohl(f.backend_ip));
+    c.want = test::build_icmp_error(dnat ? f.vip_ip : f.snat_ip, f.backend_ip, 3, 4, 1280, build_packet(origin),
+                                    quote, backend_mac.bytes, kPortMac.bytes);
+  }
+  return c;
+}
+
 Step icmp_error_step(const char* what, bool toward_backend, const char* router) {
   return Step{what, [toward_backend, router](Rig& r) {
-                const FlowRec& f = r.flows.at(0);
-                const bool dnat = f.vip_ip == ip("10.99.0.101");
-                PacketSpec sent;  // as it left l4lbd
-                sent.tcp_flags = kTcpAck;
-                sent.payload = "0123456789";
-                PacketSpec origin = sent;  // as its sender sent it
-                if (toward_backend) {
-                  sent.src_ip = f.snat_ip, sent.src_port = f.snat_port;
-                  sent.dst_ip = f.backend_ip, sent.dst_port = f.backend_port;
-                  origin.src_ip = f.client_ip, origin.src_port = f.client_port;
-                  origin.dst_ip = f.vip_ip, origin.dst_port = f.vip_port;
-                } else {
-                  sent.src_ip = f.vip_ip, sent.src_port = f.vip_port;
-                  sent.dst_ip = f.client_ip, sent.dst_port = f.client_port;
-                  origin.src_ip = f.backend_ip, origin.src_port = f.backend_port;
-                  origin.dst_ip = f.snat_ip, origin.dst_port = f.snat_port;
-                }
-                const size_t quote = 20 + 20 + 4;  // as a router quotes: the header and 24 bytes
-                const uint8_t from_router[6] = {0x02, 0, 0, 0, 0, 0xfe};
-                const auto in = test::build_icmp_error(ip(router), sent.src_ip, 3, 4, 1280, build_packet(sent),
-                                                       quote, kPortMac.bytes, from_router);
-                const Rig::Out out = r.send(in);
+                const IcmpErrorCase c = icmp_error_about_flow(r, toward_backend, router);
+                const Rig::Out out = r.send(c.in);
                 ASSERT_EQ(out.tx.size(), 1u) << "the error is sent on";
-                std::vector<uint8_t> want;
-                if (toward_backend) {
-                  want = test::build_icmp_error(f.vip_ip, f.client_ip, 3, 4, 1280, build_packet(origin), quote,
-                                                kClientMac, kPortMac.bytes);
-                } else {
-                  const MacAddress& backend_mac = r.neighbours.at(ntohl(f.backend_ip));
-                  want = test::build_icmp_error(dnat ? f.vip_ip : f.snat_ip, f.backend_ip, 3, 4, 1280,
-                                                build_packet(origin), quote, backend_mac.bytes, kPortMac.bytes);
-                }
-                expect_frame(out.tx[0], want);
+                expect_frame(out.tx[0], c.want);
               }};
 }
 
@@ -1363,16 +1371,10 @@ void add_icmp_errors(std::vector<Fixture>& t) {
   t.push_back({"with icmp_errors: ignore, an icmp error about a flow goes where any icmp would",
                [](config::Config& c) { c.dataplane.icmp_errors = config::IcmpErrorPolicy::kIgnore; },
                handshake(0) + std::vector<Step>{Step{"to the kernel, untranslated", [](Rig& r) {
-                 const FlowRec& f = r.flows.at(0);
-                 PacketSpec sent;
-                 sent.src_ip = f.snat_ip, sent.src_port = f.snat_port;
-                 sent.dst_ip = f.backend_ip, sent.dst_port = f.backend_port;
-                 const uint8_t router_mac[6] = {0x02, 0, 0, 0, 0, 0xfe};
-                 const auto in = test::build_icmp_error(ip("10.99.0.254"), f.snat_ip, 3, 4, 1280, build_packet(sent),
-                                                        44, kPortMac.bytes, router_mac);
-                 const Rig::Out out = r.send(in);
+                 const IcmpErrorCase c = icmp_error_about_flow(r, true, "10.99.0.254");
+                 const Rig::Out out = r.send(c.in);
                  ASSERT_EQ(out.control.size(), 1u);
-                 EXPECT_EQ(out.control[0], in);
+                 EXPECT_EQ(out.control[0], c.in);
                }}},
                {created(1), control(1)}});
   // The same errors with no flow to match, and one about the appliance's
