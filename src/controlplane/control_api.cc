@@ -58,6 +58,9 @@ void write_counters(TelemetryAnswer& a, rte_tel_data* d, const CounterSums& c, s
   a.u64("redirected_packets", c.redirected_packets, d);
   a.u64("stateless_reverse_packets", c.stateless_reverse_packets, d);
   a.u64("icmp_errors_translated", c.icmp_errors_translated, d);
+  a.u64("fragment_datagrams", c.fragment_datagrams, d);
+  a.u64("fragments_followed", c.fragments_followed, d);
+  a.u64("fragments_held", c.fragments_held, d);
   a.u64("handoffs_in", c.handoffs_in, d);
   uint64_t out = 0;
   for (size_t w = 0; w < workers; ++w) out += c.handoffs_out[w];

@@ -232,6 +232,13 @@ std::string ManagementCore::render_metrics() const {
   per_worker("l4lb_icmp_errors_translated_total", "counter",
              "ICMP errors about a flow (fragmentation needed, time exceeded, ...) translated to its other side",
              &CounterSums::icmp_errors_translated);
+  per_worker("l4lb_fragment_datagrams_total", "counter",
+             "Fragmented IPv4 datagrams followed (each fragment goes the way of the datagram's first)",
+             &CounterSums::fragment_datagrams);
+  per_worker("l4lb_fragments_followed_total", "counter", "Later fragments sent the way of their first fragment",
+             &CounterSums::fragments_followed);
+  per_worker("l4lb_fragments_held", "gauge", "Fragments waiting for their datagram's first fragment",
+             &CounterSums::fragments_held);
   w.family("l4lb_snat_pools", "gauge", "FNAT source port pools (one per backend reached) per SNAT address, all workers");
   w.family("l4lb_snat_ports_in_use", "gauge", "FNAT source ports held by flows, per SNAT address");
   w.family("l4lb_snat_ports_capacity", "gauge", "FNAT source ports in the SNAT address's pools (all workers)");

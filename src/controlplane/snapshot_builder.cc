@@ -1,4 +1,5 @@
 #include "l4lb/controlplane/snapshot_builder.h"
+#include "l4lb/dataplane/fragment_table.h"
 
 #include <arpa/inet.h>
 
@@ -224,6 +225,7 @@ std::unique_ptr<Snapshot> build_snapshot(const SnapshotInputs& in, BuildState& s
   set(FlowState::kUdpUnreplied, ticks(t.udp_unreplied_s));
   set(FlowState::kUdp, ticks(t.udp_s));
   snap->snat_hold_ticks = ticks(t.snat_port_hold_s);
+  snap->fragment_timeout_tsc = static_cast<uint64_t>(dataplane::kFragmentTimeoutSeconds * static_cast<double>(in.tsc_hz));
   return snap;
 }
 

@@ -22,6 +22,9 @@ void CounterSums::add(const dataplane::WorkerCounters& c) {
   redirected_packets += c.redirected_packets.get();
   stateless_reverse_packets += c.stateless_reverse_packets.get();
   icmp_errors_translated += c.icmp_errors_translated.get();
+  fragment_datagrams += c.fragment_datagrams.get();
+  fragments_followed += c.fragments_followed.get();
+  fragments_held += c.fragments_held.get();
   handoffs_in += c.handoffs_in.get();
   for (size_t st = 1; st < flows_by_state.size(); ++st) flows_by_state[st] += c.flows_by_state[st].get();
   for (size_t w = 0; w < handoffs_out.size(); ++w) handoffs_out[w] += c.handoffs_out[w].get();

@@ -355,6 +355,8 @@ int run(const l4lb::config::Config& config, const l4lb::daemon::Options& options
     s.idle_sleep_us = config.dataplane.idle_sleep_us;
     s.snat_pools = config.dataplane.snat_pools_per_worker;
     s.evict_unconfirmed = config.dataplane.table_full == config::TableFullPolicy::kEvictEmbryonic;
+    // Held fragments keep RX mbufs: at most an eighth of the pool in all.
+    s.fragments_held = std::min<uint32_t>(s.fragments_held, config.dataplane.mbufs / (8 * workers));
     worker_objs.emplace_back(new (s.socket_id) dataplane::Worker(s, mgmt.initial_snapshot()));
     worker_views.push_back(worker_objs.back().get());
   }

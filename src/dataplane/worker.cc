@@ -45,7 +45,8 @@ Worker::Worker(const WorkerSetup& setup, const Snapshot* initial)
       partition_(setup.snat_port_min, setup.snat_port_max, setup.worker_count),
       snapshot_(initial),
       flows_("l4lb_flows_" + std::to_string(setup.index), setup.flow_capacity, setup.socket_id),
-      snat_(partition_, setup.index, setup.snat_pools, setup.socket_id, counters_.snat_pools) {
+      snat_(partition_, setup.index, setup.snat_pools, setup.socket_id, counters_.snat_pools),
+      fragments_(setup.fragment_datagrams, setup.fragments_held) {
   if (setup.worker_count == 0 || setup.worker_count > kMaxWorkers || setup.index >= setup.worker_count)
     throw std::invalid_argument("worker " + std::to_string(setup.index) + " of " + std::to_string(setup.worker_count));
   unconfirmed_by_vip_ = std::make_unique<uint32_t[]>(kMaxVips);
@@ -83,6 +84,7 @@ unsigned Worker::poll_once(uint64_t now_tsc) {
   }
   moved += n + receive_handoffs(now_tsc);
   age_flows(now_tsc, aging_due(now_tsc));
+  if (fragments_.size()) [[unlikely]] expire_fragments(now_tsc);
   return moved;
 }
 
@@ -184,6 +186,10 @@ void Worker::forward_created(rte_mbuf* m, const ParsedPacket& p, uint32_t index,
   handle_flow_packet(m, p, index << 1, vip_index);
 }
 
+void Worker::handle_flow_packet_outlined(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint32_t vip_index) {
+  handle_flow_packet(m, p, value, vip_index);
+}
+
 void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool handed_off) {
   while (n > kBurstSize) {
     process_burst(pkts, kBurstSize, now, handed_off);
@@ -214,6 +220,10 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
     rte_mbuf* m = pkts[i];
     const ParsedPacket& p = parsed[i].p =
         parse_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
+    if (p.is_fragment) [[unlikely]] {
+      handle_fragment(m, p, handed_off, now);
+      continue;
+    }
     if (p.proto == kProtoIcmp && is_icmp_error(p.icmp_type)) [[unlikely]] {
       if (handle_icmp_error(m, p, handed_off)) continue;
     }

@@ -166,4 +166,70 @@ inline bool checksums_valid(const uint8_t* frame, size_t len) {
   return full_checksum(l4, l4_len, pseudo) == 0;
 }
 
+// Cuts the IPv4 packet in `frame` (no VLAN tag) into fragments of at most
+// `payload_per_fragment` bytes of its payload (rounded down to a multiple
+// of 8), in order, each with its own header (DF clear, MF and offset set,
+// header checksum recomputed).
+inline std::vector<std::vector<uint8_t>> fragment_frame(const std::vector<uint8_t>& frame, size_t payload_per_fragment) {
+  const size_t l3 = 14;
+  const size_t total = size_t{frame[l3 + 2]} << 8 | frame[l3 + 3];
+  const size_t payload = total - 20;
+  const size_t step = payload_per_fragment / 8 * 8;
+  std::vector<std::vector<uint8_t>> out;
+  for (size_t offset = 0; offset < payload; offset += step) {
+    const size_t len = std::min(step, payload - offset);
+    std::vector<uint8_t> f(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(l3 + 20));
+    f.insert(f.end(), frame.begin() + static_cast<std::ptrdiff_t>(l3 + 20 + offset),
+             frame.begin() + static_cast<std::ptrdiff_t>(l3 + 20 + offset + len));
+    uint8_t* ip4 = f.data() + l3;
+    ip4[2] = static_cast<uint8_t>((20 + len) >> 8);
+    ip4[3] = static_cast<uint8_t>(20 + len);
+    const uint16_t field = static_cast<uint16_t>((offset + len < payload ? 0x2000 : 0) | offset / 8);
+    ip4[6] = static_cast<uint8_t>(field >> 8);
+    ip4[7] = static_cast<uint8_t>(field);
+    ip4[10] = ip4[11] = 0;
+    const uint16_t sum = full_checksum(ip4, 20);
+    ip4[10] = static_cast<uint8_t>(sum >> 8);
+    ip4[11] = static_cast<uint8_t>(sum);
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+// The whole packet back from its fragments (any order, no VLAN tag), with
+// the first fragment's Ethernet and IP header; empty if a piece is missing.
+inline std::vector<uint8_t> reassemble_frames(const std::vector<std::vector<uint8_t>>& fragments) {
+  const size_t l3 = 14;
+  std::vector<uint8_t> payload;
+  std::vector<bool> have;
+  const std::vector<uint8_t>* first = nullptr;
+  size_t end = 0;
+  for (const auto& f : fragments) {
+    const uint8_t* ip4 = f.data() + l3;
+    const size_t len = (size_t{ip4[2]} << 8 | ip4[3]) - 20;
+    const size_t offset = (size_t{ip4[6] & 0x1Fu} << 8 | ip4[7]) * 8;
+    if (offset == 0) first = &f;
+    if (!(ip4[6] & 0x20)) end = offset + len;
+    if (payload.size() < offset + len) {
+      payload.resize(offset + len);
+      have.resize(offset + len);
+    }
+    std::copy(ip4 + 20, ip4 + 20 + len, payload.begin() + static_cast<std::ptrdiff_t>(offset));
+    std::fill(have.begin() + static_cast<std::ptrdiff_t>(offset), have.begin() + static_cast<std::ptrdiff_t>(offset + len), true);
+  }
+  if (!first || !end || payload.size() != end || std::find(have.begin(), have.end(), false) != have.end()) return {};
+  std::vector<uint8_t> whole(l3 + 20 + end);
+  std::copy(first->begin(), first->begin() + static_cast<std::ptrdiff_t>(l3 + 20), whole.begin());
+  std::copy(payload.begin(), payload.end(), whole.begin() + static_cast<std::ptrdiff_t>(l3 + 20));
+  uint8_t* ip4 = whole.data() + l3;
+  ip4[2] = static_cast<uint8_t>((20 + end) >> 8);
+  ip4[3] = static_cast<uint8_t>(20 + end);
+  ip4[6] = ip4[7] = 0;
+  ip4[10] = ip4[11] = 0;
+  const uint16_t sum = full_checksum(ip4, 20);
+  ip4[10] = static_cast<uint8_t>(sum >> 8);
+  ip4[11] = static_cast<uint8_t>(sum);
+  return whole;
+}
+
 }  // namespace l4lb::test

@@ -170,7 +170,12 @@ def packet_seeds():
         "truncated-tcp": c + syn[:40],
         "ip-options": c + frame(ihl=6),
         "bad-ihl": c + frame(ihl=4)[:54],
-        "fragment": c + frame(frag=0x2000),
+        "bad-fragment": c + frame(frag=0x2000),
+        # Fragments (DESIGN §3 step 2a): a first that carries the ports, a
+        # later one that does not, and one that would end past 65535.
+        "fragment-first-udp": c + frame("udp", dport=53, payload=b"f" * 16, frag=0x2000),
+        "fragment-later-udp": c + frame("udp", dport=53, payload=b"l" * 16, frag=0x00B9),
+        "fragment-oversized": c + frame("udp", dport=53, payload=b"o" * 16, frag=0x3FFF),
         "bad-version": c + syn[:14] + b"\x65" + syn[15:],
         "bad-tcp-offset": c + frame(doff=2),
         "bad-udp-length": c + frame("udp", dport=53)[:-8] + frame("udp", dport=53)[-8:-4] + b"\0\x30\0\0",

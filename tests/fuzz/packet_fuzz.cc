@@ -368,8 +368,20 @@ void check_parse(const uint8_t* frame, uint32_t len, const ParsedPacket& p) {
   L4LB_FUZZ_CHECK(p.l3_offset == 14 || p.l3_offset == 18);
   L4LB_FUZZ_CHECK(p.l4_offset == p.l3_offset + 20);
   L4LB_FUZZ_CHECK(p.ip_total_length >= 20 && p.l3_offset + uint32_t{p.ip_total_length} <= len);
-  if (p.proto == kProtoTcp) L4LB_FUZZ_CHECK(p.ip_total_length >= 40);
-  if (p.proto == kProtoUdp || p.proto == kProtoIcmp) L4LB_FUZZ_CHECK(p.ip_total_length >= 28);
+  // Fragments: flagged exactly when the header says so; a later one has
+  // no L4 fields, and its payload ends inside an IPv4 datagram's 65535.
+  const uint8_t* ip = frame + p.l3_offset;
+  L4LB_FUZZ_CHECK(p.is_fragment == (((ip[6] & 0x3F) | ip[7]) != 0));
+  if (p.is_fragment) {
+    L4LB_FUZZ_CHECK(p.ip_total_length > 20 && p.fragment_offset + uint32_t{p.ip_total_length} <= 65535);
+    L4LB_FUZZ_CHECK(!p.more_fragments || (p.ip_total_length - 20) % 8 == 0);
+  }
+  if (p.is_fragment && p.fragment_offset) {
+    L4LB_FUZZ_CHECK(p.src_port == 0 && p.dst_port == 0 && p.tcp_flags == 0);
+  } else {
+    if (p.proto == kProtoTcp) L4LB_FUZZ_CHECK(p.ip_total_length >= 40);
+    if (p.proto == kProtoUdp || p.proto == kProtoIcmp) L4LB_FUZZ_CHECK(p.ip_total_length >= 28);
+  }
   // Ethernet padding after the datagram changes nothing; one byte less than
   // the datagram is malformed.
   const uint32_t datagram_end = p.l3_offset + uint32_t{p.ip_total_length};
@@ -545,6 +557,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   if (p.kind != PacketKind::kIpv4 || (p.proto != kProtoTcp && p.proto != kProtoUdp)) return 0;
+  // A later fragment has no L4 header to rewrite (the worker copies its
+  // first's addresses instead).
+  if (p.is_fragment && p.fragment_offset) return 0;
 
   // Any rewrite, on the frame as it came and with its checksums made valid.
   ParsedPacket q;

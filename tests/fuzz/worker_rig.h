@@ -475,8 +475,11 @@ class Scenario {
     const auto problems = worker_->audit();
     for (const auto& problem : problems) std::fprintf(stderr, "packet_fuzz: audit: %s\n", problem.c_str());
     L4LB_FUZZ_CHECK(problems.empty());
-    L4LB_FUZZ_CHECK(rte_mempool_in_use_count(rig().pool) == 0);
+    L4LB_FUZZ_CHECK(rte_mempool_in_use_count(rig().pool) == held());
   }
+
+  // Fragments waiting for their first: the only mbufs the worker keeps.
+  unsigned held() const { return static_cast<unsigned>(worker_->counters().fragments_held.get()); }
 
   struct Counts {
     std::array<uint64_t, static_cast<size_t>(DropReason::kCount)> drops;
@@ -511,6 +514,7 @@ class Scenario {
     const ParsedPacket p = parse_packet(frame.data(), len);
     Expected ex = model_classify(view_, partition_, workers_, self_, false, p);
     check_oracle(snap, p, ex);  // classify() is the list after step 0
+    if (p.kind == PacketKind::kIpv4 && p.is_fragment) return send_fragment(frame, p, ex);
     model_icmp_error(view_, partition_, workers_, self_, false, p, frame.data(), ex);
 
     const std::vector<FlowEntry> before = entries();
@@ -603,7 +607,50 @@ class Scenario {
       }
     }
     check_departures(before, hit, b, a);
-    L4LB_FUZZ_CHECK(rte_mempool_in_use_count(rig().pool) == 0);
+    L4LB_FUZZ_CHECK(rte_mempool_in_use_count(rig().pool) == held());
+    if (audit_each_packet_) check_audit();
+  }
+
+  // A fragment (DESIGN §3 step 2a). Which way it goes depends on the other
+  // fragments of its datagram seen so far, which the model does not track;
+  // what must hold whatever they were: every mbuf is sent, queued, held or
+  // dropped exactly once (held ones later), for a reason a fragment or its
+  // first fragment can have, and what is sent has a valid IPv4 header.
+  void send_fragment(const std::vector<uint8_t>& frame, const ParsedPacket& p, const Expected& ex) {
+    const Counts b = counts();
+    const unsigned held_before = held();
+    rte_mbuf* m = rte_pktmbuf_alloc(rig().pool);
+    L4LB_FUZZ_CHECK(m != nullptr);
+    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())), frame.data(), frame.size());
+    worker_->process_burst(&m, 1, now_);
+    const auto tx = drain(rig().tx);
+    const size_t queued = tx.size() + drain(rig().slow).size() + drain(rig().control).size();
+    size_t handed = 0;
+    for (uint32_t w = 0; w < kMaxRigWorkers; ++w) handed += drain(rig().handoff[w]).size();
+    const Counts a = counts();
+    uint64_t dropped = 0;
+    for (size_t i = 0; i < a.drops.size(); ++i) {
+      const uint64_t n = a.drops[i] - b.drops[i];
+      dropped += n;
+      if (!n) continue;
+      const auto r = static_cast<DropReason>(i);
+      const bool fragment_reason = r == DropReason::kFragmentOverlap || r == DropReason::kFragmentTimeout ||
+                                   r == DropReason::kFragmentTableFull || r == DropReason::kFragmentLimit ||
+                                   r == DropReason::kFragmentOfDropped;
+      // The first fragment's own fate: its classification's or its flow's.
+      const bool first_reason = p.fragment_offset == 0 &&
+                                ((ex.route == Route::kDrop && r == ex.drop) || flow_drop(b, a, ex.route) ||
+                                 r == DropReason::kClosedVipPort || r == DropReason::kSlowPathLimit);
+      L4LB_FUZZ_CHECK(fragment_reason || first_reason || r == DropReason::kSlowPathLimit);
+    }
+    const unsigned held_after = held();
+    L4LB_FUZZ_CHECK(int64_t(queued + handed + dropped) == 1 + int64_t(held_before) - int64_t(held_after));
+    for (const auto& f : tx) {
+      const ParsedPacket out = parse_packet(f.data(), static_cast<uint32_t>(f.size()));
+      L4LB_FUZZ_CHECK(out.kind == PacketKind::kIpv4);
+      L4LB_FUZZ_CHECK(test::full_checksum(f.data() + out.l3_offset, 20) == 0);
+    }
+    L4LB_FUZZ_CHECK(rte_mempool_in_use_count(rig().pool) == held_after);
     if (audit_each_packet_) check_audit();
   }
 

@@ -37,6 +37,7 @@ struct CounterSums {
   uint64_t flows_evicted = 0, flows_evicted_for_port = 0, flows_embryonic = 0;
   uint64_t closed_port_rejects = 0, handoffs_in = 0, redirected_packets = 0,
            stateless_reverse_packets = 0, icmp_errors_translated = 0;
+  uint64_t fragment_datagrams = 0, fragments_followed = 0, fragments_held = 0;
   std::array<uint64_t, static_cast<size_t>(dataplane::FlowState::kCount)> flows_by_state{};  // [0] unused
   std::array<uint64_t, dataplane::kMaxWorkers> handoffs_out{};                               // to worker i
   std::array<uint64_t, static_cast<size_t>(dataplane::DropReason::kCount)> drops{};

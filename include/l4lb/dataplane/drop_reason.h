@@ -14,7 +14,8 @@ enum class DropReason : uint8_t {
   kBadIhl,
   kIpOptions,
   kBadIpLength,
-  kFragment,
+  kBadFragment,        // empty, or a non-last fragment not a multiple of 8 bytes
+  kFragmentOversized,  // ends past 65535 bytes
   kTruncatedL4,
   kBadTcpOffset,
   kBadUdpLength,
@@ -36,6 +37,12 @@ enum class DropReason : uint8_t {
   kRstOutOfWindow,  // a RST far from its sender's tracked sequence: spoofed or stale
   kSnatPoolsFull,   // no SNAT pool left for a new (SNAT address, backend) pair
   kIcmpErrorNoFlow,  // an ICMP error quoting a packet of a flow this appliance does not hold
+  // fragments (fragment_table.h): each counts the fragments it dropped
+  kFragmentOverlap,     // overlaps a fragment already seen: the datagram is dropped
+  kFragmentTimeout,     // held for a first fragment that did not come in time
+  kFragmentTableFull,   // held by the oldest datagram, evicted for a new one
+  kFragmentLimit,       // the datagram needs more than the tracker holds (pieces, held fragments)
+  kFragmentOfDropped,   // a later fragment of a datagram whose first was dropped (counted there)
   // queues
   kSlowPathFull,
   kSlowPathLimit,   // best-effort packets for the kernel past the worker's rate limit
@@ -47,12 +54,13 @@ enum class DropReason : uint8_t {
 
 inline constexpr const char* kDropReasonNames[] = {
     "truncated_ethernet", "truncated_vlan",  "truncated_ipv4",    "bad_ip_version",
-    "bad_ihl",            "ip_options",      "bad_ip_length",     "fragment",
+    "bad_ihl",            "ip_options",      "bad_ip_length",     "bad_fragment",       "fragment_oversized",
     "truncated_l4",       "bad_tcp_offset",  "bad_udp_length",    "unsupported_ethertype",
     "bad_source_address", "spoofed_source",  "land",
     "not_for_us",         "reverse_no_flow", "tcp_miss_policy",   "flow_table_full",
     "snat_exhausted",     "no_backend",      "neighbour_unresolved", "backend_down",         "syn_limit",
     "closed_vip_port",    "rst_out_of_window", "snat_pools_full",   "icmp_error_no_flow",
+    "fragment_overlap",   "fragment_timeout",  "fragment_table_full", "fragment_limit",     "fragment_of_dropped",
     "slow_path_full",     "slow_path_limit",   "control_path_full",
     "handoff_full",       "tx_full",
 };

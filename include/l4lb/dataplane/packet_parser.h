@@ -2,9 +2,11 @@
 // Pure and header-only: no DPDK, so it is unit-tested and fuzzed on plain
 // buffers. Called per packet by the worker; never allocates, never throws.
 //
-// Policy (DESIGN §3): IPv4 options and fragments are refused, because the
-// flow key needs the L4 ports and a packet with options is not something a
-// client of a VIP sends in practice. Anything malformed gets one DropReason.
+// Policy (DESIGN §3): IPv4 options are refused (not something a client of a
+// VIP sends in practice). Fragments are parsed as far as they go: the first
+// carries the L4 header (it must hold all of it, RFC 1858), later ones only
+// their place in the datagram; the worker makes them follow the first
+// (fragment_table.h). Anything malformed gets one DropReason.
 #pragma once
 
 #include <bit>
@@ -55,6 +57,13 @@ struct ParsedPacket {
   // each side's last ACK to judge RSTs (DESIGN §3).
   uint32_t tcp_seq = 0;
   uint32_t tcp_ack = 0;
+  // Fragments (is_fragment): the datagram's IP id (wire order), this
+  // fragment's payload offset in bytes and whether more follow. A later
+  // fragment (offset > 0) has no L4 fields.
+  bool is_fragment = false;
+  bool more_fragments = false;
+  uint16_t ip_id = 0;
+  uint16_t fragment_offset = 0;
 };
 
 // A wire-order (big-endian) 16-bit field as a host-order number.
@@ -113,9 +122,6 @@ inline ParsedPacket parse_packet(const uint8_t* frame, uint32_t len) {
   // Ethernet may pad short frames, so the frame can be longer than the datagram,
   // never shorter.
   if (total < ihl || l3 + total > len) return drop(DropReason::kBadIpLength);
-  const uint16_t frag = load_be16(ip + 6);
-  if (frag & 0x3FFF) return drop(DropReason::kFragment);  // MF set or offset != 0
-
   p.kind = PacketKind::kIpv4;
   p.proto = ip[9];
   p.ip_total_length = total;
@@ -124,6 +130,21 @@ inline ParsedPacket parse_packet(const uint8_t* frame, uint32_t len) {
   const uint32_t l4 = l3 + ihl;
   p.l4_offset = static_cast<uint16_t>(l4);
   const uint32_t l4_len = total - ihl;
+
+  const uint16_t frag = load_be16(ip + 6);
+  if (frag & 0x3FFF) [[unlikely]] {  // MF set or offset != 0
+    const uint32_t offset = (frag & 0x1FFFu) * 8u;
+    const bool more = frag & 0x2000;
+    // Only the last fragment may end off an 8-byte boundary; an empty one
+    // carries nothing.
+    if (l4_len == 0 || (more && l4_len % 8)) return drop(DropReason::kBadFragment);
+    if (offset + l4_len + ihl > 65535) return drop(DropReason::kFragmentOversized);
+    p.is_fragment = true;
+    p.more_fragments = more;
+    p.fragment_offset = static_cast<uint16_t>(offset);
+    std::memcpy(&p.ip_id, ip + 4, 2);
+    if (offset) return p;
+  }
   const uint8_t* h = frame + l4;
   if (p.proto == kProtoTcp) {
     if (l4_len < 20) return drop(DropReason::kTruncatedL4);
@@ -137,7 +158,8 @@ inline ParsedPacket parse_packet(const uint8_t* frame, uint32_t len) {
   } else if (p.proto == kProtoUdp) {
     if (l4_len < 8) return drop(DropReason::kTruncatedL4);
     const uint16_t udp_len = load_be16(h + 4);
-    if (udp_len < 8 || udp_len > l4_len) return drop(DropReason::kBadUdpLength);
+    // A first fragment holds only the start of what udp_len covers.
+    if (udp_len < 8 || (udp_len > l4_len && !p.is_fragment)) return drop(DropReason::kBadUdpLength);
     std::memcpy(&p.src_port, h, 2);
     std::memcpy(&p.dst_port, h + 2, 2);
   } else if (p.proto == kProtoIcmp) {

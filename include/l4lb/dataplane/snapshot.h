@@ -102,6 +102,9 @@ struct Snapshot {
   // Idle timeouts by state and the SNAT port hold, in flow_clock() ticks.
   std::array<uint32_t, static_cast<size_t>(FlowState::kCount)> timeout_ticks{};
   uint32_t snat_hold_ticks = 0;
+  // How long a fragmented datagram is followed (fragment_table.h), in TSC
+  // cycles: finer than flow_clock(), which would round 2 s to one tick.
+  uint64_t fragment_timeout_tsc = 0;
   // By backend id: 1 while the backend is configured and not down by health.
   // Flows of VIPs with reset_on_down check it (draining backends stay alive).
   std::vector<uint8_t> backend_alive;

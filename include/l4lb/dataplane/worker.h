@@ -13,6 +13,7 @@
 
 #include "l4lb/dataplane/flow_owner.h"
 #include "l4lb/dataplane/flow_table.h"
+#include "l4lb/dataplane/fragment_table.h"
 #include "l4lb/dataplane/packet_parser.h"
 #include "l4lb/dataplane/snapshot.h"
 #include "l4lb/dataplane/snat_pool.h"
@@ -49,6 +50,10 @@ struct WorkerSetup {
   int socket_id = 0;
   uint32_t idle_sleep_us = 0;  // see config::DataplaneConfig::idle_sleep_us
   bool evict_unconfirmed = true;  // table_full policy, for table slots and SNAT ports
+  // Fragmented datagrams followed at once, and fragments held for their
+  // first (fragment_table.h); held ones take mbufs from the RX pool.
+  uint32_t fragment_datagrams = 4096;
+  uint32_t fragments_held = 1024;
 };
 
 class Worker {
@@ -80,6 +85,8 @@ class Worker {
   // Slow path: allocates the flow table and SNAT pools. `initial` must stay
   // alive until the worker acknowledges a newer generation.
   Worker(const WorkerSetup& setup, const Snapshot* initial);
+  // Frees the fragments still held.
+  ~Worker();
 
   // The lcore loop; returns when `stop` becomes true.
   void run(const std::atomic<bool>& stop);
@@ -115,6 +122,7 @@ class Worker {
 
   const WorkerCounters& counters() const { return counters_; }
   const FlowTable& flows() const { return flows_; }
+  const FragmentTable& fragments() const { return fragments_; }
   const SnatPools& snat_pools() const { return snat_; }
   uint32_t index() const { return setup_.index; }
 
@@ -131,6 +139,7 @@ class Worker {
   void hand_off(rte_mbuf* m, uint32_t owner) { handoff_[owner][handoff_count_[owner]++] = m; }
   void handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint32_t vip_index);
   void forward_created(rte_mbuf* m, const ParsedPacket& p, uint32_t index, uint32_t vip_index);
+  void handle_flow_packet_outlined(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint32_t vip_index);
   // A TCP segment that may change its flow's state (anything but an ACK of
   // an established flow): false when it was consumed (dropped, reset, or a
   // new connection that replaced the flow).
@@ -144,6 +153,17 @@ class Worker {
   // handed to the flow's owner, or dropped (no such flow); false when it
   // quotes nothing l4lbd translated (the normal path has it).
   bool handle_icmp_error(rte_mbuf* m, const ParsedPacket& p, bool handed_off);
+  // A fragment (worker_fragment.cc): the first goes the way a whole packet
+  // would, the others follow it or wait for it.
+  void handle_fragment(rte_mbuf* m, const ParsedPacket& p, bool handed_off, uint64_t now_tsc);
+  FragmentVerdict route_first_fragment(rte_mbuf* m, const ParsedPacket& p, bool handed_off, uint64_t now_tsc,
+                                       FragmentRewrite& rewrite);
+  void follow_first_fragment(rte_mbuf* m, const FragmentTable::Datagram& d, uint64_t now_tsc);
+  void drop_held_fragments(uint32_t index, DropReason reason);
+  void expire_fragments(uint64_t now_tsc);
+  // Fragment paths can queue more than one packet per packet received:
+  // they flush first when a queue is half full (the queues hold two bursts).
+  void make_room();
   // An SNAT port towards `backend` for a flow whose Maglev hash is `hash`:
   // the first SNAT address of the VIP with a port ready, else the oldest
   // unconfirmed flow of the first address's pool gives up its port.
@@ -190,11 +210,13 @@ class Worker {
 
   rte_mbuf* tx_[kBurstSize * 2];
   uint16_t tx_count_ = 0;
-  rte_mbuf* slow_[kBurstSize];
+  FragmentTable fragments_;
+
+  rte_mbuf* slow_[kBurstSize * 2];
   uint16_t slow_count_ = 0;
-  rte_mbuf* control_[kBurstSize];
+  rte_mbuf* control_[kBurstSize * 2];
   uint16_t control_count_ = 0;
-  rte_mbuf* handoff_[kMaxWorkers][kBurstSize];
+  rte_mbuf* handoff_[kMaxWorkers][kBurstSize * 2];
   uint16_t handoff_count_[kMaxWorkers] = {};
 
   alignas(64) std::atomic<uint64_t> acked_generation_{0};

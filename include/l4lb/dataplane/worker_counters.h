@@ -61,6 +61,9 @@ struct alignas(64) WorkerCounters {
   Counter redirected_packets;            // passed to another appliance while draining (DESIGN §12)
   Counter stateless_reverse_packets;     // DNAT replies translated without a flow (dnat_reverse)
   Counter icmp_errors_translated;        // ICMP errors about a flow, sent on to its other side
+  Counter fragment_datagrams;            // fragmented datagrams followed (fragment_table.h)
+  Counter fragments_followed;            // later fragments sent the way of their first
+  Counter fragments_held;                // gauge: fragments waiting for their first
   Counter snat_in_use[kMaxSnatAddresses];  // gauge: ports held, by SNAT slot
   Counter snat_pools[kMaxSnatAddresses];   // gauge: pools (one per backend) by SNAT slot
   VipCounters vips[kMaxVips];            // by stable VIP id
