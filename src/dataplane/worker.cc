@@ -218,9 +218,12 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
   for (uint16_t i = 0; i < n; ++i) {
     if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
     rte_mbuf* m = pkts[i];
-    const ParsedPacket& p = parsed[i].p =
-        parse_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
-    if (p.is_fragment) [[unlikely]] {
+    // Built in its slot (guaranteed elision): assigning from a temporary
+    // made the compiler copy it through the stack, reading wide what the
+    // parser had just written narrow, a store-forwarding stall per packet.
+    const ParsedPacket& p = *::new (&parsed[i].p)
+        ParsedPacket(parse_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)));
+    if (p.is_fragment() && p.kind == PacketKind::kIpv4) [[unlikely]] {
       handle_fragment(m, p, handed_off, now);
       continue;
     }

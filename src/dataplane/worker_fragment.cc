@@ -20,7 +20,7 @@ bool is_same_fragment(const uint8_t* frame, const ParsedPacket& p) {
   const uint8_t* ip = frame + p.l3_offset;
   uint16_t id;
   std::memcpy(&id, ip + 4, 2);
-  return id == p.ip_id && (ip[6] & 0x3F) | ip[7];
+  return id == static_cast<uint16_t>(p.fragment_id) && ((ip[6] & 0x3F) | ip[7]);
 }
 
 uint32_t l2_length(const uint8_t* frame) { return frame[12] == 0x81 && frame[13] == 0x00 ? 18 : 14; }
@@ -34,7 +34,7 @@ void Worker::make_room() {
 }
 
 void Worker::handle_fragment(rte_mbuf* m, const ParsedPacket& p, bool handed_off, uint64_t now_tsc) {
-  const FragmentKey key{p.src_ip, p.dst_ip, p.ip_id, p.proto};
+  const FragmentKey key{p.src_ip, p.dst_ip, static_cast<uint16_t>(p.fragment_id), p.proto};
   if (!handed_off && setup_.worker_count > 1) {
     const uint32_t owner = fragment_owner(key, setup_.worker_count);
     if (owner != setup_.index) {
@@ -54,7 +54,7 @@ void Worker::handle_fragment(rte_mbuf* m, const ParsedPacket& p, bool handed_off
   }
   FragmentTable::Datagram& d = fragments_.at(index);
   const uint32_t length = p.ip_total_length - (p.l4_offset - p.l3_offset);
-  const FragmentTable::Piece piece = fragments_.add_piece(index, p.fragment_offset, length, !p.more_fragments);
+  const FragmentTable::Piece piece = fragments_.add_piece(index, p.fragment_offset(), length, !p.more_fragments());
   if (piece == FragmentTable::Piece::kOverlap || piece == FragmentTable::Piece::kTooMany) {
     const DropReason why =
         piece == FragmentTable::Piece::kOverlap ? DropReason::kFragmentOverlap : DropReason::kFragmentLimit;
@@ -65,7 +65,7 @@ void Worker::handle_fragment(rte_mbuf* m, const ParsedPacket& p, bool handed_off
   }
   if (d.verdict == FragmentVerdict::kDrop) {
     drop(m, DropReason::kFragmentOfDropped);
-  } else if (p.fragment_offset == 0) {
+  } else if (p.fragment_offset() == 0) {
     d.verdict = route_first_fragment(m, p, handed_off, now_tsc, d.rewrite);
     while (void* held = fragments_.release(index)) {
       counters_.fragments_held.sub();

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace l4lb::test {
@@ -230,6 +231,84 @@ inline std::vector<uint8_t> reassemble_frames(const std::vector<std::vector<uint
   ip4[10] = static_cast<uint8_t>(sum >> 8);
   ip4[11] = static_cast<uint8_t>(sum);
   return whole;
+}
+
+// IPv6 frames (RFC 8200): the fixed header, `extensions` in order (each
+// given as its type and the bytes after its next-header byte: a fragment
+// header's 7, another's 1 + 8n with the length byte first), then TCP, UDP
+// or ICMPv6 with its checksum over the IPv6 pseudo-header (RFC 8200 §8.1:
+// over the upper-layer packet, so only right for a whole datagram).
+struct Ipv6Spec {
+  uint8_t src[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10};
+  uint8_t dst[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00};
+  uint8_t proto = 6;
+  uint16_t src_port = port(40000);
+  uint16_t dst_port = port(8080);
+  uint8_t tcp_flags = 0x02;
+  uint8_t icmp_type = 128;  // echo request
+  std::string payload;
+  std::vector<std::pair<uint8_t, std::vector<uint8_t>>> extensions;
+};
+
+// An extension header's bytes after the next-header byte: `units` 8-byte
+// units in all (its length byte says units - 1), padded with zeros.
+inline std::vector<uint8_t> ipv6_options(uint8_t units) {
+  std::vector<uint8_t> body(size_t{units} * 8 - 1, 0);
+  body[0] = static_cast<uint8_t>(units - 1);
+  return body;
+}
+// A fragment header's bytes after its next-header byte.
+inline std::vector<uint8_t> ipv6_fragment(uint16_t offset, bool more, uint32_t id = 0x01020304) {
+  const uint16_t field = static_cast<uint16_t>((offset & 0xFFF8) | (more ? 1 : 0));
+  return {0, static_cast<uint8_t>(field >> 8), static_cast<uint8_t>(field), static_cast<uint8_t>(id >> 24),
+          static_cast<uint8_t>(id >> 16), static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id)};
+}
+
+inline std::vector<uint8_t> build_packet6(const Ipv6Spec& s) {
+  std::vector<uint8_t> f = {0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x10, 0x86, 0xDD};
+  std::vector<uint8_t> l4;
+  if (s.proto == 6) {
+    l4.assign(20, 0);
+    l4[12] = 0x50;
+    l4[13] = s.tcp_flags;
+    l4[14] = 0xFF;
+  } else if (s.proto == 17) {
+    l4.assign(8, 0);
+  } else {
+    l4.assign(8, 0);
+    l4[0] = s.icmp_type;
+  }
+  if (s.proto == 6 || s.proto == 17) {
+    std::memcpy(l4.data(), &s.src_port, 2);
+    std::memcpy(l4.data() + 2, &s.dst_port, 2);
+  }
+  l4.insert(l4.end(), s.payload.begin(), s.payload.end());
+  if (s.proto == 17) {
+    l4[4] = static_cast<uint8_t>(l4.size() >> 8);
+    l4[5] = static_cast<uint8_t>(l4.size());
+  }
+  uint32_t pseudo = 0;
+  for (int i = 0; i < 16; i += 2) pseudo += (uint32_t{s.src[i]} << 8 | s.src[i + 1]) + (uint32_t{s.dst[i]} << 8 | s.dst[i + 1]);
+  pseudo += static_cast<uint32_t>(l4.size()) + s.proto;
+  uint16_t sum = full_checksum(l4.data(), l4.size(), pseudo);
+  if (s.proto == 17 && sum == 0) sum = 0xFFFF;
+  const size_t at = s.proto == 6 ? 16 : s.proto == 17 ? 6 : 2;
+  l4[at] = static_cast<uint8_t>(sum >> 8);
+  l4[at + 1] = static_cast<uint8_t>(sum);
+  std::vector<uint8_t> ext;
+  for (size_t i = 0; i < s.extensions.size(); ++i) {
+    ext.push_back(i + 1 < s.extensions.size() ? s.extensions[i + 1].first : s.proto);
+    ext.insert(ext.end(), s.extensions[i].second.begin(), s.extensions[i].second.end());
+  }
+  const size_t payload = ext.size() + l4.size();
+  const uint8_t first = s.extensions.empty() ? s.proto : s.extensions[0].first;
+  const uint8_t fixed[8] = {0x60, 0, 0, 0, static_cast<uint8_t>(payload >> 8), static_cast<uint8_t>(payload), first, 64};
+  f.insert(f.end(), fixed, fixed + 8);
+  f.insert(f.end(), s.src, s.src + 16);
+  f.insert(f.end(), s.dst, s.dst + 16);
+  f.insert(f.end(), ext.begin(), ext.end());
+  f.insert(f.end(), l4.begin(), l4.end());
+  return f;
 }
 
 }  // namespace l4lb::test

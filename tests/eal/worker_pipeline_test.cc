@@ -233,6 +233,25 @@ TEST_F(Pipeline, ArpAndPingToUsGoToTheSlowPath) {
   EXPECT_EQ(drops(DropReason::kNotForUs), 1u);
 }
 
+TEST_F(Pipeline, Ipv6NeighbourDiscoveryIsControlTheRestTheKernelsAndMalformedIsDropped) {
+  test::Ipv6Spec ns;
+  ns.proto = kProtoIcmpv6;
+  ns.icmp_type = 135;  // neighbour solicitation
+  ns.payload = std::string(16, '\0');
+  send(test::build_packet6(ns));
+  EXPECT_EQ(worker_->counters().control_packets.get(), 1u) << "IPv6's ARP, never rate-limited";
+  test::Ipv6Spec ping = ns;
+  ping.icmp_type = 128;  // echo request
+  send(test::build_packet6(ping));
+  EXPECT_EQ(worker_->counters().slow_path_packets.get(), 1u);
+  test::Ipv6Spec routed;
+  routed.extensions = {{kIpv6Routing, test::ipv6_options(1)}};
+  routed.extensions[0].second[2] = 1;  // a segment left
+  send(test::build_packet6(routed));
+  EXPECT_EQ(drops(DropReason::kIpv6RoutingHeader), 1u);
+  EXPECT_EQ(rte_ring_count(slow_), 2u);
+}
+
 TEST_F(Pipeline, MalformedPacketsAreDroppedCountedAndFreed) {
   struct Case {
     const char* name;

@@ -35,6 +35,42 @@ def ip4(dotted: str) -> bytes:
     return bytes(int(x) for x in dotted.split("."))
 
 
+def frame6(proto="tcp", sport=40000, dport=8080, flags=0x02, payload=b"", ext=(), icmp_type=128):
+    """Ethernet/IPv6 (+ extension headers, each (type, bytes after the
+    next-header byte)) / TCP, UDP or ICMPv6 with its checksum."""
+    pnum = {"tcp": 6, "udp": 17, "icmp6": 58}[proto]
+    src = bytes.fromhex("20010db8009900000000000000000010")
+    dst = bytes.fromhex("20010db8009900000000000000000100")
+    if pnum == 6:
+        l4 = struct.pack("!HHIIBBHHH", sport, dport, 0x11000000, 0, 5 << 4, flags, 0xFFFF, 0, 0) + payload
+        at = 16
+    elif pnum == 17:
+        l4 = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+        at = 6
+    else:
+        l4 = struct.pack("!BBHI", icmp_type, 0, 0, 0) + payload
+        at = 2
+    c = csum(src + dst + struct.pack("!IxxxB", len(l4), pnum) + l4)
+    l4 = l4[:at] + struct.pack("!H", c) + l4[at + 2:]
+    chain = b""
+    for i, (_, body) in enumerate(ext):
+        chain += bytes([ext[i + 1][0] if i + 1 < len(ext) else pnum]) + body
+    first = ext[0][0] if ext else pnum
+    hdr = struct.pack("!IHBB", 0x60000000, len(chain) + len(l4), first, 64) + src + dst
+    return bytes.fromhex("020000000001020000000010" + "86dd") + hdr + chain + l4
+
+
+def opts6(units=1, segments_left=0):
+    body = bytearray(units * 8 - 1)
+    body[0] = units - 1
+    body[2] = segments_left
+    return bytes(body)
+
+
+def frag6(offset, more, ident=0x01020304):
+    return struct.pack("!xHI", offset | more, ident)
+
+
 def frame(proto="tcp", src="10.99.0.10", dst="10.99.0.100", sport=40000, dport=8080,
           flags=0x02, payload=b"", vlan=False, udp_zero=False, pad=0, ihl=5, frag=0x4000,
           bad_ip_sum=False, bad_l4_sum=False, doff=5):
@@ -160,7 +196,16 @@ def packet_seeds():
         "gre-to-vip": c + frame(47, dst="10.99.0.100", payload=b"\0" * 8),
         "arp": c + bytes.fromhex("ffffffffffff0200000000100806") + bytes.fromhex(
             "0001080006040001020000000010" + "0a63000a" + "000000000000" + "0a630064"),
-        "ipv6": c + bytes.fromhex("020000000001020000000010" + "86dd") + bytes(40),
+        "ipv6-empty": c + bytes.fromhex("020000000001020000000010" + "86dd") + bytes(40),
+        # IPv6 (DESIGN §3 step 2): the chain walked, NDP to control, the rest
+        # to the kernel; refused chains dropped by reason.
+        "ipv6-syn": c + frame6(),
+        "ipv6-chain": c + frame6("udp", dport=53, ext=[(0, opts6()), (60, opts6(2)), (43, opts6()), (44, frag6(0, 0))]),
+        "ipv6-neighbour-solicitation": c + frame6("icmp6", icmp_type=135, payload=bytes(16)),
+        "ipv6-echo": c + frame6("icmp6", payload=b"ping"),
+        "ipv6-routing-segments-left": c + frame6(ext=[(43, opts6(1, 1))]),
+        "ipv6-first-fragment": c + frame6("udp", dport=53, payload=b"f" * 16, ext=[(44, frag6(0, 1))]),
+        "ipv6-later-fragment": c + frame6("udp", dport=53, payload=b"l" * 16, ext=[(44, frag6(1480, 0))]),
         "qinq": c + bytes.fromhex("020000000001020000000010" + "81000064" + "81000065" + "0800") + bytes(20),
         # Malformed.
         "empty": c,

@@ -359,9 +359,24 @@ void check_parse(const uint8_t* frame, uint32_t len, const ParsedPacket& p) {
       L4LB_FUZZ_CHECK(p.drop <= DropReason::kUnsupportedEthertype);
       return;
     case PacketKind::kArp:
-    case PacketKind::kIpv6:
       L4LB_FUZZ_CHECK(p.l3_offset == 14 || p.l3_offset == 18);
       return;
+    case PacketKind::kIpv6: {
+      // The chain was walked inside the payload; the rest of the frame is
+      // padding; one byte less than the payload is malformed.
+      L4LB_FUZZ_CHECK(p.l3_offset == 14 || p.l3_offset == 18);
+      const uint32_t end = p.l3_offset + uint32_t{p.ip_total_length};
+      L4LB_FUZZ_CHECK(p.ip_total_length > 40 && end <= len);
+      L4LB_FUZZ_CHECK(p.l4_offset >= p.l3_offset + 40 && p.l4_offset <= end);
+      if (!p.is_fragment() || p.fragment_offset() == 0) {
+        if (p.proto == kProtoTcp) L4LB_FUZZ_CHECK(p.l4_offset + 20u <= end);
+        if (p.proto == kProtoUdp || p.proto == dataplane::kProtoIcmpv6) L4LB_FUZZ_CHECK(p.l4_offset + 8u <= end);
+      }
+      const Buffer cut = copy_of(frame, end - 1);
+      const ParsedPacket t = parse_packet(cut.get(), end - 1);
+      L4LB_FUZZ_CHECK(t.kind == PacketKind::kDrop);
+      return;
+    }
     case PacketKind::kIpv4:
       break;
   }
@@ -371,12 +386,12 @@ void check_parse(const uint8_t* frame, uint32_t len, const ParsedPacket& p) {
   // Fragments: flagged exactly when the header says so; a later one has
   // no L4 fields, and its payload ends inside an IPv4 datagram's 65535.
   const uint8_t* ip = frame + p.l3_offset;
-  L4LB_FUZZ_CHECK(p.is_fragment == (((ip[6] & 0x3F) | ip[7]) != 0));
-  if (p.is_fragment) {
-    L4LB_FUZZ_CHECK(p.ip_total_length > 20 && p.fragment_offset + uint32_t{p.ip_total_length} <= 65535);
-    L4LB_FUZZ_CHECK(!p.more_fragments || (p.ip_total_length - 20) % 8 == 0);
+  L4LB_FUZZ_CHECK(p.is_fragment() == (((ip[6] & 0x3F) | ip[7]) != 0));
+  if (p.is_fragment()) {
+    L4LB_FUZZ_CHECK(p.ip_total_length > 20 && p.fragment_offset() + uint32_t{p.ip_total_length} <= 65535);
+    L4LB_FUZZ_CHECK(!p.more_fragments() || (p.ip_total_length - 20) % 8 == 0);
   }
-  if (p.is_fragment && p.fragment_offset) {
+  if (p.is_fragment() && p.fragment_offset()) {
     L4LB_FUZZ_CHECK(p.src_port == 0 && p.dst_port == 0 && p.tcp_flags == 0);
   } else {
     if (p.proto == kProtoTcp) L4LB_FUZZ_CHECK(p.ip_total_length >= 40);
@@ -559,7 +574,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (p.kind != PacketKind::kIpv4 || (p.proto != kProtoTcp && p.proto != kProtoUdp)) return 0;
   // A later fragment has no L4 header to rewrite (the worker copies its
   // first's addresses instead).
-  if (p.is_fragment && p.fragment_offset) return 0;
+  if (p.is_fragment() && p.fragment_offset()) return 0;
 
   // Any rewrite, on the frame as it came and with its checksums made valid.
   ParsedPacket q;

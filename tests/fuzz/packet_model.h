@@ -137,7 +137,9 @@ inline Expected model_classify(const ModelView& m, const dataplane::SnatPartitio
     case PacketKind::kArp:
       return to(Route::kControl);  // 3.1
     case PacketKind::kIpv6:
-      return to(Route::kSlowPath);  // no IPv6 service yet: the kernel's
+      // No IPv6 service yet: the kernel's; neighbour discovery as control.
+      if (p.proto == 58 && p.icmp_type >= 133 && p.icmp_type <= 137 && !p.is_fragment()) return to(Route::kControl);
+      return to(Route::kSlowPath);
     case PacketKind::kIpv4:
       break;
   }

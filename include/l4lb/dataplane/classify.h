@@ -68,6 +68,10 @@ inline bool is_valid_source(uint32_t ip_wire) {
     case PacketKind::kArp:
       return verdict(Verdict::kControl);
     case PacketKind::kIpv6:
+      // Neighbour discovery is IPv6's ARP: control, never rate-limited.
+      if (p.proto == kProtoIcmpv6 && p.icmp_type >= kIcmpv6RouterSolicitation &&
+          p.icmp_type <= kIcmpv6Redirect && !p.is_fragment())
+        return verdict(Verdict::kControl);
       return verdict(Verdict::kSlowPath);
     case PacketKind::kIpv4:
       break;

@@ -17,6 +17,9 @@ enum class DropReason : uint8_t {
   kBadFragment,        // empty, or a non-last fragment not a multiple of 8 bytes
   kFragmentOversized,  // ends past 65535 bytes
   kTruncatedL4,
+  kTruncatedIpv6,
+  kIpv6ExtensionHeaders,  // truncated, too many, hop-by-hop not first, two fragment headers
+  kIpv6RoutingHeader,     // segments left: source routing through the appliance
   kBadTcpOffset,
   kBadUdpLength,
   kUnsupportedEthertype,
@@ -55,7 +58,8 @@ enum class DropReason : uint8_t {
 inline constexpr const char* kDropReasonNames[] = {
     "truncated_ethernet", "truncated_vlan",  "truncated_ipv4",    "bad_ip_version",
     "bad_ihl",            "ip_options",      "bad_ip_length",     "bad_fragment",       "fragment_oversized",
-    "truncated_l4",       "bad_tcp_offset",  "bad_udp_length",    "unsupported_ethertype",
+    "truncated_l4",       "truncated_ipv6",  "ipv6_extension_headers", "ipv6_routing_header",
+    "bad_tcp_offset",  "bad_udp_length",    "unsupported_ethertype",
     "bad_source_address", "spoofed_source",  "land",
     "not_for_us",         "reverse_no_flow", "tcp_miss_policy",   "flow_table_full",
     "snat_exhausted",     "no_backend",      "neighbour_unresolved", "backend_down",         "syn_limit",
