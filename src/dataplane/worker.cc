@@ -9,6 +9,7 @@
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
@@ -50,6 +51,8 @@ Worker::Worker(const WorkerSetup& setup, const Snapshot* initial)
   if (setup.worker_count == 0 || setup.worker_count > kMaxWorkers || setup.index >= setup.worker_count)
     throw std::invalid_argument("worker " + std::to_string(setup.index) + " of " + std::to_string(setup.worker_count));
   unconfirmed_by_vip_ = std::make_unique<uint32_t[]>(kMaxVips);
+  static const rte_mbuf_dynfield kIcmpHops = {"l4lb_icmp_error_hops", sizeof(uint8_t), alignof(uint8_t), 0};
+  icmp_hops_offset_ = rte_mbuf_dynfield_register(&kIcmpHops);
   pool_unconfirmed_ = std::make_unique<AgeList[]>(snat_.max_pools());
   rejects_.init(rte_get_tsc_hz(), kRejectsPerSecond, kRejectBurst);
   slow_path_budget_.init(rte_get_tsc_hz(), kSlowPathPerSecond, kSlowPathBurst);

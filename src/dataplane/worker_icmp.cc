@@ -2,6 +2,7 @@
 // packet, translated as the flow's packets are, sent to the other side.
 // Out of line: errors are rare, and the common packet pays one compare.
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 
 #include "l4lb/dataplane/classify.h"
 #include "l4lb/dataplane/flow_key.h"
@@ -26,12 +27,16 @@ bool Worker::handle_icmp_error(rte_mbuf* m, const ParsedPacket& p, bool handed_o
   //  - one sent to a DNAT backend for a client (not from an own address:
   //    that is a health probe): the client's hash.
   uint32_t owner = kAnyOwner;
+  bool any_worker = false;  // FNAT from a VIP: whichever worker RSS gave the client
   const uint16_t sport = be16_to_host(q.src_port);
   if (partition_.contains(sport) && snap.snat_slot_by_address.find(address_key(q.src_ip)) != LookupTable::kNotFound) {
     owner = partition_.owner(sport);
   } else if (const uint32_t vip = snap.vip_by_service.find(service_key(q.src_ip, q.src_port, q.proto));
              vip != LookupTable::kNotFound) {
-    if (snap.vips[vip].mode == NatMode::kDnat) owner = dnat_owner(q.dst_ip, q.dst_port, setup_.worker_count);
+    if (snap.vips[vip].mode == NatMode::kDnat)
+      owner = dnat_owner(q.dst_ip, q.dst_port, setup_.worker_count);
+    else
+      any_worker = true;
   } else if (!snap.address_kind(q.src_ip) &&
              snap.dnat_vip_by_backend.find(service_key(q.dst_ip, q.dst_port, q.proto)) != LookupTable::kNotFound) {
     owner = dnat_owner(q.src_ip, q.src_port, setup_.worker_count);
@@ -48,6 +53,17 @@ bool Worker::handle_icmp_error(rte_mbuf* m, const ParsedPacket& p, bool handed_o
   // a client the forward key.
   const uint32_t value = flows_.lookup(make_flow_key(q.dst_ip, q.src_ip, q.dst_port, q.src_port, q.proto));
   if (value == FlowTable::kMiss) {
+    // No way to compute which worker holds an FNAT flow from the client's
+    // side: the error goes round the workers, each looking once.
+    if (any_worker && setup_.worker_count > 1 && icmp_hops_offset_ >= 0) {
+      uint8_t* left = RTE_MBUF_DYNFIELD(m, icmp_hops_offset_, uint8_t*);
+      if (!handed_off) *left = static_cast<uint8_t>(setup_.worker_count - 1);
+      if (*left) {
+        --*left;
+        hand_off(m, (setup_.index + 1) % setup_.worker_count);
+        return true;
+      }
+    }
     drop(m, DropReason::kIcmpErrorNoFlow);
     return true;
   }

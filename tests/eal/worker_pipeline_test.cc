@@ -582,6 +582,50 @@ TEST_F(TwoWorkers, DnatFlowLivesOnTheClientHashOwnerInBothDirections) {
   EXPECT_EQ(workers_[other]->counters().handoffs_out[owner].get(), 2u);
 }
 
+TEST_F(TwoWorkers, AClientSideIcmpErrorFindsItsFnatFlowOnAnotherWorker) {
+  // Worker 0 holds the flow (the SYN came on its queue) ...
+  send(0, build_packet(PacketSpec{}));
+  const auto fwd = sent(0);
+  ASSERT_FALSE(fwd.empty());
+  const ParsedPacket f = parse(fwd);
+  PacketSpec reply;
+  std::memcpy(reply.src_mac, fwd.data(), 6);
+  reply.src_ip = f.dst_ip;
+  reply.dst_ip = f.src_ip;
+  reply.src_port = f.dst_port;
+  reply.dst_port = f.src_port;
+  reply.tcp_flags = kTcpSyn | kTcpAck;
+  send(0, build_packet(reply));
+  const auto back = sent(0);  // VIP -> client
+  ASSERT_FALSE(back.empty());
+  // ... and a router on the client's side answers that reply with
+  // "fragmentation needed", which RSS gives worker 1.
+  const uint8_t port_mac[6] = {0x02, 0xAA, 0, 0, 0, 1};
+  const uint8_t router_mac[6] = {0x02, 0, 0, 0, 0, 0x54};
+  send(1, test::build_icmp_error(ip("198.51.100.1"), ip("10.99.0.100"), 3, 4, 1280, back, 28, port_mac, router_mac));
+  EXPECT_TRUE(sent(1).empty());
+  const auto out = sent(0);
+  ASSERT_FALSE(out.empty()) << "worker 1 has no such flow: it passes the error on";
+  const ParsedPacket e = parse(out);
+  EXPECT_EQ(e.proto, kProtoIcmp);
+  EXPECT_EQ(e.src_ip, ip("10.99.0.1")) << "to the backend, from the SNAT address";
+  EXPECT_EQ(e.dst_ip, f.dst_ip);
+  EXPECT_EQ(workers_[0]->counters().icmp_errors_translated.get(), 1u);
+  EXPECT_EQ(workers_[1]->counters().handoffs_out[0].get(), 1u);
+
+  // An error about no flow at all goes round once and is dropped.
+  auto stray = back;
+  stray[14 + 20 + 2] = 0x9F;  // another client port (the quote's destination)
+  send(1, test::build_icmp_error(ip("198.51.100.1"), ip("10.99.0.100"), 3, 4, 1280, stray, 28, port_mac, router_mac));
+  for (int q = 0; q < 2; ++q) workers_[q]->poll_once(1000);
+  EXPECT_TRUE(sent(0).empty() && sent(1).empty());
+  const auto no_flow = [&](int w) {
+    return workers_[w]->counters().drops[static_cast<size_t>(DropReason::kIcmpErrorNoFlow)].get();
+  };
+  EXPECT_EQ(no_flow(0) + no_flow(1), 1u);
+  EXPECT_EQ(workers_[0]->counters().handoffs_out[1].get(), 0u) << "not passed back";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -41,6 +41,9 @@ struct Expected {
   uint32_t vip = dataplane::LookupTable::kNotFound;  // kForward: index into config.vips
   uint32_t owner = 0;                                // kForward / kReverse: the worker holding the flow
   bool hand_off = false;                             // ... when that is not the receiving worker
+  // kIcmpError about an FNAT flow from the client's side: no owner can be
+  // computed, so a worker without the flow passes it to the next one.
+  bool round = false;
 };
 
 // What the classification needs to know: the config in force, and what
@@ -200,12 +203,14 @@ inline bool model_icmp_error(const ModelView& m, const dataplane::SnatPartition&
   dataplane::IcmpQuote q;
   if (!dataplane::parse_icmp_quote(frame, p, q) || p.dst_ip != q.src_ip) return false;
   uint32_t owner = self;
+  bool round = false;
   const uint16_t sport = ntohs(q.src_port);
   const uint32_t vip = m.vip_service(q.src_ip, q.src_port, q.proto);
   if (partition.contains(sport) && m.snat_address(q.src_ip)) {
     owner = partition.owner(sport);
   } else if (vip != dataplane::LookupTable::kNotFound) {
     if (m.config().vips[vip].mode == config::NatMode::kDnat) owner = dataplane::dnat_owner(q.dst_ip, q.dst_port, workers);
+    else round = workers > 1;
   } else if (!m.own(q.src_ip) && !m.vip_address(q.src_ip) && m.dnat_backend(q.dst_ip, q.dst_port, q.proto)) {
     owner = dataplane::dnat_owner(q.src_ip, q.src_port, workers);
   } else {
@@ -215,6 +220,7 @@ inline bool model_icmp_error(const ModelView& m, const dataplane::SnatPartition&
   e.route = Route::kIcmpError;
   e.owner = owner;
   e.hand_off = owner != self && !handed_off;
+  e.round = round;
   return true;
 }
 

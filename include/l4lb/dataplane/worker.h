@@ -205,6 +205,10 @@ class Worker {
   AgeList unconfirmed_;
   std::unique_ptr<AgeList[]> pool_unconfirmed_;
   std::unique_ptr<uint32_t[]> unconfirmed_by_vip_;
+  // An mbuf field (rte_mbuf_dyn.h) counting the workers an ICMP error
+  // about an FNAT flow has left to visit (worker_icmp.cc); -1: none, and
+  // such errors are dropped where no flow is found.
+  int icmp_hops_offset_ = -1;
   TokenBucket rejects_;           // closed-port answers
   TokenBucket slow_path_budget_;  // best-effort packets for the kernel
 
