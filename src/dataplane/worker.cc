@@ -189,8 +189,61 @@ void Worker::forward_created(rte_mbuf* m, const ParsedPacket& p, uint32_t index,
   handle_flow_packet(m, p, index << 1, vip_index);
 }
 
-void Worker::handle_flow_packet_outlined(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint32_t vip_index) {
-  handle_flow_packet(m, p, value, vip_index);
+// Every verdict of classify() but a flow's: dropped, to the kernel,
+// answered, or handed to the flow's owner. kFlow: the flow is this worker's.
+[[gnu::always_inline]] inline Worker::Path Worker::take_classified(rte_mbuf* m, const ParsedPacket& p,
+                                                                  const Classification& c, bool handed_off,
+                                                                  uint64_t now) {
+  switch (c.verdict) {
+    case Verdict::kDrop:
+      drop(m, c.drop);
+      return Path::kDropped;
+    case Verdict::kControl:
+      to_control(m);
+      return Path::kControl;
+    case Verdict::kSlowPath:
+      // Best effort and bounded: each costs the kernel a write and maybe
+      // an answer, so a flood to the appliance stops here (control
+      // traffic has its own ring and no limit).
+      if (!slow_path_budget_.take(now)) {
+        drop(m, DropReason::kSlowPathLimit);
+        return Path::kDropped;
+      }
+      to_slow_path(m);
+      return Path::kSlowPath;
+    case Verdict::kClosedPort:
+      answer_closed_port(m, p, now);
+      return Path::kDropped;
+    case Verdict::kForward:
+    case Verdict::kReverse:
+      break;
+  }
+  if (c.owner != kAnyOwner && c.owner != setup_.index && !handed_off) {
+    hand_off(m, c.owner);
+    return Path::kHandedOff;
+  }
+  return Path::kFlow;
+}
+
+// A packet of a flow's path once its key is looked up (`value`).
+[[gnu::always_inline]] inline void Worker::handle_looked_up(rte_mbuf* m, const ParsedPacket& p, uint32_t value,
+                                                           uint32_t vip_index) {
+  if (value != FlowTable::kMiss)
+    handle_flow_packet(m, p, value, vip_index);
+  else if (vip_index != LookupTable::kNotFound)
+    handle_new_flow(m, p, vip_index);
+  else
+    reverse_without_flow(m, p);
+}
+
+Worker::Path Worker::process_one(rte_mbuf* m, const ParsedPacket& p, bool handed_off, uint64_t now,
+                                 uint32_t& owner) {
+  const Classification c = classify(*snapshot_, p, partition_, setup_.worker_count);
+  owner = c.owner;
+  const Path path = take_classified(m, p, c, handed_off, now);
+  if (path == Path::kFlow)
+    handle_looked_up(m, p, flows_.lookup(make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto)), c.vip);
+  return path;
 }
 
 void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool handed_off) {
@@ -234,33 +287,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
       if (handle_icmp_error(m, p, handed_off)) continue;
     }
     const Classification c = classify(snap, p, partition_, setup_.worker_count);
-    switch (c.verdict) {
-      case Verdict::kDrop:
-        drop(m, c.drop);
-        continue;
-      case Verdict::kControl:
-        to_control(m);
-        continue;
-      case Verdict::kSlowPath:
-        // Best effort and bounded: each costs the kernel a write and maybe
-        // an answer, so a flood to the appliance stops here (control
-        // traffic has its own ring and no limit).
-        if (slow_path_budget_.take(now))
-          to_slow_path(m);
-        else
-          drop(m, DropReason::kSlowPathLimit);
-        continue;
-      case Verdict::kClosedPort:
-        answer_closed_port(m, p, now);
-        continue;
-      case Verdict::kForward:
-      case Verdict::kReverse:
-        break;
-    }
-    if (c.owner != kAnyOwner && c.owner != setup_.index && !handed_off) {
-      hand_off(m, c.owner);
-      continue;
-    }
+    if (take_classified(m, p, c, handed_off, now) != Path::kFlow) continue;
     keys[key_count] = make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto);
     key_ptrs[key_count] = &keys[key_count];
     packet_of[key_count] = i;
@@ -284,12 +311,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint64_t now, bool hande
       const bool hit = hits & (1ull << k);
       uint32_t value = hit ? values[k] : FlowTable::kMiss;
       if (hit ? removed_in_burst_ : created_in_burst_) value = flows_.lookup(keys[k]);
-      if (value != FlowTable::kMiss)
-        handle_flow_packet(m, p, value, vip_of[k]);
-      else if (vip_of[k] != LookupTable::kNotFound)
-        handle_new_flow(m, p, vip_of[k]);
-      else
-        reverse_without_flow(m, p);
+      handle_looked_up(m, p, value, vip_of[k]);
     }
   }
   flush();

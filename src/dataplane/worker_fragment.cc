@@ -7,7 +7,6 @@
 #include <cstring>
 
 #include "l4lb/common/checksum.h"
-#include "l4lb/dataplane/classify.h"
 #include "l4lb/dataplane/worker.h"
 
 namespace l4lb::dataplane {
@@ -90,50 +89,32 @@ void Worker::handle_fragment(rte_mbuf* m, const ParsedPacket& p, bool handed_off
 FragmentVerdict Worker::route_first_fragment(rte_mbuf* m, const ParsedPacket& p, bool handed_off,
                                              uint64_t now_tsc, FragmentRewrite& rewrite) {
   make_room();
-  const Classification c = classify(*snapshot_, p, partition_, setup_.worker_count);
-  switch (c.verdict) {
-    case Verdict::kDrop:
-      drop(m, c.drop);
+  const uint16_t queued = tx_count_;
+  uint32_t owner;
+  switch (process_one(m, p, handed_off, now_tsc, owner)) {
+    case Path::kDropped:
       return FragmentVerdict::kDrop;
-    case Verdict::kControl:
-      to_control(m);
+    case Path::kControl:
       return FragmentVerdict::kControl;
-    case Verdict::kSlowPath:
-      if (!slow_path_budget_.take(now_tsc)) {
-        drop(m, DropReason::kSlowPathLimit);
-        return FragmentVerdict::kDrop;
-      }
-      to_slow_path(m);
+    case Path::kSlowPath:
       return FragmentVerdict::kSlowPath;
-    case Verdict::kClosedPort:
-      answer_closed_port(m, p, now_tsc);
-      return FragmentVerdict::kDrop;
-    case Verdict::kForward:
-    case Verdict::kReverse:
+    case Path::kHandedOff:
+      rewrite.owner = static_cast<uint8_t>(owner);
+      return FragmentVerdict::kHandOff;
+    case Path::kFlow:
       break;
   }
-  if (c.owner != kAnyOwner && c.owner != setup_.index && !handed_off) {
-    hand_off(m, c.owner);
-    rewrite.owner = static_cast<uint8_t>(c.owner);
-    return FragmentVerdict::kHandOff;
-  }
-  // The burst path, for one packet.
-  const FlowKey key = make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto);
-  const uint16_t queued = tx_count_;
-  if (const uint32_t value = flows_.lookup(key); value != FlowTable::kMiss)
-    handle_flow_packet_outlined(m, p, value, c.vip);
-  else if (c.vip != LookupTable::kNotFound)
-    handle_new_flow(m, p, c.vip);
-  else
-    reverse_without_flow(m, p);
+  // Dropped (m may be freed: look no further), reset or answered: the rest
+  // has nowhere to go.
+  if (tx_count_ == queued || tx_[tx_count_ - 1] != m) return FragmentVerdict::kDrop;
   const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
-  if (tx_count_ == queued || tx_[tx_count_ - 1] != m || !is_same_fragment(frame, p))
-    return FragmentVerdict::kDrop;  // dropped, reset or answered: the rest has nowhere to go
+  if (!is_same_fragment(frame, p)) return FragmentVerdict::kDrop;
   rewrite.l2_len = static_cast<uint8_t>(p.l3_offset);
   std::memcpy(rewrite.l2, frame, p.l3_offset);
   std::memcpy(&rewrite.src_ip, frame + p.l3_offset + 12, 4);
   std::memcpy(&rewrite.dst_ip, frame + p.l3_offset + 16, 4);
   rewrite.vip_id = FragmentRewrite::kNoVip;
+  const FlowKey key = make_flow_key(p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.proto);
   if (const uint32_t value = flows_.lookup(key); value != FlowTable::kMiss) {
     rewrite.vip_id = flows_.entry(FlowTable::entry_of(value)).vip_id;
     rewrite.reverse = FlowTable::is_reverse(value);

@@ -35,6 +35,23 @@ inline constexpr uint64_t kSecond = kHz;
 
 inline rte_mempool* g_pool;
 
+// The backend's answer to a forwarded frame (addresses swapped).
+inline std::vector<uint8_t> reply_to(const std::vector<uint8_t>& forwarded, uint8_t flags,
+                                     const std::string& payload = "") {
+  const ParsedPacket p = parse_packet(forwarded.data(), static_cast<uint32_t>(forwarded.size()));
+  PacketSpec r;
+  std::memcpy(r.src_mac, forwarded.data(), 6);
+  std::memcpy(r.dst_mac, forwarded.data() + 6, 6);
+  r.proto = p.proto;
+  r.src_ip = p.dst_ip;
+  r.dst_ip = p.src_ip;
+  r.src_port = p.dst_port;
+  r.dst_port = p.src_port;
+  r.tcp_flags = flags;
+  r.payload = payload;
+  return build_packet(r);
+}
+
 class Pipeline : public ::testing::Test {
  protected:
   void SetUp() override { start(config::TcpMissPolicy::kForward); }
@@ -145,23 +162,6 @@ class Pipeline : public ::testing::Test {
     ack.tcp_flags = kTcpAck;
     send(build_packet(ack), now);
     sent();
-  }
-
-  // The backend's answer to a forwarded frame (addresses swapped).
-  static std::vector<uint8_t> reply_to(const std::vector<uint8_t>& forwarded, uint8_t flags,
-                                       const std::string& payload = "") {
-    const ParsedPacket p = parse_packet(forwarded.data(), static_cast<uint32_t>(forwarded.size()));
-    PacketSpec r;
-    std::memcpy(r.src_mac, forwarded.data(), 6);
-    std::memcpy(r.dst_mac, forwarded.data() + 6, 6);
-    r.proto = p.proto;
-    r.src_ip = p.dst_ip;
-    r.dst_ip = p.src_ip;
-    r.src_port = p.dst_port;
-    r.dst_port = p.src_port;
-    r.tcp_flags = flags;
-    r.payload = payload;
-    return build_packet(r);
   }
 
   std::unique_ptr<dpdk::Port> port_;

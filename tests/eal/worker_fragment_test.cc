@@ -21,6 +21,7 @@ using test::kSecond;
 using test::PacketSpec;
 using test::Pipeline;
 using test::port;
+using test::reply_to;
 using test::reassemble_frames;
 using test::TwoWorkers;
 

@@ -33,6 +33,7 @@ using test::make_config;
 using test::neighbours;
 using test::PacketSpec;
 using test::port;
+using test::reply_to;
 using test::g_pool;
 using test::kHz;
 using test::kSecond;
@@ -527,15 +528,7 @@ TEST_F(TwoWorkers, FnatReplyOnTheWrongCoreIsHandedToItsOwnerOnce) {
   const uint16_t snat_port = ntohs(parse(fwd).src_port);
   EXPECT_LE(snat_port, workers_[0]->snat_pools().last_port()) << "worker 0 allocates from its own slice";
   // The backend's reply lands on queue 1.
-  const ParsedPacket f = parse(fwd);
-  PacketSpec reply;
-  std::memcpy(reply.src_mac, fwd.data(), 6);
-  reply.src_ip = f.dst_ip;
-  reply.dst_ip = f.src_ip;
-  reply.src_port = f.dst_port;
-  reply.dst_port = f.src_port;
-  reply.tcp_flags = kTcpSyn | kTcpAck;
-  send(1, build_packet(reply));
+  send(1, reply_to(fwd, kTcpSyn | kTcpAck));
   EXPECT_TRUE(sent(1).empty()) << "worker 1 must not rewrite a flow it does not own";
   const auto back = sent(0);
   ASSERT_FALSE(back.empty());
@@ -566,13 +559,7 @@ TEST_F(TwoWorkers, DnatFlowLivesOnTheClientHashOwnerInBothDirections) {
   EXPECT_TRUE(test::checksums_valid(fwd.data(), fwd.size()));
   // The backend answers the client directly (we are its gateway); the reply
   // also lands on the non-owner.
-  PacketSpec reply;
-  reply.src_ip = f.dst_ip;
-  reply.dst_ip = f.src_ip;
-  reply.src_port = f.dst_port;
-  reply.dst_port = f.src_port;
-  reply.tcp_flags = kTcpSyn | kTcpAck;
-  send(other, build_packet(reply));
+  send(other, reply_to(fwd, kTcpSyn | kTcpAck));
   const auto back = sent(static_cast<int>(owner));
   ASSERT_FALSE(back.empty());
   EXPECT_EQ(parse(back).src_ip, ip("10.99.0.100"));
@@ -588,14 +575,7 @@ TEST_F(TwoWorkers, AClientSideIcmpErrorFindsItsFnatFlowOnAnotherWorker) {
   const auto fwd = sent(0);
   ASSERT_FALSE(fwd.empty());
   const ParsedPacket f = parse(fwd);
-  PacketSpec reply;
-  std::memcpy(reply.src_mac, fwd.data(), 6);
-  reply.src_ip = f.dst_ip;
-  reply.dst_ip = f.src_ip;
-  reply.src_port = f.dst_port;
-  reply.dst_port = f.src_port;
-  reply.tcp_flags = kTcpSyn | kTcpAck;
-  send(0, build_packet(reply));
+  send(0, reply_to(fwd, kTcpSyn | kTcpAck));
   const auto back = sent(0);  // VIP -> client
   ASSERT_FALSE(back.empty());
   // ... and a router on the client's side answers that reply with

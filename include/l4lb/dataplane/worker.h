@@ -25,6 +25,8 @@ struct rte_ring;
 
 namespace l4lb::dataplane {
 
+struct Classification;  // classify.h
+
 inline constexpr uint16_t kBurstSize = 64;
 
 struct WorkerSetup {
@@ -139,7 +141,14 @@ class Worker {
   void hand_off(rte_mbuf* m, uint32_t owner) { handoff_[owner][handoff_count_[owner]++] = m; }
   void handle_flow_packet(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint32_t vip_index);
   void forward_created(rte_mbuf* m, const ParsedPacket& p, uint32_t index, uint32_t vip_index);
-  void handle_flow_packet_outlined(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint32_t vip_index);
+  // Where a packet went once classified (take_classified): its flow's path,
+  // or one of the others.
+  enum class Path : uint8_t { kFlow, kDropped, kControl, kSlowPath, kHandedOff };
+  Path take_classified(rte_mbuf* m, const ParsedPacket& p, const Classification& c, bool handed_off, uint64_t now);
+  void handle_looked_up(rte_mbuf* m, const ParsedPacket& p, uint32_t value, uint32_t vip_index);
+  // The burst path for one packet, out of line (fragments' first): where it
+  // went, and the owner classify() named.
+  Path process_one(rte_mbuf* m, const ParsedPacket& p, bool handed_off, uint64_t now, uint32_t& owner);
   // A TCP segment that may change its flow's state (anything but an ACK of
   // an established flow): false when it was consumed (dropped, reset, or a
   // new connection that replaced the flow).
